@@ -1,0 +1,1 @@
+"""The skill-library agent: retrieve, prompt, run turns, detect operations, trace."""

@@ -1,0 +1,5 @@
+"""`skillbank runs …` (being built; see its issue)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""Policies: messages in, text out, token counts (OpenAI-compatible, local, expert, replay)."""

@@ -1,0 +1,1 @@
+"""The skill library's record: versions, aliases, events, call statistics."""

@@ -1,0 +1,203 @@
+"""The `LibraryStore` protocol and its records. Backends: SQLite (embedded default),
+PostgreSQL (later), both on one SQLAlchemy Core code path.
+
+Versions are immutable rows; aliases are what moves (compare-and-set only); every change
+is an append-only event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DEFAULT_NAMESPACE = "default"
+
+
+class VersionStatus(str, enum.Enum):
+    CANDIDATE = "candidate"
+    CANARY = "canary"
+    PROMOTED = "promoted"
+    RETIRED = "retired"
+    QUARANTINED = "quarantined"
+
+
+class EventType(str, enum.Enum):
+    CREATED = "created"
+    CALLED = "called"
+    FAILED = "failed"
+    UPDATED = "updated"
+    SAVED = "saved"
+    EVALUATED = "evaluated"
+    PROMOTED = "promoted"
+    CANARIED = "canaried"
+    ROLLED_BACK = "rolled_back"
+    QUARANTINED = "quarantined"
+    RETIRED = "retired"
+    ALIAS_MOVED = "alias_moved"
+    STATUS_CHANGED = "status_changed"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a version came from. `query` (the task instruction that produced it) and
+    `scenario_id` feed retrieval; `failure_log` is the error an update answered."""
+
+    created_by: str = "user"
+    task_id: str | None = None
+    episode_id: str | None = None
+    run_id: str | None = None
+    scenario_id: str | None = None
+    query: str | None = None
+    parent_version_id: str | None = None
+    failure_log: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    id: str  # opaque, globally unique
+    namespace: str
+    name: str
+    version: int  # 1, 2, 3 … per (namespace, name)
+    content_hash: str
+    source: str
+    docstring: str | None
+    signature: str  # e.g. "def f(a: int, b: str = 'x') -> list"
+    input_schema: dict[str, Any] | None
+    status: VersionStatus
+    provenance: Provenance
+    created_at: dt.datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Alias:
+    namespace: str
+    name: str
+    alias: str
+    version_id: str
+    version: int
+    generation: int  # bumps on every move; CAS compares it
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    namespace: str
+    name: str | None
+    version_id: str | None
+    actor: str
+    reason: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class CallStats:
+    version_id: str
+    calls: int = 0
+    successes: int = 0
+    failures: int = 0
+    total_latency_s: float = 0.0
+
+
+class LibraryStore(Protocol):
+    """What every backend provides. Methods raise `NotFoundError`, `ConflictError` or
+    `ValidationError` (from `skillbank.errors`) for problems the caller caused."""
+
+    url: str
+
+    # namespaces
+    def create_namespace(self, namespace: str) -> None: ...
+    def namespaces(self) -> list[str]: ...
+
+    # versions
+    def put_version(
+        self,
+        source: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        provenance: Provenance | None = None,
+        status: VersionStatus = VersionStatus.CANDIDATE,
+        actor: str | None = None,
+    ) -> tuple[StoredVersion, bool]:
+        """Parse and store `source`; returns (version, created). Same source twice in a
+        namespace returns the existing version and created=False."""
+        ...
+
+    def get_version(self, name: str, ref: int | str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> StoredVersion:
+        """`ref`: a version number, an alias name, or None for the latest version."""
+        ...
+
+    def get_version_by_id(self, version_id: str) -> StoredVersion: ...
+
+    def list_versions(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        status: VersionStatus | Sequence[VersionStatus] | None = None,
+        alias: str | None = None,
+        text: str | None = None,
+        latest_only: bool = True,
+        limit: int | None = None,
+    ) -> list[StoredVersion]: ...
+
+    def history(self, name: str, *, namespace: str = DEFAULT_NAMESPACE) -> list[StoredVersion]: ...
+
+    def diff(self, name: str, v1: int | str, v2: int | str, *, namespace: str = DEFAULT_NAMESPACE) -> str: ...
+
+    def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion: ...
+
+    # aliases (compare-and-set)
+    def get_alias(self, name: str, alias: str, *, namespace: str = DEFAULT_NAMESPACE) -> Alias | None: ...
+    def list_aliases(self, name: str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> list[Alias]: ...
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_generation: int | None,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+    ) -> Alias:
+        """Move `alias` to `version` only if its generation is still `expected_generation`
+        (None: the alias must not exist yet). A stale move raises `ConflictError`."""
+        ...
+
+    # events and statistics
+    def record_event(
+        self,
+        type: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        version_id: str | None = None,
+        actor: str,
+        reason: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Event: ...
+
+    def events(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        type: str | Sequence[str] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]: ...
+
+    def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None: ...
+    def call_stats(self, version_id: str) -> CallStats: ...
+
+    def close(self) -> None: ...
