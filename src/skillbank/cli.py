@@ -16,7 +16,7 @@ import click
 import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
-from skillbank.commands import main_job
+from skillbank.commands import demo, main_job
 from skillbank.errors import SkillbankError
 
 app = typer.Typer(
@@ -36,7 +36,7 @@ app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).
 app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
-app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(main_job.demo)
+app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
 
 
 def _one_line(text: str) -> str:
