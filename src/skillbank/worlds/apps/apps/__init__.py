@@ -1,0 +1,1 @@
+"""The apps of the built-in world; each module declares `APP`, `TABLES` and `seed`."""

@@ -1,0 +1,6 @@
+"""`phone` (being written)."""
+
+from skillbank.worlds.apps.core import AppDef
+
+APP = AppDef("phone", "(being written)")
+TABLES: dict[str, str | None] = {}

@@ -1,0 +1,1 @@
+"""Scenario modules of the apps world; each exposes `SCENARIOS: list[ScenarioDef]`."""

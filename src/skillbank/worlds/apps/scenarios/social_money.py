@@ -1,0 +1,5 @@
+"""Scenarios (being written)."""
+
+from skillbank.worlds.apps.scenario import ScenarioDef
+
+SCENARIOS: list[ScenarioDef] = []
