@@ -1,1 +1,88 @@
-"""The skill library's record: versions, aliases, events, call statistics."""
+"""The skill library's record: versions, aliases, events, call statistics.
+
+Open one with :func:`open_store`; everything else codes against the
+:class:`~skillbank.store.base.LibraryStore` protocol.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from skillbank.errors import ConfigError
+from skillbank.store.base import (
+    DEFAULT_NAMESPACE,
+    Alias,
+    CallStats,
+    Event,
+    EventType,
+    LibraryStore,
+    Provenance,
+    StoredVersion,
+    VersionStatus,
+)
+
+DEFAULT_LOCATION = Path(".skillbank") / "library.db"
+
+
+def resolve_url(location: str | Path | None = None) -> str:
+    """Turn a path or URL into a SQLAlchemy URL, creating a SQLite file's parent dir.
+
+    ``postgresql://`` and ``postgres://`` select the psycopg 3 driver.
+    """
+    loc = str(DEFAULT_LOCATION if location is None or str(location) == "" else location)
+    if loc.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError("a PostgreSQL library needs psycopg: pip install 'skillbank[postgres]'")
+        return "postgresql+psycopg://" + loc.split("://", 1)[1]
+    if loc.startswith("sqlite://"):
+        if not loc.startswith("sqlite:///"):
+            raise ConfigError(f"unsupported SQLite URL {loc!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+        path_part = loc[len("sqlite:///"):]
+        if path_part and path_part != ":memory:":
+            Path(path_part).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return loc
+    if "://" in loc:
+        raise ConfigError(f"unsupported library URL {loc!r}: use a file path, sqlite:/// or postgresql://")
+    path = Path(loc).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"library location {str(path)!r} is a directory; give a file path such as {str(path / 'library.db')!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the library directory {str(path.parent)!r}: {exc.strerror}") from None
+    return "sqlite:///" + str(path.resolve())
+
+
+def open_store(location: str | Path | None = None) -> LibraryStore:
+    """Open (creating and migrating as needed) the library at `location`: a file path,
+    a ``sqlite:///`` URL or a ``postgresql://`` URL; default ``./.skillbank/library.db``."""
+    from skillbank.store.sql import SqlLibraryStore
+
+    url = resolve_url(location)
+    try:
+        return SqlLibraryStore(url)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the driver's own errors are long; name the location instead
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError):
+            raise ConfigError(f"cannot open library {location or str(DEFAULT_LOCATION)!r}: {exc.orig}") from exc
+        raise
+
+
+__all__ = [
+    "DEFAULT_LOCATION",
+    "DEFAULT_NAMESPACE",
+    "Alias",
+    "CallStats",
+    "Event",
+    "EventType",
+    "LibraryStore",
+    "Provenance",
+    "StoredVersion",
+    "VersionStatus",
+    "open_store",
+    "resolve_url",
+]

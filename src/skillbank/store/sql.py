@@ -1,0 +1,684 @@
+"""`SqlLibraryStore`: the `LibraryStore` on SQLAlchemy Core.
+
+SQLite is the embedded default (one file, WAL). Every write runs in ``BEGIN IMMEDIATE``
+so concurrent writers queue on SQLite's lock (with a generous busy timeout) instead of
+failing halfway through a transaction with "database is locked". PostgreSQL uses the
+same statements; there the unique constraints and the compare-and-set ``UPDATE`` carry
+correctness, and a put that loses a race is retried.
+
+Event types written by the store itself:
+
+- ``created`` for every new version, plus ``updated`` when it is version 2+ of a name;
+- ``alias_moved`` for every alias move (governance records ``promoted``/``canaried``/
+  ``rolled_back`` itself, with its evidence);
+- ``status_changed`` for every status change.
+
+Calls are counted by :meth:`SqlLibraryStore.record_call` without writing events: the
+caller decides whether a call deserves a ``called``/``failed`` event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import enum
+import json
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from skillbank.errors import ConflictError, NotFoundError, ValidationError
+from skillbank.skill import parse_skill
+from skillbank.store import schema as t
+from skillbank.store.base import (
+    DEFAULT_NAMESPACE,
+    Alias,
+    CallStats,
+    Event,
+    EventType,
+    Provenance,
+    StoredVersion,
+    VersionStatus,
+)
+
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_EVENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
+_PUT_ATTEMPTS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class LibrarySnapshot:
+    """Everything a library holds, for export/import; ids and times preserved."""
+
+    namespaces: tuple[str, ...]
+    versions: tuple[StoredVersion, ...]
+    aliases: tuple[Alias, ...]
+    events: tuple[Event, ...]
+    call_stats: tuple[CallStats, ...]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _ts(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _enum_value(value: Any) -> str:
+    # str-mixin enums format as "EventType.CREATED" under str(); the value is wanted.
+    return value.value if isinstance(value, enum.Enum) else str(value)
+
+
+def check_namespace(namespace: str) -> str:
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
+        raise ValidationError(
+            f"invalid namespace {namespace!r}: use letters, digits, '_', '.', '-' (at most 64, starting with a letter or digit)"
+        )
+    return namespace
+
+
+def check_alias_name(alias: str) -> str:
+    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias) or alias == "latest":
+        raise ValidationError(
+            f"invalid alias {alias!r}: use a letter then letters, digits, '_', '.', '-' (not a number, not 'latest')"
+        )
+    return alias
+
+
+class SqlLibraryStore:
+    """The skill library on a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://``).
+
+    Open it through :func:`skillbank.store.open_store`, which also accepts plain paths.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0) -> None:
+        self.url = url
+        self._sqlite = url.startswith("sqlite")
+        if self._sqlite:
+            self.engine: Engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+            _configure_sqlite(self.engine, busy_timeout_s)
+            self._writer = self.engine.execution_options(skillbank_write=True)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self._writer = self.engine
+        with self._write() as conn:
+            t.migrate(conn)
+            self._ensure_namespace(conn, DEFAULT_NAMESPACE)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlLibraryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqlLibraryStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- namespaces -------------------------------------------------------------------
+
+    def _ensure_namespace(self, conn: Connection, namespace: str) -> None:
+        exists = conn.execute(select(t.namespaces.c.name).where(t.namespaces.c.name == namespace)).first()
+        if exists is None:
+            conn.execute(insert(t.namespaces).values(name=namespace, created_at=_ts(utc_now())))
+
+    def create_namespace(self, namespace: str) -> None:
+        """Create `namespace` if it does not exist (idempotent)."""
+        check_namespace(namespace)
+        with self._write() as conn:
+            self._ensure_namespace(conn, namespace)
+
+    def namespaces(self) -> list[str]:
+        with self._read() as conn:
+            return list(conn.execute(select(t.namespaces.c.name).order_by(t.namespaces.c.name)).scalars())
+
+    # -- versions ---------------------------------------------------------------------
+
+    def put_version(
+        self,
+        source: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        provenance: Provenance | None = None,
+        status: VersionStatus = VersionStatus.CANDIDATE,
+        actor: str | None = None,
+    ) -> tuple[StoredVersion, bool]:
+        """Parse and store `source`; returns ``(version, created)``.
+
+        A source whose content hash (normalised AST) is already stored in `namespace`
+        returns that version with ``created=False`` and writes nothing, so re-formatted
+        copies do not make new versions. For version 2+ of a name, a missing
+        ``provenance.parent_version_id`` defaults to the latest earlier version.
+        """
+        check_namespace(namespace)
+        skill = parse_skill(source)
+        prov = provenance or Provenance()
+        status = VersionStatus(status)
+        who = actor or prov.created_by
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                return self._put_once(skill, namespace, prov, status, who)
+            except IntegrityError:
+                # Only reachable where writers are not serialised (PostgreSQL): someone
+                # inserted the same content or the same version number first. Retry
+                # sees their row.
+                if attempt == _PUT_ATTEMPTS - 1:
+                    raise ConflictError(
+                        f"could not store {skill.name!r} in {namespace!r}: lost {_PUT_ATTEMPTS} races to other writers"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _put_once(self, skill: Any, namespace: str, prov: Provenance, status: VersionStatus, who: str) -> tuple[StoredVersion, bool]:
+        v = t.versions.c
+        with self._write() as conn:
+            row = conn.execute(
+                select(t.versions).where(v.namespace == namespace, v.content_hash == skill.content_hash)
+            ).first()
+            if row is not None:
+                return _version(row), False
+            self._ensure_namespace(conn, namespace)
+            previous = conn.execute(
+                select(v.id, v.version).where(v.namespace == namespace, v.name == skill.name).order_by(v.version.desc()).limit(1)
+            ).first()
+            number = 1 if previous is None else previous.version + 1
+            if prov.parent_version_id is None and previous is not None:
+                prov = dataclasses.replace(prov, parent_version_id=previous.id)
+            elif prov.parent_version_id is not None:
+                if conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None:
+                    raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
+            now = utc_now()
+            stored = StoredVersion(
+                id=uuid.uuid4().hex,
+                namespace=namespace,
+                name=skill.name,
+                version=number,
+                content_hash=skill.content_hash,
+                source=skill.source,
+                docstring=skill.docstring,
+                signature=skill.signature,
+                input_schema=skill.input_schema,
+                status=status,
+                provenance=prov,
+                created_at=now,
+            )
+            conn.execute(insert(t.versions).values(**_version_row(stored)))
+            conn.execute(insert(t.call_stats).values(version_id=stored.id, calls=0, successes=0, failures=0, total_latency_s=0.0))
+            created_payload = {
+                "version": number,
+                "content_hash": skill.content_hash,
+                "status": status.value,
+                "provenance": {k: val for k, val in dataclasses.asdict(prov).items() if val is not None},
+            }
+            self._insert_event(conn, EventType.CREATED, namespace, skill.name, stored.id, who, None, created_payload, now)
+            if previous is not None:
+                self._insert_event(
+                    conn, EventType.UPDATED, namespace, skill.name, stored.id, who, prov.failure_log and "update after failure",
+                    {"from_version": previous.version, "from_version_id": previous.id, "to_version": number,
+                     "failure_log": prov.failure_log},
+                    now,
+                )
+        return stored, True
+
+    def get_version(self, name: str, ref: int | str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> StoredVersion:
+        """`ref`: a version number (int or digits), an alias name, ``"latest"`` or None
+        (latest)."""
+        with self._read() as conn:
+            return _version(self._resolve(conn, namespace, name, ref))
+
+    def get_version_by_id(self, version_id: str) -> StoredVersion:
+        with self._read() as conn:
+            row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
+        if row is None:
+            raise NotFoundError(f"no version with id {version_id!r}")
+        return _version(row)
+
+    def _resolve(self, conn: Connection, namespace: str, name: str, ref: int | str | None) -> Any:
+        v = t.versions.c
+        if isinstance(ref, bool):
+            raise ValidationError(f"invalid version reference {ref!r}")
+        if isinstance(ref, str) and ref.strip().isdigit():
+            ref = int(ref)
+        if ref is None or ref == "latest":
+            row = conn.execute(
+                select(t.versions).where(v.namespace == namespace, v.name == name).order_by(v.version.desc()).limit(1)
+            ).first()
+        elif isinstance(ref, int):
+            row = conn.execute(select(t.versions).where(v.namespace == namespace, v.name == name, v.version == ref)).first()
+        else:
+            a = t.aliases.c
+            row = conn.execute(
+                select(t.versions)
+                .join(t.aliases, a.version_id == v.id)
+                .where(a.namespace == namespace, a.name == name, a.alias == ref)
+            ).first()
+        if row is not None:
+            return row
+        latest = conn.execute(
+            select(func.max(v.version)).where(v.namespace == namespace, v.name == name)
+        ).scalar()
+        if latest is None:
+            raise NotFoundError(f"no skill {name!r} in namespace {namespace!r}")
+        if isinstance(ref, int):
+            raise NotFoundError(f"skill {name!r} has no version {ref} (latest is {latest})")
+        raise NotFoundError(f"skill {name!r} has no alias {ref!r}")
+
+    def list_versions(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        status: VersionStatus | Sequence[VersionStatus] | None = None,
+        alias: str | None = None,
+        text: str | None = None,
+        latest_only: bool = True,
+        limit: int | None = None,
+    ) -> list[StoredVersion]:
+        """Versions matching every filter, ordered by namespace, name, version.
+
+        `text` matches case-insensitively in the name, docstring, source or query.
+        `latest_only` keeps, per name, the highest version among the matches (so with
+        ``status=promoted`` it is the latest promoted version).
+        """
+        v = t.versions.c
+        conds: list[Any] = []
+        if namespace is not None:
+            conds.append(v.namespace == namespace)
+        if status is not None:
+            wanted = [status] if isinstance(status, (str, VersionStatus)) else list(status)
+            conds.append(v.status.in_([VersionStatus(s).value for s in wanted]))
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conds.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in (v.name, v.docstring, v.source, v.query))))
+
+        def filtered(columns: Any) -> Any:
+            q = select(*columns) if isinstance(columns, (list, tuple)) else select(columns)
+            if alias is not None:
+                a = t.aliases.c
+                q = q.join(t.aliases, and_(a.version_id == v.id, a.alias == alias))
+            return q.where(*conds)
+
+        if latest_only:
+            best = filtered([v.namespace, v.name, func.max(v.version).label("top")]).group_by(v.namespace, v.name).subquery()
+            q = select(t.versions).join(
+                best, and_(v.namespace == best.c.namespace, v.name == best.c.name, v.version == best.c.top)
+            )
+        else:
+            q = filtered(t.versions)
+        q = q.order_by(v.namespace, v.name, v.version)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_version(r) for r in conn.execute(q)]
+
+    def history(self, name: str, *, namespace: str = DEFAULT_NAMESPACE) -> list[StoredVersion]:
+        v = t.versions.c
+        with self._read() as conn:
+            rows = conn.execute(select(t.versions).where(v.namespace == namespace, v.name == name).order_by(v.version)).all()
+        if not rows:
+            raise NotFoundError(f"no skill {name!r} in namespace {namespace!r}")
+        return [_version(r) for r in rows]
+
+    def diff(self, name: str, v1: int | str, v2: int | str, *, namespace: str = DEFAULT_NAMESPACE) -> str:
+        """Unified diff of the sources of two versions (numbers or aliases)."""
+        with self._read() as conn:
+            a = _version(self._resolve(conn, namespace, name, v1))
+            b = _version(self._resolve(conn, namespace, name, v2))
+        return "".join(
+            difflib.unified_diff(
+                a.source.splitlines(keepends=True), b.source.splitlines(keepends=True), fromfile=a.ref, tofile=b.ref
+            )
+        )
+
+    def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion:
+        status = VersionStatus(status)
+        with self._write() as conn:
+            row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
+            if row is None:
+                raise NotFoundError(f"no version with id {version_id!r}")
+            if row.status != status.value:
+                conn.execute(update(t.versions).where(t.versions.c.id == version_id).values(status=status.value))
+                self._insert_event(
+                    conn, EventType.STATUS_CHANGED, row.namespace, row.name, version_id, actor, reason,
+                    {"version": row.version, "from": row.status, "to": status.value}, utc_now(),
+                )
+            row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
+        return _version(row)
+
+    # -- aliases ----------------------------------------------------------------------
+
+    def get_alias(self, name: str, alias: str, *, namespace: str = DEFAULT_NAMESPACE) -> Alias | None:
+        a = t.aliases.c
+        with self._read() as conn:
+            row = conn.execute(_alias_select().where(a.namespace == namespace, a.name == name, a.alias == alias)).first()
+        return None if row is None else _alias(row)
+
+    def list_aliases(self, name: str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> list[Alias]:
+        a = t.aliases.c
+        q = _alias_select().where(a.namespace == namespace)
+        if name is not None:
+            q = q.where(a.name == name)
+        with self._read() as conn:
+            return [_alias(r) for r in conn.execute(q.order_by(a.name, a.alias))]
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_generation: int | None,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+    ) -> Alias:
+        """Point `alias` at `version` (a number, another alias, or a version id) if its
+        generation is still `expected_generation` (None: it must not exist yet)."""
+        check_alias_name(alias)
+        a = t.aliases.c
+        try:
+            with self._write() as conn:
+                target = self._resolve_target(conn, namespace, name, version)
+                current = conn.execute(
+                    select(t.aliases).where(a.namespace == namespace, a.name == name, a.alias == alias)
+                ).first()
+                now = _ts(utc_now())
+                if expected_generation is None:
+                    if current is not None:
+                        raise _conflict(name, alias, None, current.generation)
+                    conn.execute(insert(t.aliases).values(
+                        namespace=namespace, name=name, alias=alias, version_id=target.id, generation=1, updated_at=now
+                    ))
+                    generation = 1
+                else:
+                    moved = conn.execute(
+                        update(t.aliases)
+                        .where(a.namespace == namespace, a.name == name, a.alias == alias, a.generation == expected_generation)
+                        .values(version_id=target.id, generation=a.generation + 1, updated_at=now)
+                    )
+                    if moved.rowcount != 1:
+                        raise _conflict(name, alias, expected_generation, None if current is None else current.generation)
+                    generation = expected_generation + 1
+                previous = None
+                if current is not None:
+                    previous = conn.execute(select(t.versions.c.version).where(t.versions.c.id == current.version_id)).scalar()
+                self._insert_event(
+                    conn, EventType.ALIAS_MOVED, namespace, name, target.id, actor, reason,
+                    {"alias": alias, "from_version": previous, "from_version_id": None if current is None else current.version_id,
+                     "to_version": target.version, "generation": generation},
+                    _dt(now),
+                )
+        except IntegrityError:
+            # Two first-time creations raced (PostgreSQL); the loser is a stale move.
+            found = self.get_alias(name, alias, namespace=namespace)
+            raise _conflict(name, alias, expected_generation, None if found is None else found.generation) from None
+        return Alias(namespace, name, alias, target.id, target.version, generation, _dt(now))
+
+    def _resolve_target(self, conn: Connection, namespace: str, name: str, version: int | str) -> Any:
+        if isinstance(version, str) and len(version) == 32 and not version.isdigit():
+            row = conn.execute(select(t.versions).where(t.versions.c.id == version)).first()
+            if row is not None:
+                if (row.namespace, row.name) != (namespace, name):
+                    raise ValidationError(f"version id {version!r} belongs to {row.name!r} in {row.namespace!r}, not {name!r}")
+                return row
+        return self._resolve(conn, namespace, name, version)
+
+    # -- events and statistics --------------------------------------------------------
+
+    def _insert_event(
+        self, conn: Connection, type: Any, namespace: str, name: str | None, version_id: str | None,
+        actor: str, reason: str | None, payload: dict[str, Any] | None, at: dt.datetime,
+    ) -> int:
+        result = conn.execute(insert(t.events).values(
+            type=_enum_value(type), namespace=namespace, name=name, version_id=version_id, actor=actor,
+            reason=reason, payload=json.dumps(payload or {}, sort_keys=True, default=str), at=_ts(at),
+        ))
+        return int(result.inserted_primary_key[0])
+
+    def record_event(
+        self,
+        type: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        version_id: str | None = None,
+        actor: str,
+        reason: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Event:
+        kind = _enum_value(type)
+        if not _EVENT_TYPE_RE.fullmatch(kind):
+            raise ValidationError(f"invalid event type {kind!r}: use lower-case letters, digits, '_', '.', '-'")
+        check_namespace(namespace)
+        try:
+            body = json.loads(json.dumps(payload or {}))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"event payload is not JSON-serialisable: {exc}") from None
+        at = utc_now()
+        with self._write() as conn:
+            if version_id is not None:
+                row = conn.execute(select(t.versions.c.name).where(t.versions.c.id == version_id)).first()
+                if row is None:
+                    raise NotFoundError(f"no version with id {version_id!r}")
+                name = name or row.name
+            event_id = self._insert_event(conn, kind, namespace, name, version_id, actor, reason, body, at)
+        return Event(event_id, kind, namespace, name, version_id, actor, reason, body, _dt(_ts(at)))
+
+    def events(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        type: str | Sequence[str] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events in the order they happened; with `limit`, the most recent `limit`.
+        `since` is inclusive, `until` exclusive."""
+        e = t.events.c
+        q = select(t.events)
+        if namespace is not None:
+            q = q.where(e.namespace == namespace)
+        if name is not None:
+            q = q.where(e.name == name)
+        if type is not None:
+            kinds = [type] if isinstance(type, (str, enum.Enum)) else list(type)
+            q = q.where(e.type.in_([_enum_value(k) for k in kinds]))
+        if since is not None:
+            q = q.where(e.at >= _ts(since))
+        if until is not None:
+            q = q.where(e.at < _ts(until))
+        if limit is not None:
+            q = q.order_by(e.id.desc()).limit(limit)
+        else:
+            q = q.order_by(e.id)
+        with self._read() as conn:
+            rows = [_event(r) for r in conn.execute(q)]
+        return sorted(rows, key=lambda ev: ev.id) if limit is not None else rows
+
+    def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None:
+        """Count one call; a single UPDATE, so concurrent callers never lose counts."""
+        s = t.call_stats.c
+        with self._write() as conn:
+            result = conn.execute(
+                update(t.call_stats)
+                .where(s.version_id == version_id)
+                .values(
+                    calls=s.calls + 1,
+                    successes=s.successes + (1 if ok else 0),
+                    failures=s.failures + (0 if ok else 1),
+                    total_latency_s=s.total_latency_s + float(latency_s),
+                )
+            )
+            if result.rowcount != 1:
+                raise NotFoundError(f"no version with id {version_id!r}")
+
+    def call_stats(self, version_id: str) -> CallStats:
+        with self._read() as conn:
+            row = conn.execute(select(t.call_stats).where(t.call_stats.c.version_id == version_id)).first()
+        if row is None:
+            raise NotFoundError(f"no version with id {version_id!r}")
+        return CallStats(row.version_id, row.calls, row.successes, row.failures, row.total_latency_s)
+
+    # -- export / import --------------------------------------------------------------
+
+    def snapshot(self) -> LibrarySnapshot:
+        """Everything, read in one transaction so the parts agree."""
+        with self._read() as conn, conn.begin():
+            return LibrarySnapshot(
+                namespaces=tuple(conn.execute(select(t.namespaces.c.name).order_by(t.namespaces.c.name)).scalars()),
+                versions=tuple(_version(r) for r in conn.execute(
+                    select(t.versions).order_by(t.versions.c.namespace, t.versions.c.name, t.versions.c.version))),
+                aliases=tuple(_alias(r) for r in conn.execute(
+                    _alias_select().order_by(t.aliases.c.namespace, t.aliases.c.name, t.aliases.c.alias))),
+                events=tuple(_event(r) for r in conn.execute(select(t.events).order_by(t.events.c.id))),
+                call_stats=tuple(CallStats(r.version_id, r.calls, r.successes, r.failures, r.total_latency_s)
+                                 for r in conn.execute(select(t.call_stats).order_by(t.call_stats.c.version_id))),
+            )
+
+    def restore(self, snap: LibrarySnapshot) -> None:
+        """Load a snapshot into an *empty* library, keeping ids, numbers and times, in
+        one transaction: either all of it lands or none."""
+        with self._write() as conn:
+            held = conn.execute(select(func.count()).select_from(t.versions)).scalar_one()
+            logged = conn.execute(select(func.count()).select_from(t.events)).scalar_one()
+            if held or logged:
+                raise ConflictError(
+                    f"cannot import into a library that already holds {held} versions and {logged} events; "
+                    "import restores ids exactly and needs an empty library"
+                )
+            for ns in snap.namespaces:
+                self._ensure_namespace(conn, check_namespace(ns))
+            for sv in snap.versions:
+                self._ensure_namespace(conn, check_namespace(sv.namespace))
+                conn.execute(insert(t.versions).values(**_version_row(sv)))
+            stats = {s.version_id: s for s in snap.call_stats}
+            for sv in snap.versions:
+                s = stats.get(sv.id, CallStats(sv.id))
+                conn.execute(insert(t.call_stats).values(
+                    version_id=sv.id, calls=s.calls, successes=s.successes, failures=s.failures, total_latency_s=s.total_latency_s
+                ))
+            for al in snap.aliases:
+                conn.execute(insert(t.aliases).values(
+                    namespace=al.namespace, name=al.name, alias=check_alias_name(al.alias), version_id=al.version_id,
+                    generation=al.generation, updated_at=_ts(al.updated_at),
+                ))
+            for ev in snap.events:
+                conn.execute(insert(t.events).values(
+                    id=ev.id, type=ev.type, namespace=ev.namespace, name=ev.name, version_id=ev.version_id, actor=ev.actor,
+                    reason=ev.reason, payload=json.dumps(ev.payload, sort_keys=True), at=_ts(ev.at or utc_now()),
+                ))
+            if not self._sqlite and snap.events:
+                # Explicit ids do not advance PostgreSQL's sequence; later inserts must
+                # not collide with the restored ones.
+                conn.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT MAX(id) FROM events))"
+                )
+
+
+# -- row <-> record ---------------------------------------------------------------------
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" hook below; pysqlite's own
+        # implicit BEGIN would be DEFERRED and upgrade to a write lock mid-transaction,
+        # which is where "database is locked" comes from.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a committed transaction survives a process crash; only an
+        # OS crash or power loss may drop the last few, which never corrupts the file.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("skillbank_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _conflict(name: str, alias: str, expected: int | None, actual: int | None) -> ConflictError:
+    exp = "none (alias absent)" if expected is None else str(expected)
+    act = "none (alias absent)" if actual is None else str(actual)
+    return ConflictError(f"alias {alias!r} of skill {name!r} moved: expected generation {exp}, actual {act}")
+
+
+def _version_row(sv: StoredVersion) -> dict[str, Any]:
+    p = sv.provenance
+    return {
+        "id": sv.id, "namespace": sv.namespace, "name": sv.name, "version": sv.version,
+        "content_hash": sv.content_hash, "source": sv.source, "docstring": sv.docstring, "signature": sv.signature,
+        "input_schema": None if sv.input_schema is None else json.dumps(sv.input_schema, sort_keys=True),
+        "status": VersionStatus(sv.status).value, "created_by": p.created_by, "task_id": p.task_id,
+        "episode_id": p.episode_id, "run_id": p.run_id, "scenario_id": p.scenario_id, "query": p.query,
+        "parent_version_id": p.parent_version_id, "failure_log": p.failure_log, "created_at": _ts(sv.created_at),
+    }
+
+
+def _version(row: Any) -> StoredVersion:
+    return StoredVersion(
+        id=row.id,
+        namespace=row.namespace,
+        name=row.name,
+        version=row.version,
+        content_hash=row.content_hash,
+        source=row.source,
+        docstring=row.docstring,
+        signature=row.signature,
+        input_schema=None if row.input_schema is None else json.loads(row.input_schema),
+        status=VersionStatus(row.status),
+        provenance=Provenance(
+            created_by=row.created_by, task_id=row.task_id, episode_id=row.episode_id, run_id=row.run_id,
+            scenario_id=row.scenario_id, query=row.query, parent_version_id=row.parent_version_id,
+            failure_log=row.failure_log,
+        ),
+        created_at=_dt(row.created_at),
+    )
+
+
+def _alias_select() -> Any:
+    a = t.aliases.c
+    return select(t.aliases, t.versions.c.version).join(t.versions, t.versions.c.id == a.version_id)
+
+
+def _alias(row: Any) -> Alias:
+    return Alias(row.namespace, row.name, row.alias, row.version_id, row.version, row.generation, _dt(row.updated_at))
+
+
+def _event(row: Any) -> Event:
+    return Event(row.id, row.type, row.namespace, row.name, row.version_id, row.actor, row.reason,
+                 json.loads(row.payload), _dt(row.at))
+
+
+__all__ = ["LibrarySnapshot", "SqlLibraryStore"]
