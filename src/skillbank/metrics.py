@@ -1,0 +1,55 @@
+"""Task and scenario goal completion, as defined in SAGE.md / AppWorld.
+
+- **TGC** (task goal completion): the share of tasks whose tests all pass.
+- **SGC** (scenario goal completion): the share of scenarios all of whose tasks pass.
+
+Both are fractions in [0, 1]; an empty input gives 0.0 (nothing was completed). A
+scenario counts only when every one of its tasks has a passing grade: a task of the
+scenario with no grade (not run, crashed) makes the scenario incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from skillbank.worlds.base import Grade, Task
+
+
+def tgc(grades: Iterable[Grade]) -> float:
+    grades = list(grades)
+    return sum(g.success for g in grades) / len(grades) if grades else 0.0
+
+
+def sgc(grades: Iterable[Grade], tasks: Sequence[Task]) -> float:
+    """`tasks`: every task of the scenarios under evaluation (defines the scenarios)."""
+    by_task = {g.task_id: g for g in grades}
+    scenarios: dict[str, list[str]] = {}
+    for t in tasks:
+        scenarios.setdefault(t.scenario_id, []).append(t.id)
+    if not scenarios:
+        return 0.0
+    done = sum(all(tid in by_task and by_task[tid].success for tid in tids) for tids in scenarios.values())
+    return done / len(scenarios)
+
+
+def summarise(grades: Iterable[Grade], tasks: Sequence[Task]) -> dict[str, Any]:
+    grades = list(grades)
+    scenario_ids = {t.scenario_id for t in tasks}
+    return {
+        "tasks": len(tasks),
+        "graded": len(grades),
+        "tasks_passed": sum(g.success for g in grades),
+        "scenarios": len(scenario_ids),
+        "tgc": tgc(grades),
+        "sgc": sgc(grades, tasks),
+        "mean_test_fraction": (sum(g.fraction for g in grades) / len(grades)) if grades else 0.0,
+    }
+
+
+def by_scenario(grades: Iterable[Grade], tasks: Sequence[Task]) -> Mapping[str, list[Grade]]:
+    scenario_of = {t.id: t.scenario_id for t in tasks}
+    out: dict[str, list[Grade]] = {}
+    for g in grades:
+        out.setdefault(scenario_of.get(g.task_id, "?"), []).append(g)
+    return out
