@@ -1,0 +1,170 @@
+"""A run: the agent over a split, scenario by scenario, the tasks of each scenario in
+order sharing the library (as SAGE evaluates), graded by the world, traced to disk.
+
+Figures in the summary:
+
+- ``tgc``: share of tasks whose tests all pass; ``sgc``: share of scenarios whose tasks
+  (those played in this run) all pass. Both in [0, 1], from the world's grades, which the
+  runner reads only after an episode has ended.
+- ``mean_steps``: replies per task. ``mean_tokens``: generated (completion) tokens per
+  task, the figure SAGE reports; ``mean_prompt_tokens`` is the context read per task,
+  summed over its turns.
+- ``skills_created`` / ``skills_updated``: create / update operations;
+  ``skills_used``: use operations, counted once per (task, skill);
+  ``skills_saved``: versions saved; ``skill_usage_rate``: share of tasks that used at
+  least one library skill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillbank.agent.config import RunConfig
+from skillbank.agent.library import Retriever, RunLibrary
+from skillbank.agent.loop import SessionFactory, SkillAgent
+from skillbank.agent.operations import OperationKind
+from skillbank.agent.trace import EpisodeTrace, RunWriter, new_run_id
+from skillbank.errors import ValidationError
+from skillbank.llm.base import Policy
+from skillbank.store.base import LibraryStore
+from skillbank.worlds.base import Grade, Task, World
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    policy: str
+    split: str
+    world: str
+    tasks: int
+    scenarios: int
+    tgc: float
+    sgc: float
+    mean_steps: float
+    mean_tokens: float
+    mean_prompt_tokens: float
+    skills_created: int
+    skills_used: int
+    skills_updated: int
+    skills_saved: int
+    skill_usage_rate: float
+    with_skills: bool
+    retrieval: str
+    top_k: int
+    namespace: str
+    duration_s: float
+    run_dir: str
+
+
+def ordered_tasks(tasks: list[Task], limit: int | None = None) -> list[Task]:
+    """Scenarios in order of first appearance, each scenario's tasks by their index."""
+    scenarios: dict[str, list[Task]] = {}
+    for task in tasks:
+        scenarios.setdefault(task.scenario_id, []).append(task)
+    ordered = [t for group in scenarios.values() for t in sorted(group, key=lambda t: t.index_in_scenario)]
+    return ordered[:limit] if limit is not None else ordered
+
+
+def _metrics(grades: list[Grade], scenario_of: dict[str, str]) -> tuple[float, float]:
+    by_scenario: dict[str, list[Grade]] = {}
+    for g in grades:
+        by_scenario.setdefault(scenario_of[g.task_id], []).append(g)
+    try:
+        from skillbank import metrics
+    except ImportError:
+        metrics = None
+    if metrics is not None and hasattr(metrics, "tgc") and hasattr(metrics, "sgc"):
+        return float(metrics.tgc(grades)), float(metrics.sgc(by_scenario))
+    # Until the world's metrics module lands: the definitions of SAGE §6.
+    tgc = sum(g.success for g in grades) / len(grades) if grades else 0.0
+    sgc = sum(all(g.success for g in gs) for gs in by_scenario.values()) / len(by_scenario) if by_scenario else 0.0
+    return tgc, sgc
+
+
+def summarize(episodes: list[EpisodeTrace], grades: list[Grade], config: RunConfig, *, run_id: str,
+              world: str, duration_s: float, run_dir: str) -> RunSummary:
+    n = len(episodes)
+    scenario_of = {e.task_id: e.scenario_id for e in episodes}
+    tgc, sgc = _metrics(grades, scenario_of)
+    ops = [(e.task_id, op) for e in episodes for op in e.operations()]
+    used = {(task, op.name) for task, op in ops if op.kind is OperationKind.USE}
+    return RunSummary(
+        run_id=run_id,
+        policy=config.policy,
+        split=config.split,
+        world=world,
+        tasks=n,
+        scenarios=len(set(scenario_of.values())),
+        tgc=tgc,
+        sgc=sgc,
+        mean_steps=sum(e.steps for e in episodes) / n if n else 0.0,
+        mean_tokens=sum(e.completion_tokens for e in episodes) / n if n else 0.0,
+        mean_prompt_tokens=sum(e.prompt_tokens for e in episodes) / n if n else 0.0,
+        skills_created=sum(op.kind is OperationKind.CREATE for _, op in ops),
+        skills_used=len(used),
+        skills_updated=sum(op.kind is OperationKind.UPDATE for _, op in ops),
+        skills_saved=sum(len(e.saved) for e in episodes),
+        skill_usage_rate=len({task for task, _ in used}) / n if n else 0.0,
+        with_skills=config.with_skills,
+        retrieval=config.retrieval if config.with_skills else "none",
+        top_k=config.top_k,
+        namespace=config.namespace,
+        duration_s=round(duration_s, 3),
+        run_dir=run_dir,
+    )
+
+
+#: Called after each task: (episode with its grade, tasks done, tasks in the run).
+ProgressCallback = Callable[[EpisodeTrace, int, int], None]
+
+
+def run_split(
+    world: World,
+    policy: Policy,
+    store: LibraryStore,
+    sessions: SessionFactory,
+    retriever: Retriever | None,
+    config: RunConfig,
+    *,
+    on_episode: ProgressCallback | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Play `config.split` and write the run directory; returns the summary."""
+    if config.split not in world.splits():
+        raise ValidationError(f"unknown split {config.split!r}; splits of the {world.name} world: "
+                              f"{', '.join(world.splits())}")
+    tasks = ordered_tasks(world.tasks(config.split), config.limit)
+    if not tasks:
+        raise ValidationError(f"split {config.split!r} of the {world.name} world has no tasks")
+    run_id = config.run_id or new_run_id()
+    writer = RunWriter(config.runs_dir, run_id)
+    writer.write_config({**dataclasses.asdict(config), "run_id": run_id, "world": world.name,
+                         "library": getattr(store, "url", None), "tasks": [t.id for t in tasks],
+                         **(extra_config or {})})
+    library = RunLibrary(store, retriever if config.with_skills else None, run_id=run_id,
+                         namespace=config.namespace, top_k=config.top_k, actor=config.agent.actor,
+                         writable=config.with_skills)
+    agent = SkillAgent(policy, library, sessions, config.agent)
+    started = time.perf_counter()
+    episodes: list[EpisodeTrace] = []
+    grades: list[Grade] = []
+    for done, task in enumerate(tasks, 1):
+        env = world.start(task.id)
+        episode = agent.play(env, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
+        grade = env.evaluate()  # only now, after the episode: the agent never sees it
+        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction)
+        writer.append_episode(episode)
+        episodes.append(episode)
+        grades.append(grade)
+        if on_episode is not None:
+            on_episode(episode, done, len(tasks))
+    summary = summarize(episodes, grades, config, run_id=run_id, world=world.name,
+                        duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
+    writer.write_summary(dataclasses.asdict(summary))
+    return summary

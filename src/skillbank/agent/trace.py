@@ -1,0 +1,185 @@
+"""Traces: each episode's turns as JSONL in a run directory, plus the run's config and
+summary.
+
+Layout: ``<runs_dir>/<run_id>/config.json``, ``episodes.jsonl`` (one episode per line,
+appended as each task ends, so a crashed run keeps what it finished) and
+``summary.json`` (written last: its absence marks an unfinished run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillbank.agent.operations import Operation
+from skillbank.errors import NotFoundError, ValidationError
+
+
+@dataclass(frozen=True)
+class TurnTrace:
+    index: int
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_chars: int
+    reply: str
+    code: str | None
+    ok: bool | None  # None: no code ran
+    observation: str
+    error: str | None
+    api_calls: tuple[dict[str, Any], ...]
+    operations: tuple[Operation, ...]
+    policy_latency_s: float
+    exec_duration_s: float
+
+
+@dataclass(frozen=True)
+class EpisodeTrace:
+    episode_id: str
+    run_id: str
+    task_id: str
+    scenario_id: str
+    index_in_scenario: int
+    instruction: str
+    retrieved: tuple[str, ...]  # refs name@version offered by retrieval
+    loaded: tuple[str, ...]  # names that preloaded cleanly (the rest were dropped)
+    dropped: tuple[str, ...]
+    turns: tuple[TurnTrace, ...]
+    stop_reason: str  # completed | max_steps | token_budget
+    self_reported: str | None  # the status complete_task was called with, if it was
+    saved: tuple[str, ...]  # refs of the versions this episode saved
+    prompt_tokens: int
+    completion_tokens: int
+    duration_s: float
+    success: bool | None = None  # the world's grade, filled in by the runner afterwards
+    grade_fraction: float | None = None
+
+    @property
+    def steps(self) -> int:
+        return len(self.turns)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def operations(self) -> list[Operation]:
+        return [op for t in self.turns for op in t.operations]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "steps": self.steps, "tokens": self.tokens}
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across processes."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class RunWriter:
+    """Writes one run directory."""
+
+    def __init__(self, runs_dir: str | Path, run_id: str):
+        _check_run_id(run_id)
+        self.dir = Path(runs_dir) / run_id
+        if self.dir.exists():
+            raise ValidationError(f"run directory {self.dir} already exists; pick another run id")
+        self.dir.mkdir(parents=True)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        _write_json(self.dir / "config.json", config)
+
+    def append_episode(self, episode: EpisodeTrace) -> None:
+        with open(self.dir / "episodes.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(episode.to_dict(), default=_default) + "\n")
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_json(self.dir / "summary.json", summary)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_default) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _default(obj: Any) -> Any:
+    # Traces hold plain values, str-enums and the odd record or path from a config.
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (Path, dt.datetime)):
+        return str(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to a trace")
+
+
+def _check_run_id(run_id: str) -> None:
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        raise ValidationError(f"invalid run id {run_id!r}: use letters, digits, '-' and '_'")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None  # None: the run did not finish
+    episodes: int
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def list_runs(runs_dir: str | Path) -> list[RunRecord]:
+    """Runs in `runs_dir`, newest first. A missing directory holds no runs."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = []
+    for d in root.iterdir():
+        if d.is_dir() and (d / "config.json").exists():
+            runs.append(RunRecord(d.name, d, _read_json(d / "config.json") or {},
+                                  _read_json(d / "summary.json"), _count_lines(d / "episodes.jsonl")))
+    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+
+
+def load_run(runs_dir: str | Path, run_id: str) -> tuple[RunRecord, list[dict[str, Any]]]:
+    """A run's record and its episodes (as plain dicts). `run_id` may be a unique prefix
+    or ``latest``."""
+    runs = list_runs(runs_dir)
+    if run_id == "latest":
+        matches = runs[:1]
+    else:
+        matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
+    if not matches:
+        raise NotFoundError(f"no run {run_id!r} in {runs_dir} (see `skillbank runs ls`)")
+    if len(matches) > 1:
+        raise ValidationError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r.run_id for r in matches[:5])}")
+    record = matches[0]
+    episodes = []
+    path = record.path / "episodes.jsonl"
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        episodes.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        raise ValidationError(f"{path} line {n} is not valid JSON") from None
+    return record, episodes
