@@ -4,8 +4,9 @@ order sharing the library (as SAGE evaluates), graded by the world, traced to di
 Figures in the summary:
 
 - ``tgc``: share of tasks whose tests all pass; ``sgc``: share of scenarios whose tasks
-  (those played in this run) all pass. Both in [0, 1], from the world's grades, which the
-  runner reads only after an episode has ended.
+  (those played in this run; `--limit` may cut a scenario short) all pass. Both in [0, 1],
+  from the world's grades via `skillbank.metrics`; the runner asks for a grade only after
+  the episode has ended.
 - ``mean_steps``: replies per task. ``mean_tokens``: generated (completion) tokens per
   task, the figure SAGE reports; ``mean_prompt_tokens`` is the context read per task,
   summed over its turns.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillbank import metrics
 from skillbank.agent.config import RunConfig
 from skillbank.agent.library import Retriever, RunLibrary
 from skillbank.agent.loop import SessionFactory, SkillAgent
@@ -71,27 +73,10 @@ def ordered_tasks(tasks: list[Task], limit: int | None = None) -> list[Task]:
     return ordered[:limit] if limit is not None else ordered
 
 
-def _metrics(grades: list[Grade], scenario_of: dict[str, str]) -> tuple[float, float]:
-    by_scenario: dict[str, list[Grade]] = {}
-    for g in grades:
-        by_scenario.setdefault(scenario_of[g.task_id], []).append(g)
-    try:
-        from skillbank import metrics
-    except ImportError:
-        metrics = None
-    if metrics is not None and hasattr(metrics, "tgc") and hasattr(metrics, "sgc"):
-        return float(metrics.tgc(grades)), float(metrics.sgc(by_scenario))
-    # Until the world's metrics module lands: the definitions of SAGE §6.
-    tgc = sum(g.success for g in grades) / len(grades) if grades else 0.0
-    sgc = sum(all(g.success for g in gs) for gs in by_scenario.values()) / len(by_scenario) if by_scenario else 0.0
-    return tgc, sgc
-
-
-def summarize(episodes: list[EpisodeTrace], grades: list[Grade], config: RunConfig, *, run_id: str,
-              world: str, duration_s: float, run_dir: str) -> RunSummary:
+def summarize(episodes: list[EpisodeTrace], grades: list[Grade], tasks: list[Task], config: RunConfig, *,
+              run_id: str, world: str, duration_s: float, run_dir: str) -> RunSummary:
     n = len(episodes)
     scenario_of = {e.task_id: e.scenario_id for e in episodes}
-    tgc, sgc = _metrics(grades, scenario_of)
     ops = [(e.task_id, op) for e in episodes for op in e.operations()]
     used = {(task, op.name) for task, op in ops if op.kind is OperationKind.USE}
     return RunSummary(
@@ -101,8 +86,8 @@ def summarize(episodes: list[EpisodeTrace], grades: list[Grade], config: RunConf
         world=world,
         tasks=n,
         scenarios=len(set(scenario_of.values())),
-        tgc=tgc,
-        sgc=sgc,
+        tgc=metrics.tgc(grades),
+        sgc=metrics.sgc(grades, tasks),
         mean_steps=sum(e.steps for e in episodes) / n if n else 0.0,
         mean_tokens=sum(e.completion_tokens for e in episodes) / n if n else 0.0,
         mean_prompt_tokens=sum(e.prompt_tokens for e in episodes) / n if n else 0.0,
@@ -164,7 +149,7 @@ def run_split(
         grades.append(grade)
         if on_episode is not None:
             on_episode(episode, done, len(tasks))
-    summary = summarize(episodes, grades, config, run_id=run_id, world=world.name,
+    summary = summarize(episodes, grades, tasks, config, run_id=run_id, world=world.name,
                         duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
     writer.write_summary(dataclasses.asdict(summary))
     return summary
