@@ -1,7 +1,124 @@
-"""`skillbank bench store` (being built; see its issue)."""
+"""`skillbank bench store`: latency of the library's hot paths on a fresh SQLite file.
 
-from skillbank.errors import SkillbankError
+Puts `versions` versions (spread over `names` skills, so most puts are version 2+ and
+write an ``updated`` event too) into a library in a temporary directory, points a
+``promoted`` alias at one version of every skill, then times `reads` get-by-alias
+lookups and `lists` list calls (latest version per name, and a text search). Each figure
+is the median and 95th percentile of individually timed calls, in milliseconds; puts per
+second is the count over the wall time of the whole put phase.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from skillbank.commands._output import console, emit
+from skillbank.errors import ValidationError
+from skillbank.store import open_store
 
 
-def command() -> None:
-    raise SkillbankError("bench store is not built yet")
+def _summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 4),
+        "p95_ms": round(p95 * 1000, 4),
+        "n": len(ordered),
+    }
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _source(name: str, i: int) -> str:
+    return (
+        "import json\n\n"
+        f"def {name}(items: list[dict], limit: int = {i % 50 + 1}) -> list[str]:\n"
+        f'    """Pick the names of up to `limit` items (variant {i})."""\n'
+        "    out = []\n"
+        "    for item in items[:limit]:\n"
+        f"        out.append(str(item.get('name', {i})))\n"
+        "    return out\n"
+    )
+
+
+def run_bench(
+    versions: int = 10_000,
+    names: int = 1_000,
+    reads: int = 2_000,
+    lists: int = 20,
+    directory: str | Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the benchmark and return the JSON-ready result."""
+    if versions < 1 or names < 1 or reads < 1 or lists < 1:
+        raise ValidationError("versions, names, reads and lists must all be at least 1")
+    names = min(names, versions)
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="skillbank-bench-", dir=directory) as tmp:
+        path = Path(tmp) / "library.db"
+        store = open_store(path)
+        try:
+            skill_names = [f"skill_{n:05d}" for n in range(names)]
+            put_samples: list[float] = []
+            started = time.perf_counter()
+            for i in range(versions):
+                src = _source(skill_names[i % names], i)
+                put_samples.append(_timed(lambda src=src: store.put_version(src, actor="bench")))
+            put_wall = time.perf_counter() - started
+
+            for name in skill_names:
+                store.set_alias(name, "promoted", 1, expected_generation=None, actor="bench")
+            alias_samples = [
+                _timed(lambda n=rng.choice(skill_names): store.get_version(n, "promoted")) for _ in range(reads)
+            ]
+            list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
+            search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
+            file_bytes = path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
+        finally:
+            store.close()
+    return {
+        "bench": "store",
+        "backend": "sqlite",
+        "versions": versions,
+        "names": names,
+        "put": _summary(put_samples),
+        "puts_per_s": round(versions / put_wall, 1),
+        "get_by_alias": _summary(alias_samples),
+        "list_latest": {**_summary(list_samples), "rows": names},
+        "list_text_search": _summary(search_samples),
+        "library_bytes": file_bytes,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+
+
+def command(
+    versions: Annotated[int, typer.Option("--versions", help="Versions to put.")] = 10_000,
+    names: Annotated[int, typer.Option("--names", help="Distinct skill names the versions spread over.")] = 1_000,
+    reads: Annotated[int, typer.Option("--reads", help="Timed get-by-alias calls.")] = 2_000,
+    lists: Annotated[int, typer.Option("--lists", help="Timed list calls (each kind).")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
+) -> None:
+    """Store latency (median, p95) and puts/second on a temporary SQLite library."""
+    result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed)
+
+    def render(r: dict[str, Any]) -> None:
+        console.print(f"store bench: {r['versions']} versions over {r['names']} names, {r['puts_per_s']} puts/s")
+        for key in ("put", "get_by_alias", "list_latest", "list_text_search"):
+            console.print(f"  {key:<17} median {r[key]['median_ms']:.3f} ms   p95 {r[key]['p95_ms']:.3f} ms   (n={r[key]['n']})")
+
+    emit(result, json_, render)
