@@ -15,7 +15,8 @@ from typing import Any
 
 from skillbank.llm.base import Completion, EpisodeInfo, Message
 from skillbank.sandbox.types import ApiCallRecord, ExecutionResult, FrameInfo
-from skillbank.worlds.base import ApiError, ExpertSolution, Grade, Task, TestResult
+from skillbank.worlds.base import ApiError, ExpertSolution, Grade, Task
+from skillbank.worlds.base import TestResult as Check
 
 NOTES = [
     {"id": 1, "title": "shop list"},
@@ -100,8 +101,8 @@ class FakeEnv:
 
     def evaluate(self) -> Grade:
         return Grade(self.task.id, (
-            TestResult("completed", self.completed and self.status == "success"),
-            TestResult("answer", self.answer == self.expected),
+            Check("completed", self.completed and self.status == "success"),
+            Check("answer", self.answer == self.expected),
         ))
 
 

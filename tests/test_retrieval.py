@@ -381,3 +381,62 @@ def test_index_vectors_matches_encoded_index(embedder: Embedder) -> None:
         pre.index_vectors(lib, vecs[:2])
     with pytest.raises(ValidationError, match="dimension"):
         pre.search_vector(np.ones(10, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- bench
+
+
+def test_synthetic_library_is_deterministic_and_mixed() -> None:
+    from skillbank.bench.retrieval import synthetic_library
+
+    a, b = synthetic_library(400, seed=3), synthetic_library(400, seed=3)
+    assert a == b and a != synthetic_library(400, seed=4)
+    statuses = {e.status for e in a}
+    assert {"promoted", "canary", "candidate", "quarantined", "retired"} <= statuses
+    # Every tenth row is a second version of the row before it.
+    assert a[9].name == a[8].name and a[9].version == a[8].version + 1
+
+
+def test_run_bench_reports_each_mode_and_size() -> None:
+    from skillbank.bench.retrieval import run_bench
+
+    data = run_bench(sizes=(300, 600), modes=("same-scenario", "query-ngram", "none"), queries=6, k=3)
+    rows = {(r["mode"], r["size"]): r for r in data["results"]}
+    assert set(rows) == {(m, s) for m in ("same-scenario", "query-ngram", "none") for s in (300, 600)}
+    for r in rows.values():
+        assert r["k"] == 3 and r["search_ms_median"] >= 0 and r["index_build_s"] >= 0
+        assert r["search_ms_p90"] >= r["search_ms_median"]
+        assert r["mean_results"] <= 3
+    assert rows[("none", 300)]["mean_results"] == 0
+    assert rows[("query-ngram", 600)]["mean_results"] > 0
+    assert "note" not in data and data["targets"] == {}
+    with pytest.raises(ValidationError, match="unknown retrieval mode 'fuzzy'"):
+        run_bench(sizes=(10,), modes=("fuzzy",))
+    with pytest.raises(ValidationError, match="sizes"):
+        run_bench(sizes=(0,), modes=("none",))
+
+
+@needs_model
+def test_run_bench_embedding_uses_synthetic_vectors_above_the_limit(embedder: Embedder) -> None:
+    from skillbank.bench.retrieval import run_bench
+
+    data = run_bench(sizes=(50, 400), modes=("query-embedding",), queries=4, real_encode_max=100, embedder=embedder)
+    by_size = {r["size"]: r for r in data["results"]}
+    assert by_size[50]["vectors"] == "model" and by_size[400]["vectors"] == "synthetic"
+    assert "synthetic" in data["note"]
+    enc = data["query_encoding_ms"]["median"]
+    assert enc > 0 and by_size[400]["query_encoding_ms_median"] == enc
+    assert by_size[400]["latency_ms_median"] == pytest.approx(enc + by_size[400]["search_ms_median"], abs=1e-3)
+
+
+def test_cli_bench_retrieval_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from skillbank.cli import main
+
+    rc = main(["bench", "retrieval", "--json", "--sizes", "200", "--modes", "query-ngram,none", "--queries", "3"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bench"] == "retrieval" and [r["mode"] for r in data["results"]] == ["query-ngram", "none"]
+    assert main(["bench", "retrieval", "--sizes", "a,b"]) == 1
+    assert "--sizes takes comma-separated integers" in capsys.readouterr().err

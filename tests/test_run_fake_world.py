@@ -97,9 +97,10 @@ def test_tgc_and_sgc_follow_the_world_grades_when_a_task_fails(tmp_path, store):
 
 
 def world_grade(world, episode):
-    from skillbank.worlds.base import Grade, TestResult
+    from skillbank.worlds.base import Grade
+    from skillbank.worlds.base import TestResult as Check
 
-    return Grade(episode["task_id"], (TestResult("recorded", bool(episode["success"])),))
+    return Grade(episode["task_id"], (Check("recorded", bool(episode["success"])),))
 
 
 def test_unknown_split_and_bad_config_are_clear_errors(tmp_path, store):

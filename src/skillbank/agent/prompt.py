@@ -127,7 +127,8 @@ def render_observation(result: ExecutionResult, config: AgentConfig, *, extra_bl
     """The observation sent back after a block ran: output, value, errors, all clipped."""
     parts: list[str] = []
     if result.static_errors:
-        parts.append("The code was not run:\n" + "\n".join(f"- {e}" for e in result.static_errors))
+        kind = f" ({result.error_type})" if result.error_type else ""
+        parts.append(f"The code was not run{kind}:\n" + "\n".join(f"- {e}" for e in result.static_errors))
     if result.stdout:
         out, cut = _clip(result.stdout, config.max_stdout_chars)
         parts.append("Output:\n" + out + ("\n[output truncated]" if cut or result.stdout_truncated else ""))

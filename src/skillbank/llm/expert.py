@@ -14,23 +14,19 @@ If the use reply does not finish the task (say the loaded version is broken), th
 reply redefines the skills and calls them again, an **update**; after that the expert
 gives up with ``complete_task(status="fail")`` rather than loop.
 
-Token counts are an estimate: one token per 4 characters (rounded up), the usual rule of
-thumb for English and code under BPE tokenizers, plus 4 tokens of framing per message
-(role and separators, as chat templates add).
+Token counts are the shared estimate of `skillbank.llm.base` (one token per 4
+characters, rounded up, plus 4 tokens of framing per message): the expert has no
+tokenizer, and using the same rule as replay keeps their figures comparable.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
 from skillbank.errors import ValidationError
-from skillbank.llm.base import Completion, EpisodeInfo, Message
+from skillbank.llm.base import Completion, EpisodeInfo, Message, estimate_prompt_tokens, estimate_tokens
 from skillbank.worlds.base import ExpertSolution, World
-
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
 
 _GIVE_UP = 'apis.supervisor.complete_task(status="fail")'
 
@@ -86,13 +82,12 @@ class ExpertPolicy:
         # Past the end of the script the expert keeps giving up (the loop's step limit ends it).
         text = self._script[min(self._step, len(self._script) - 1)]
         self._step += 1
-        prompt_tokens = sum(self.count_tokens(m.content) + TOKENS_PER_MESSAGE for m in messages)
         return Completion(
             text=text,
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=estimate_prompt_tokens(messages),
             completion_tokens=self.count_tokens(text),
             latency_s=time.perf_counter() - started,
         )
 
     def count_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        return estimate_tokens(text)
