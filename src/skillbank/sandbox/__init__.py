@@ -1,1 +1,37 @@
-"""Sandboxed execution of agent-written code."""
+"""Sandboxed execution of agent-written code.
+
+    from skillbank.sandbox import SandboxPool, SandboxConfig
+    with SandboxPool(SandboxConfig()) as pool:
+        with pool.session(host, task_id="t1") as s:
+            s.preload({"total": "def total(): ..."})
+            result = s.run("total()")
+
+The static check (:func:`check_source`) gives the model helpful refusals; the boundary
+is the worker process: no_new_privs, seccomp, Landlock and rlimits (see `_lockdown`).
+"""
+
+from skillbank.sandbox._lockdown import probe
+from skillbank.sandbox.config import LAYERS, SandboxConfig
+from skillbank.sandbox.echo import EchoHost
+from skillbank.sandbox.pool import SandboxDegradedWarning, SandboxError, SandboxPool, Session
+from skillbank.sandbox.static import DEFAULT_ALLOWED_IMPORTS, StaticCheckError, check_source, find_problems
+from skillbank.sandbox.types import ApiCallRecord, ApiHost, ExecutionResult, FrameInfo
+
+__all__ = [
+    "ApiCallRecord",
+    "ApiHost",
+    "DEFAULT_ALLOWED_IMPORTS",
+    "EchoHost",
+    "ExecutionResult",
+    "FrameInfo",
+    "LAYERS",
+    "SandboxConfig",
+    "SandboxDegradedWarning",
+    "SandboxError",
+    "SandboxPool",
+    "Session",
+    "StaticCheckError",
+    "check_source",
+    "find_problems",
+    "probe",
+]

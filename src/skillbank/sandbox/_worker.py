@@ -1,0 +1,318 @@
+"""The worker: runs agent code inside a locked-down process, one task at a time.
+
+Runs only in a child forked by the zygote, after :func:`_lockdown.lock_down`. Nothing
+here is trusted by the parent: the parent validates every frame, times every
+execution and records API calls itself. What the worker adds is convenience for the
+agent: a shell-like namespace, the `apis` proxy, captured output, and tracebacks
+restricted to the agent's own frames.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import linecache
+import socket
+import sys
+import time
+import traceback
+import types
+from typing import Any
+
+from skillbank.sandbox import _protocol, static
+
+AGENT_FILE_PREFIXES = ("<block-", "<skill:")
+_TRUNCATION_MARKER = "\n…[output truncated: more than {limit} bytes]\n"
+
+
+class ApiError(Exception):
+    """The host refused or failed an `apis.<app>.<api>(...)` call; carries its message."""
+
+
+class ApiBudgetExceeded(ApiError):
+    """This execution already made as many API calls as its budget allows."""
+
+
+# Tracebacks shown to the model should read "ApiError: ...", not name a module path
+# that means nothing inside the sandbox.
+ApiError.__module__ = ApiBudgetExceeded.__module__ = "builtins"
+
+
+class _CappedOutput:
+    """sys.stdout/sys.stderr replacement that keeps the first `limit` bytes."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self.truncated:
+            return len(text)
+        data = text.encode("utf-8", "replace")
+        room = self.limit - self.size
+        if len(data) > room:
+            self.parts.append(data[:room].decode("utf-8", "ignore"))
+            self.size = self.limit
+            self.truncated = True
+        else:
+            self.parts.append(text)
+            self.size += len(data)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+    def getvalue(self) -> str:
+        text = "".join(self.parts)
+        if self.truncated:
+            text += _TRUNCATION_MARKER.format(limit=self.limit)
+        return text
+
+
+class _AppProxy:
+    __slots__ = ("_app", "_caller")
+
+    def __init__(self, app: str, caller: Any):
+        object.__setattr__(self, "_app", app)
+        object.__setattr__(self, "_caller", caller)
+
+    def __getattr__(self, api: str) -> Any:
+        if api.startswith("_"):
+            raise AttributeError(f"apis.{self._app} has no API {api!r}")
+        app, caller = self._app, self._caller
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if args:
+                raise TypeError(f"apis.{app}.{api}() takes keyword arguments only, e.g. apis.{app}.{api}(name=value)")
+            return caller(app, api, kwargs)
+
+        call.__name__ = api
+        call.__qualname__ = f"apis.{app}.{api}"
+        return call
+
+    def __repr__(self) -> str:
+        return f"<apis.{self._app}>"
+
+
+class Apis:
+    """`apis.<app>.<api>(**kwargs)`: each call is one round trip to the parent's host."""
+
+    __slots__ = ("_caller",)
+
+    def __init__(self, caller: Any):
+        object.__setattr__(self, "_caller", caller)
+
+    def __getattr__(self, app: str) -> _AppProxy:
+        if app.startswith("_"):
+            raise AttributeError(f"apis has no app {app!r}")
+        return _AppProxy(app, self._caller)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("apis is read-only")
+
+    def __repr__(self) -> str:
+        return "<apis: call apis.<app>.<api>(**kwargs)>"
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, config: dict[str, Any]):
+        self.sock = sock
+        self.allowed_imports = frozenset(config["allowed_imports"])
+        self.stdout_limit = int(config["stdout_limit_bytes"])
+        self.pristine_builtins = dict(builtins.__dict__)
+        self.apis = Apis(self._api_call)
+        self.namespace: dict[str, Any] = {}
+        self.new_namespace()
+
+    # -- apis ---------------------------------------------------------------------------
+
+    def _api_call(self, app: str, api: str, kwargs: dict[str, Any]) -> Any:
+        try:
+            frame = _protocol.encode({"op": "api", "app": app, "api": api, "kwargs": kwargs})
+        except (TypeError, ValueError):
+            for key, value in kwargs.items():
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"apis.{app}.{api}: argument {key!r} is a {type(value).__name__}, which is not "
+                        "JSON-serialisable; pass str, int, float, bool, None, list or dict"
+                    ) from None
+            raise TypeError(f"apis.{app}.{api}: arguments are not JSON-serialisable") from None
+        self.sock.sendall(frame)
+        reply = _protocol.recv(self.sock)
+        if reply.get("ok"):
+            return reply.get("result")
+        cls = ApiBudgetExceeded if reply.get("type") == "ApiBudgetExceeded" else ApiError
+        raise cls(str(reply.get("error", "API call failed")))
+
+    # -- namespaces ---------------------------------------------------------------------
+
+    def new_namespace(self) -> None:
+        # Each task gets its own builtins dict, and the shared builtins module is put
+        # back as it was, so tampering by one task does not reach the next.
+        shared = builtins.__dict__
+        for name in shared.keys() - self.pristine_builtins.keys():
+            del shared[name]
+        shared.update(self.pristine_builtins)
+        self.namespace = {"__name__": "__main__", "__builtins__": dict(self.pristine_builtins), "apis": self.apis}
+
+    # -- running code -------------------------------------------------------------------
+
+    def compile_block(self, code: str, filename: str) -> tuple[types.CodeType, types.CodeType | None]:
+        """Compile `code`, splitting off a trailing expression whose value is shown.
+
+        Fast path: when the last line starts at column 0 and both it (as an
+        expression) and everything before it (as statements) compile, that split is
+        the parse. Otherwise the AST decides.
+        """
+        lines = code.splitlines()
+        last = len(lines) - 1
+        while last >= 0 and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
+            last -= 1
+        if last >= 0 and not lines[last][:1].isspace():
+            head = "\n".join(lines[:last])
+            try:
+                tail = compile("\n" * last + lines[last], filename, "eval", dont_inherit=True)
+                body = compile(head, filename, "exec", dont_inherit=True)
+                return body, tail
+            except SyntaxError:
+                pass
+        import ast  # already imported before lockdown; local to keep the fast path lean
+
+        tree = ast.parse(code, filename=filename)
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            expr = ast.Expression(tree.body.pop().value)
+            return compile(tree, filename, "exec", dont_inherit=True), compile(expr, filename, "eval", dont_inherit=True)
+        return compile(tree, filename, "exec", dont_inherit=True), None
+
+    def run(self, code: str, filename: str, check: bool) -> dict[str, Any]:
+        started = time.perf_counter()
+        out = _CappedOutput(self.stdout_limit)
+        result: dict[str, Any] = {"op": "done", "ok": True}
+        linecache.cache[filename] = (len(code), None, [line + "\n" for line in code.splitlines()], filename)
+        try:
+            body, tail = self.compile_block(code, filename)
+        except SyntaxError as exc:
+            result.update(self._syntax_error(exc, filename, check))
+            result["duration_s"] = time.perf_counter() - started
+            return result
+        if check:
+            codes = [body] if tail is None else [body, tail]
+            if static.needs_full_check(code, codes):
+                problems = static.find_problems(code, self.allowed_imports, filename)
+                if problems:
+                    result.update(
+                        ok=False,
+                        error_type="StaticCheckError",
+                        error_message="the code was refused before running: " + "; ".join(problems),
+                        static_errors=list(problems),
+                    )
+                    result["duration_s"] = time.perf_counter() - started
+                    return result
+        ns = self.namespace
+        ns["apis"] = self.apis
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        value = None
+        try:
+            exec(body, ns)
+            if tail is not None:
+                value = eval(tail, ns)
+        except MemoryError:
+            sys.stdout, sys.stderr = saved
+            result.update(ok=False, error_type="MemoryError", error_message="the address-space limit was reached", recycle="memory")
+        except BaseException as exc:  # noqa: BLE001 - agent code may raise anything, SystemExit included
+            sys.stdout, sys.stderr = saved
+            result.update(self._exception(exc))
+        finally:
+            sys.stdout, sys.stderr = saved
+        if result["ok"] and value is not None:
+            try:
+                text = repr(value)
+            except BaseException as exc:  # noqa: BLE001
+                text = f"<repr() failed: {type(exc).__name__}: {exc}>"
+            if len(text) > self.stdout_limit:
+                text = text[: self.stdout_limit] + "…[repr truncated]"
+            result["result_repr"] = text
+        result["stdout"] = out.getvalue()
+        result["stdout_truncated"] = out.truncated
+        result["defined_functions"] = [
+            name
+            for name, obj in ns.items()
+            if isinstance(obj, types.FunctionType) and obj.__code__.co_filename == filename and obj.__name__ == name
+        ]
+        result["duration_s"] = time.perf_counter() - started
+        return result
+
+    @staticmethod
+    def _safe_str(exc: BaseException) -> str:
+        try:
+            return str(exc)
+        except BaseException:  # noqa: BLE001
+            return "<str() of the exception failed>"
+
+    def _syntax_error(self, exc: SyntaxError, filename: str, check: bool) -> dict[str, Any]:
+        lineno = exc.lineno or 0
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        out: dict[str, Any] = {
+            "ok": False,
+            "error_type": type(exc).__name__,
+            "error_message": f"{exc.msg} (line {lineno})",
+            "traceback": text,
+            "frames": [[filename, lineno, "<module>"]],
+        }
+        if check:
+            out["static_errors"] = [f"line {lineno}: syntax error: {exc.msg}"]
+        return out
+
+    def _exception(self, exc: BaseException) -> dict[str, Any]:
+        frames = [
+            fs for fs in traceback.extract_tb(exc.__traceback__) if fs.filename.startswith(AGENT_FILE_PREFIXES)
+        ]
+        lines = ["Traceback (most recent call last):\n"]
+        lines.extend(traceback.format_list(frames))
+        lines.extend(traceback.format_exception_only(type(exc), exc))
+        text = "".join(lines)
+        if len(text) > self.stdout_limit:
+            text = text[-self.stdout_limit :]
+        return {
+            "ok": False,
+            "error_type": type(exc).__name__,
+            "error_message": self._safe_str(exc)[: self.stdout_limit],
+            "traceback": text,
+            "frames": [[fs.filename, fs.lineno or 0, fs.name] for fs in frames],
+        }
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            try:
+                msg = _protocol.recv(self.sock)
+            except _protocol.PeerClosed:
+                return
+            op = msg.get("op")
+            if op == "run":
+                reply = self.run(msg["code"], msg["filename"], bool(msg.get("check", True)))
+            elif op == "new_task" or op == "reset":
+                self.new_namespace()
+                reply = {"op": "done", "ok": True}
+            elif op == "ping":
+                reply = {"op": "done", "ok": True}
+            else:
+                reply = {"op": "done", "ok": False, "error_type": "ProtocolError", "error_message": f"unknown op {op!r}"}
+            try:
+                _protocol.send(self.sock, reply)
+            except (TypeError, ValueError):
+                _protocol.send(self.sock, {"op": "done", "ok": False, "error_type": "InternalError", "error_message": "result could not be encoded"})
