@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import sys
 import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from skillbank.llm.base import Completion, EpisodeInfo, Message
+from skillbank.llm.base import EpisodeInfo
+from skillbank.llm.replay import ReplayPolicy
 from skillbank.sandbox.types import ApiCallRecord, ExecutionResult, FrameInfo
 from skillbank.worlds.base import ApiError, ExpertSolution, Grade, Task
 from skillbank.worlds.base import TestResult as Check
@@ -216,29 +216,16 @@ def in_process_sessions(host: Any, task_id: str):
     yield InProcessSession(host)
 
 
-class ReplayPolicy:
-    """Replies with the given texts in order (the same script every episode)."""
+class RecordingReplay(ReplayPolicy):
+    """The real replay policy, also keeping each episode's EpisodeInfo."""
 
-    name = "replay"
-
-    def __init__(self, replies: Sequence[str]):
-        self.replies = list(replies)
-        self.seen: list[list[Message]] = []
+    def __init__(self, responses: Sequence[str]):
+        super().__init__(responses)
         self.infos: list[EpisodeInfo] = []
-        self._i = 0
 
     def start_episode(self, info: EpisodeInfo) -> None:
         self.infos.append(info)
-        self._i = 0
-
-    def generate(self, messages: Sequence[Message]) -> Completion:
-        self.seen.append(list(messages))
-        text = self.replies[min(self._i, len(self.replies) - 1)]
-        self._i += 1
-        return Completion(text, sum(self.count_tokens(m.content) for m in messages), self.count_tokens(text))
-
-    def count_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / 4)
+        super().start_episode(info)
 
 
 def block(code: str, reasoning: str = "Next step.") -> str:

@@ -8,7 +8,7 @@ from test_agent_fakes import (
     BROKEN_COUNT_SKILL,
     COUNT_SKILL,
     FakeWorld,
-    ReplayPolicy,
+    RecordingReplay,
     block,
     in_process_sessions,
 )
@@ -36,7 +36,7 @@ def world():
 
 
 def play(world, store, replies, task_id="count-1", *, run_id="run-a", config=None):
-    policy = ReplayPolicy(replies)
+    policy = RecordingReplay(replies)
     library = RunLibrary(store, make_retriever("same-scenario", top_k=5), run_id=run_id)
     agent = SkillAgent(policy, library, in_process_sessions, config or AgentConfig(max_steps=6))
     env = world.start(task_id)
@@ -71,7 +71,7 @@ def test_use_records_call_stats_and_event(world, store):
     v = promote(store, COUNT_SKILL)
     ep, env, policy = play(world, store, [block("answer = count_notes('work')\n" + DONE)], task_id="count-2")
     assert policy.infos[0].skill_names == ("count_notes",)
-    assert "def count_notes" in policy.seen[0][0].content  # short source shown in the prompt
+    assert "def count_notes" in policy.prompts[0][0].content  # short source shown in the prompt
     assert kinds(ep) == [(K.USE, "count_notes", True)]
     assert env.evaluate().success and ep.saved == ()
     stats = store.call_stats(v.id)
@@ -96,7 +96,7 @@ def test_update_after_failure_is_saved_with_parent_and_failure_log(world, store)
     ep, env, policy = play(world, store, replies, task_id="count-3")
     assert kinds(ep) == [(K.USE, "count_notes", False), (K.UPDATE, "count_notes", True)]
     assert "search_notes" in ep.turns[0].observation  # the error went back to the model
-    assert "search_notes" in policy.seen[1][-1].content
+    assert "search_notes" in policy.prompts[1][-1].content
     assert env.evaluate().success
     stats = store.call_stats(broken.id)
     assert (stats.calls, stats.failures) == (1, 1)
@@ -135,14 +135,14 @@ def test_syntax_error_has_no_operation_and_tells_the_model(world, store):
     ep, _, policy = play(world, store, replies)
     assert ep.turns[0].operations == () and ep.turns[0].ok is False
     assert "SyntaxError" in ep.turns[0].observation
-    assert "SyntaxError" in policy.seen[1][-1].content
+    assert "SyntaxError" in policy.prompts[1][-1].content
 
 
 def test_reply_without_code_gets_a_clear_observation_and_counts_as_a_step(world, store):
     replies = ["I think the answer is 2.", block("answer = 2\n" + DONE)]
     ep, _, policy = play(world, store, replies)
     assert ep.steps == 2 and ep.turns[0].code is None and ep.turns[0].error == "no_code"
-    assert "no code block" in policy.seen[1][-1].content
+    assert "no code block" in policy.prompts[1][-1].content
     assert ep.stop_reason == "completed"
 
 
@@ -161,11 +161,11 @@ def test_given_up_task_saves_nothing(world, store):
 
 
 def test_step_limit_and_token_budget_stop_the_episode(world, store):
-    ep, env, _ = play(world, store, [block("x = 1")], config=AgentConfig(max_steps=3))
+    ep, env, _ = play(world, store, [block("x = 1")] * 3, config=AgentConfig(max_steps=3))
     assert ep.steps == 3 and ep.stop_reason == "max_steps" and not env.completed
-    ep, _, _ = play(world, store, [block("x = 1")], config=AgentConfig(max_steps=10, token_budget=500))
+    ep, _, _ = play(world, store, [block("x = 1")] * 10, config=AgentConfig(max_steps=10, token_budget=2500))
     assert ep.stop_reason == "token_budget" and ep.steps < 10
-    assert ep.prompt_tokens + ep.completion_tokens >= 500
+    assert ep.prompt_tokens + ep.completion_tokens >= 2500
 
 
 def test_broken_skills_are_dropped_at_preload(world, store):

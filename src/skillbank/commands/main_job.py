@@ -16,25 +16,18 @@ from rich.table import Table
 from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR, AgentConfig, RunConfig
 from skillbank.agent.runner import RunSummary, ordered_tasks, run_split
 from skillbank.commands._output import console, emit, err_console
-from skillbank.errors import ConfigError, ValidationError
+from skillbank.errors import ValidationError
 
 EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "
                "its scores check the loop, they are not a model's.")
 
 
 def _make_policy(name: str, world: Any, options: dict[str, Any]) -> Any:
-    try:
-        from skillbank.llm.registry import make_policy
-    except ImportError:
-        make_policy = None
-    if make_policy is None:
-        if name == "expert":
-            from skillbank.llm.expert import ExpertPolicy
+    from skillbank.llm.registry import make_policy
 
-            return ExpertPolicy(world)
-        raise ConfigError(f"policy {name!r} is not available in this build; use --policy expert")
     if name == "expert":
         return make_policy(name, world=world)
+    # Only the options given are passed: the registry names any that do not fit `name`.
     return make_policy(name, **{k: v for k, v in options.items() if v is not None})
 
 
@@ -97,6 +90,7 @@ def run(
     adapter_path: Annotated[Optional[str], typer.Option("--adapter-path", help="local: a fine-tuned adapter.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
+    responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     from skillbank.retrieval import RETRIEVAL_MODES, make_retriever
@@ -111,7 +105,7 @@ def run(
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
     agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path,
-                                                "base_url": base_url, "model": model})
+                                                "base_url": base_url, "model": model, "path": responses})
     if policy == "expert" and not as_json:
         console.print(f"[bold]{EXPERT_NOTE}[/bold]")
     retriever = make_retriever(retrieval, top_k=top_k) if with_skills and retrieval != "none" else None
