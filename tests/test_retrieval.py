@@ -344,6 +344,7 @@ def test_embedding_modes_rank_the_right_skill_first(mode: str, embedder: Embedde
     assert names(r.search("what is the number of tracks I have favourited in spotify"))[0] == "spotify_count_liked_songs"
     assert names(r.search("finish the todoist to-dos that are past their deadline"))[0] == "todoist_complete_overdue"
     assert len(r.search("anything at all", k=3)) == 3
+    assert r.search("   ") == []
 
 
 @needs_model

@@ -168,9 +168,10 @@ def _check_k(k: int, what: str = "k") -> int:
     return k
 
 
-def _recency_key(e: SkillEntry) -> tuple[float, int]:
+def _newest_first(e: SkillEntry) -> tuple[float, int]:
+    # Undated entries sort after dated ones.
     ts = e.created_at.timestamp() if e.created_at is not None else float("-inf")
-    return (ts, e.version)
+    return (-ts, -e.version)
 
 
 class _Eligibility:
@@ -289,7 +290,7 @@ class ScenarioRetriever(_IndexedRetriever):
             if e.scenario_id is not None:
                 by_scenario.setdefault(e.scenario_id, []).append(i)
         self._by_scenario = {
-            sid: sorted(rows, key=lambda i: (_neg(_recency_key(entries[i])), entries[i].name))
+            sid: sorted(rows, key=lambda i: (_newest_first(entries[i]), entries[i].name))
             for sid, rows in by_scenario.items()
         }
 
@@ -305,10 +306,6 @@ class ScenarioRetriever(_IndexedRetriever):
                 if len(out) == k:
                     break
         return out
-
-
-def _neg(key: tuple[float, int]) -> tuple[float, int]:
-    return (-key[0], -key[1])
 
 
 class NgramRetriever(_IndexedRetriever):
