@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import keyword
 import textwrap
 
@@ -191,7 +192,7 @@ def test_skill_version_is_immutable() -> None:
 # -- properties ---------------------------------------------------------------------
 
 _ident = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(
-    lambda s: not keyword.iskeyword(s) and s not in dir(__builtins__) and s not in ("apis",)
+    lambda s: not keyword.iskeyword(s) and s not in dir(builtins) and s not in ("apis",)
 )
 _annot = st.sampled_from([None, "int", "str", "float", "bool", "list[int]", "dict[str, int]", "int | None"])
 _default = st.sampled_from([None, "0", "'x'", "None", "(1, 2)", "[]"])
