@@ -70,8 +70,6 @@ def _render(summary: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    if summary.get("note"):
-        console.print(summary["note"])
 
 
 def run(
