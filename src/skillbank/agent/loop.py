@@ -24,11 +24,11 @@ from skillbank.agent.operations import (
 from skillbank.agent.prompt import PromptSkill, extract_code, render_observation, render_start, render_system
 from skillbank.agent.trace import EpisodeTrace, TurnTrace
 from skillbank.errors import ValidationError
-from skillbank.llm.base import EpisodeInfo, Message, Policy
+from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
 from skillbank.sandbox.types import ApiHost, ExecutionResult
 from skillbank.skill import extract_function
 from skillbank.store.base import EventType, Provenance, StoredVersion
-from skillbank.worlds.base import TaskEnv
+from skillbank.worlds.base import Task, TaskEnv
 
 
 class Session(Protocol):
@@ -89,7 +89,7 @@ class SkillAgent:
         with self.sessions(env, task.id) as session:
             loaded, dropped = self._preload(session, retrieved)
             library = {v.name: v for v in loaded}
-            refs = {}
+            refs: dict[str, frozenset[str]] = {}
             for v in loaded:
                 refs.update(analyze_block(v.source).function_refs)
             tracker = OperationTracker(library, refs)
@@ -108,19 +108,11 @@ class SkillAgent:
                 completion = self.policy.generate(messages)
                 prompt_total += completion.prompt_tokens
                 completion_total += completion.completion_tokens
-                turn, result = self._turn(index, session, tracker, completion.text, episode_id, task.id)
-                turn = TurnTrace(
-                    index=index,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    prompt_chars=sum(len(m.content) for m in messages),
-                    policy_latency_s=completion.latency_s,
-                    **turn,
-                )
+                turn, result, ran = self._turn(index, session, tracker, completion, messages, episode_id, task.id)
                 turns.append(turn)
                 messages += [Message("assistant", completion.text), Message("user", turn.observation)]
                 if result is not None:
-                    executed.append(_executed_part(turn.code or "", analyze_block(turn.code or ""), result))
+                    executed.append(ran)
                     status = _self_reported(result) or status
                 if status is not None or env.completed:
                     stop = "completed"
@@ -129,7 +121,7 @@ class SkillAgent:
                 if budget is not None and prompt_total + completion_total >= budget:
                     stop = "token_budget"
                     break
-        saved = self._save(tracker, status == "success", "\n".join(executed), task, episode_id, turns)
+        saved = self._save(tracker, status == "success", "\n".join(executed), task, episode_id)
         return EpisodeTrace(
             episode_id=episode_id,
             run_id=self.library.run_id,
@@ -161,26 +153,36 @@ class SkillAgent:
         dropped = [v.ref for v in versions if v not in loaded]
         return loaded, dropped
 
-    def _turn(self, index: int, session: Session, tracker: OperationTracker, reply: str,
-              episode_id: str, task_id: str) -> tuple[dict, ExecutionResult | None]:
-        extracted = extract_code(reply)
+    def _turn(self, index: int, session: Session, tracker: OperationTracker, completion: Completion,
+              messages: list[Message], episode_id: str, task_id: str
+              ) -> tuple[TurnTrace, ExecutionResult | None, str]:
+        """Run the reply's code; returns the turn, the result (None: no code ran) and the
+        part of the code that ran to completion."""
+        common = dict(
+            index=index, prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+            prompt_chars=sum(len(m.content) for m in messages), policy_latency_s=completion.latency_s,
+            reply=completion.text,
+        )
+        extracted = extract_code(completion.text)
         if extracted.code is None:
-            return dict(reply=reply, code=None, ok=None, observation=extracted.problem or "", error="no_code",
-                        api_calls=(), operations=(), exec_duration_s=0.0), None
+            turn = TurnTrace(**common, code=None, ok=None, observation=extracted.problem or "", error="no_code",
+                             api_calls=(), operations=(), exec_duration_s=0.0)
+            return turn, None, ""
         result = session.run(extracted.code)
         analysis = analyze_block(extracted.code)
         ops = tracker.observe(index, analysis, result)
         self._record(ops, result, episode_id, task_id)
-        observation = render_observation(result, self.config, extra_blocks=extracted.blocks_found - 1)
         error = None if result.ok else (
             "; ".join(result.static_errors) if result.static_errors
             else f"{result.error_type or 'Error'}: {result.error_message or result.killed or ''}"
         )
-        return dict(
-            reply=reply, code=extracted.code, ok=result.ok, observation=observation, error=error,
+        turn = TurnTrace(
+            **common, code=extracted.code, ok=result.ok, error=error,
+            observation=render_observation(result, self.config, extra_blocks=extracted.blocks_found - 1),
             api_calls=tuple(asdict(c) for c in result.api_calls), operations=tuple(ops),
             exec_duration_s=result.duration_s,
-        ), result
+        )
+        return turn, result, _executed_part(extracted.code, analysis, result)
 
     def _record(self, ops: list[Operation], result: ExecutionResult, episode_id: str, task_id: str) -> None:
         """Per-call events and statistics for the library versions a block used.
@@ -198,8 +200,9 @@ class SkillAgent:
                     payload={"task_id": task_id, "episode_id": episode_id, "turn": op.turn},
                 )
 
-    def _save(self, tracker: OperationTracker, succeeded: bool, code: str, task, episode_id: str,
-              turns: list[TurnTrace]) -> list[str]:
+    def _save(self, tracker: OperationTracker, succeeded: bool, code: str, task: Task, episode_id: str) -> list[str]:
+        """Save the tracker's candidates, cut with their helpers out of the episode's
+        executed code (a helper defined in an earlier block travels along)."""
         saved: list[str] = []
         if not self.library.writable:
             return saved
