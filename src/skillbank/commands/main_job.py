@@ -4,9 +4,7 @@ progress bar with live counts, then the summary; `--json` prints one JSON object
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Annotated, Any, Optional
 
 import typer
@@ -29,21 +27,6 @@ def _make_policy(name: str, world: Any, options: dict[str, Any]) -> Any:
         return make_policy(name, world=world)
     # Only the options given are passed: the registry names any that do not fit `name`.
     return make_policy(name, **{k: v for k, v in options.items() if v is not None})
-
-
-@contextlib.contextmanager
-def _sandbox_pool() -> Iterator[Any]:
-    from skillbank.sandbox import SandboxConfig, SandboxPool
-
-    pool = SandboxPool(SandboxConfig())
-    if hasattr(pool, "__enter__"):
-        with pool as entered:
-            yield entered if entered is not None else pool
-    else:
-        try:
-            yield pool
-        finally:
-            pool.close()
 
 
 def _render(summary: dict[str, Any]) -> None:
@@ -92,6 +75,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     from skillbank.retrieval import RETRIEVAL_MODES, make_retriever
+    from skillbank.sandbox import SandboxConfig, SandboxPool
     from skillbank.store import open_store
     from skillbank.worlds.apps import AppsWorld
 
@@ -110,7 +94,7 @@ def run(
     store = open_store(library)
     counts = {"passed": 0, "used": 0, "saved": 0}
     try:
-        with _sandbox_pool() as pool, Progress(
+        with SandboxPool(SandboxConfig()) as pool, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
             console=err_console, transient=as_json, disable=as_json,
