@@ -148,7 +148,7 @@ class SqlLibraryStore:
     def _ensure_namespace(self, conn: Connection, namespace: str) -> None:
         exists = conn.execute(select(t.namespaces.c.name).where(t.namespaces.c.name == namespace)).first()
         if exists is None:
-            conn.execute(insert(t.namespaces).values(name=namespace, created_at=_ts(utc_now())))
+            conn.execute(insert(t.namespaces), dict(name=namespace, created_at=_ts(utc_now())))
 
     def create_namespace(self, namespace: str) -> None:
         """Create `namespace` if it does not exist (idempotent)."""
@@ -229,8 +229,8 @@ class SqlLibraryStore:
                 provenance=prov,
                 created_at=now,
             )
-            conn.execute(insert(t.versions).values(**_version_row(stored)))
-            conn.execute(insert(t.call_stats).values(version_id=stored.id, calls=0, successes=0, failures=0, total_latency_s=0.0))
+            conn.execute(insert(t.versions), _version_row(stored))
+            conn.execute(insert(t.call_stats), dict(version_id=stored.id, calls=0, successes=0, failures=0, total_latency_s=0.0))
             created_payload = {
                 "version": number,
                 "content_hash": skill.content_hash,
@@ -412,7 +412,7 @@ class SqlLibraryStore:
                 if expected_generation is None:
                     if current is not None:
                         raise _conflict(name, alias, None, current.generation)
-                    conn.execute(insert(t.aliases).values(
+                    conn.execute(insert(t.aliases), dict(
                         namespace=namespace, name=name, alias=alias, version_id=target.id, generation=1, updated_at=now
                     ))
                     generation = 1
@@ -455,7 +455,7 @@ class SqlLibraryStore:
         self, conn: Connection, type: Any, namespace: str, name: str | None, version_id: str | None,
         actor: str, reason: str | None, payload: dict[str, Any] | None, at: dt.datetime,
     ) -> int:
-        result = conn.execute(insert(t.events).values(
+        result = conn.execute(insert(t.events), dict(
             type=_enum_value(type), namespace=namespace, name=name, version_id=version_id, actor=actor,
             reason=reason, payload=json.dumps(payload or {}, sort_keys=True, default=str), at=_ts(at),
         ))
@@ -578,20 +578,20 @@ class SqlLibraryStore:
                 self._ensure_namespace(conn, check_namespace(ns))
             for sv in snap.versions:
                 self._ensure_namespace(conn, check_namespace(sv.namespace))
-                conn.execute(insert(t.versions).values(**_version_row(sv)))
+                conn.execute(insert(t.versions), _version_row(sv))
             stats = {s.version_id: s for s in snap.call_stats}
             for sv in snap.versions:
                 s = stats.get(sv.id, CallStats(sv.id))
-                conn.execute(insert(t.call_stats).values(
+                conn.execute(insert(t.call_stats), dict(
                     version_id=sv.id, calls=s.calls, successes=s.successes, failures=s.failures, total_latency_s=s.total_latency_s
                 ))
             for al in snap.aliases:
-                conn.execute(insert(t.aliases).values(
+                conn.execute(insert(t.aliases), dict(
                     namespace=al.namespace, name=al.name, alias=check_alias_name(al.alias), version_id=al.version_id,
                     generation=al.generation, updated_at=_ts(al.updated_at),
                 ))
             for ev in snap.events:
-                conn.execute(insert(t.events).values(
+                conn.execute(insert(t.events), dict(
                     id=ev.id, type=ev.type, namespace=ev.namespace, name=ev.name, version_id=ev.version_id, actor=ev.actor,
                     reason=ev.reason, payload=json.dumps(ev.payload, sort_keys=True), at=_ts(ev.at or utc_now()),
                 ))
