@@ -1,5 +1,227 @@
-"""`skillbank world …` (being built; see its issue)."""
+"""`skillbank world …`: explore the built-in apps world: apps, API docs, tasks, and the
+expert's solution of a task run in the sandbox and graded."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from skillbank.commands._output import console, emit
+from skillbank.errors import NotFoundError, ValidationError
+from skillbank.worlds.base import ApiError
+from skillbank.worlds.registry import make_world
 
 app = typer.Typer(no_args_is_help=True)
+
+SeedOpt = Annotated[int, typer.Option("--seed", help="World seed: the same seed gives the same people, data and tasks.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+SOLVE_POLICIES = ("expert",)
+
+
+def _world(seed: int) -> Any:
+    return make_world("apps", seed=seed)
+
+
+@app.command("apps")
+def apps(seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
+    """The apps and how many APIs each has."""
+    infos = _world(seed).app_infos()
+    rows = [{"name": a.name, "description": a.description, "api_count": a.api_count, "apis": list(a.apis)} for a in infos]
+    data = {"apps": rows, "app_count": len(rows), "api_count": sum(r["api_count"] for r in rows)}
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table(title=f"{d['app_count']} apps, {d['api_count']} APIs")
+        for col, kw in (("app", {"style": "bold"}), ("APIs", {"justify": "right"}), ("description", {})):
+            t.add_column(col, **kw)
+        for r in d["apps"]:
+            t.add_row(r["name"], str(r["api_count"]), r["description"])
+        console.print(t)
+
+    emit(data, as_json, render)
+
+
+def _lookup(world: Any, app_name: str, api_name: str | None) -> Any:
+    try:
+        return world.api(app_name, api_name or "login")
+    except ApiError as exc:
+        raise NotFoundError(str(exc)) from None
+
+
+@app.command("docs")
+def docs(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="An app, e.g. notes.")],
+    api_name: Annotated[Optional[str], typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """An app's APIs, or one API's full documentation."""
+    world = _world(seed)
+    if app_name not in world.apps:
+        _lookup(world, app_name, None)  # raises the not-found error with a suggestion
+    if api_name is None:
+        a = world.apps[app_name]
+        data: dict[str, Any] = {
+            "app_name": a.name,
+            "description": a.description,
+            "apis": [{"name": s.name, "description": s.description} for s in a.apis.values()],
+        }
+
+        def render_app(d: dict[str, Any]) -> None:
+            t = Table(title=f"{d['app_name']}: {d['description']}")
+            t.add_column("API", style="bold")
+            t.add_column("description")
+            for r in d["apis"]:
+                t.add_row(r["name"], r["description"])
+            console.print(t)
+
+        emit(data, as_json, render_app)
+        return
+    doc = _lookup(world, app_name, api_name).doc()
+
+    def render_api(d: dict[str, Any]) -> None:
+        console.print(f"[bold]{d['app_name']}.{d['api_name']}[/bold]: {d['description']}")
+        t = Table(title="parameters")
+        for col in ("name", "type", "required", "default", "constraints", "description"):
+            t.add_column(col)
+        for p in d["parameters"]:
+            t.add_row(
+                p["name"], p["type"], "yes" if p["required"] else "no",
+                "" if p["required"] else repr(p.get("default")),
+                json.dumps(p.get("constraints")) if p.get("constraints") else "", p["description"],
+            )
+        console.print(t)
+        console.print(f"response: {json.dumps(d['response'])}")
+        console.print("errors:")
+        for e in d["errors"]:
+            console.print(f"  - {e}")
+
+    emit(doc, as_json, render_api)
+
+
+def _task_row(t: Any) -> dict[str, Any]:
+    return {
+        "id": t.id, "scenario_id": t.scenario_id, "split": t.split, "difficulty": t.difficulty,
+        "apps": list(t.apps), "index_in_scenario": t.index_in_scenario, "instruction": t.instruction,
+    }
+
+
+@app.command("tasks")
+def tasks(
+    split: Annotated[Optional[str], typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The tasks (of one split), with their scenario, difficulty and apps."""
+    rows = [_task_row(t) for t in _world(seed).tasks(split)]
+
+    def render(rs: list[dict[str, Any]]) -> None:
+        scenarios = len({r["scenario_id"] for r in rs})
+        t = Table(title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""))
+        for col in ("task", "split", "diff.", "apps", "instruction"):
+            t.add_column(col)
+        for r in rs:
+            t.add_row(r["id"], r["split"], str(r["difficulty"]), ",".join(r["apps"]), r["instruction"])
+        console.print(t)
+
+    emit(rows, as_json, render)
+
+
+@app.command("show")
+def show(
+    task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """One task: instruction, supervisor, scenario, apps, difficulty, split."""
+    world = _world(seed)
+    task = world.task(task_id)
+    data = _task_row(task) | {"supervisor": dict(task.supervisor)}
+    scenario = world.scenario_of(task_id)
+    data["scenario_description"] = scenario.description
+    data["scenario_tasks"] = [t.id for t in world.tasks(task.split) if t.scenario_id == task.scenario_id]
+
+    def render(d: dict[str, Any]) -> None:
+        sup = d["supervisor"]
+        console.print(f"[bold]{d['id']}[/bold]  ({d['split']}, difficulty {d['difficulty']}, apps: {', '.join(d['apps'])})")
+        console.print(f"scenario: {d['scenario_id']}: {d['scenario_description']}  tasks: {', '.join(d['scenario_tasks'])}")
+        console.print(f"supervisor: {sup.get('first_name', '')} {sup.get('last_name', '')} <{sup.get('email', '')}> {sup.get('phone', '')}")
+        console.print(f"instruction: {d['instruction']}")
+
+    emit(data, as_json, render)
+
+
+def _call_row(c: Any) -> dict[str, Any]:
+    return {"app": c.app, "api": c.api, "arguments": c.arguments, "ok": c.ok, "error": c.error}
+
+
+def solve_task(world: Any, task_id: str, policy: str = "expert") -> dict[str, Any]:
+    """Run `policy`'s code for `task_id` in the sandbox and grade the result."""
+    if policy not in SOLVE_POLICIES:
+        raise ValidationError(f"unknown policy {policy!r} for `world solve`; policies: {', '.join(SOLVE_POLICIES)}")
+    from skillbank.sandbox import SandboxConfig, SandboxPool
+
+    solution = world.expert_solution(task_id)
+    skills = "\n\n".join(s.strip() for s in solution.skill_sources)
+    blocks = []
+    if solution.explore_block:
+        blocks.append(("explore", solution.explore_block.strip()))
+    blocks.append(("solve", f"{skills}\n\n{solution.call_block.strip()}" if skills else solution.call_block.strip()))
+    env = world.start(task_id)
+    ran = []
+    with SandboxPool(SandboxConfig(workers=1)) as pool, pool.session(env, task_id=task_id) as session:
+        for name, code in blocks:
+            r = session.run(code)
+            ran.append({
+                "name": name, "code": code, "ok": r.ok, "stdout": r.stdout,
+                "error_type": r.error_type, "error_message": r.error_message,
+                "api_calls": [_call_row(c) for c in r.api_calls],
+            })
+    grade = env.evaluate()
+    return {
+        "task_id": task_id,
+        "policy": policy,
+        "skill_names": list(solution.skill_names),
+        "blocks": ran,
+        "api_call_count": sum(len(b["api_calls"]) for b in ran),
+        "grade": {
+            "success": grade.success,
+            "fraction": grade.fraction,
+            "tests": [{"name": t.name, "passed": t.passed, "message": t.message} for t in grade.tests],
+        },
+    }
+
+
+@app.command("solve")
+def solve(
+    task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
+    policy: Annotated[str, typer.Option("--policy", help="Who writes the code: expert (the world's reference solution).")] = "expert",
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a policy's code for one task in the sandbox; show the calls it made and the grade."""
+    data = solve_task(_world(seed), task_id, policy)
+
+    def render(d: dict[str, Any]) -> None:
+        for b in d["blocks"]:
+            console.rule(f"{b['name']} ({len(b['api_calls'])} API calls)")
+            console.print(Syntax(b["code"], "python", theme="ansi_dark", word_wrap=True))
+            for c in b["api_calls"]:
+                mark = "[green]ok[/green]" if c["ok"] else f"[red]error[/red] {c['error']}"
+                console.print(f"  apis.{c['app']}.{c['api']}  {mark}")
+            out = b["stdout"].strip()
+            if out:
+                console.print("stdout:", out if len(out) <= 600 else out[:600] + " …", markup=False, highlight=False)
+            if not b["ok"]:
+                console.print(f"[red]{b['error_type']}: {b['error_message']}[/red]")
+        g = d["grade"]
+        console.rule(f"grade: {'success' if g['success'] else 'failed'} ({100 * g['fraction']:.0f}% of tests)")
+        for t in g["tests"]:
+            mark = "[green]pass[/green]" if t["passed"] else "[red]FAIL[/red]"
+            console.print(f"  {mark}  {t['name']}: {t['message']}", highlight=False)
+
+    emit(data, as_json, render)
