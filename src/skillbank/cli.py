@@ -12,12 +12,27 @@ import os
 import sys
 import traceback
 
-import click
 import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
 from skillbank.errors import SkillbankError
+
+# Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
+try:  # pragma: no cover - depends on the installed Typer
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover
+    _TyperClickException = None
+try:  # pragma: no cover
+    import click as _click
+
+    _CLICK_ERRORS: tuple[type, ...] = (_click.ClickException,)
+    _EXITS: tuple[type, ...] = (typer.Exit, _click.exceptions.Exit)
+    _ABORTS: tuple[type, ...] = (typer.Abort, _click.exceptions.Abort)
+except ImportError:  # pragma: no cover
+    _CLICK_ERRORS, _EXITS, _ABORTS = (), (typer.Exit,), (typer.Abort,)
+if _TyperClickException is not None:
+    _CLICK_ERRORS = (*_CLICK_ERRORS, _TyperClickException)
 
 app = typer.Typer(
     name="skillbank",
@@ -49,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         rv = app(args=args, prog_name="skillbank", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
+    except _EXITS as exc:
+        return getattr(exc, "exit_code", 0)
+    except _CLICK_ERRORS as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORTS:
         sys.stderr.write("aborted\n")
         return 130
     except SkillbankError as exc:
