@@ -99,7 +99,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                 if sent >= NOW:
                     sent = NOW - dt.timedelta(minutes=5 * (7 - k))
                 content = rng.choice(_TEXTS)
-                recent = sent > NOW - dt.timedelta(days=14)
+                recent = sent > NOW - dt.timedelta(days=30)
                 for owner, direction in ((sender, "sent"), (recipient, "received")):
                     rid = stable_id("msg", person.id, other_id, k, owner.id)
                     b.add("phone", "messages", rid, {
