@@ -4,6 +4,7 @@ playlists and play history."""
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from typing import Any
 
@@ -120,6 +121,8 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
     for a in albums:
         b.add("music", "albums", a["id"], a)
     for s in songs:
+        # precomputed lower-case text keeps catalogue search a single scan
+        s["_search"] = f"{s['title']}\n{s['artist_name']}\n{s['album_title']}".lower()
         b.add("music", "songs", s["id"], s)
 
     by_genre: dict[str, list[dict[str, Any]]] = {}
@@ -230,6 +233,26 @@ def _album_out(a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _catalogue(ctx: CallContext, name: str):
+    """All rows of a catalogue table; the untouched common case skips the overlay merge."""
+    t = ctx.table(name)
+    return t.base.rows.values() if not t.changes else t.rows()
+
+
+def _first_sorted(rows: list[dict[str, Any]], sort_by: str | None, allowed: tuple[str, ...], n: int) -> list[dict[str, Any]]:
+    """The first `n` rows of `sort_rows(rows, sort_by, allowed)`, without sorting them all."""
+    if not sort_by or n * 4 >= len(rows):
+        return sort_rows(rows, sort_by, allowed)[:n]
+    sort_rows([], sort_by, allowed)  # validates the field
+    key_name = sort_by.lstrip("+-")
+
+    def key(r: dict[str, Any]) -> tuple[bool, Any]:
+        return (r.get(key_name) is None, r.get(key_name))
+
+    pick = heapq.nlargest if sort_by.startswith("-") else heapq.nsmallest
+    return pick(n, rows, key=key)
+
+
 def _text_match(q: str | None, *fields: str) -> bool:
     return not q or any(q.lower() in f.lower() for f in fields)
 
@@ -292,19 +315,26 @@ def search_songs(ctx, query=None, genre=None, artist_id=None, album_id=None, min
     elif artist_id is not None:
         _artist(ctx, artist_id)
         rows = songs.rows_of(artist_id)
+    elif genre is not None:
+        # an artist has one genre, so the artist index narrows the scan
+        rows = [s for a in _catalogue(ctx, "artists") if a["genre"] == genre for s in songs.rows_of(a["id"])]
     else:
-        rows = songs.rows()
-    out = [
-        r for r in rows
-        if (genre is None or r["genre"] == genre)
-        and (min_duration_seconds is None or r["duration_seconds"] >= min_duration_seconds)
-        and (max_duration_seconds is None or r["duration_seconds"] <= max_duration_seconds)
-        and (after is None or r["release_date"] >= after[:10])
-        and (before is None or r["release_date"] <= before[:10])
-        and _text_match(query, r["title"], r["artist_name"], r["album_title"])
-    ]
-    out = sort_rows(out, sort_by, _SONG_SORTS)
-    return [public(r) for r in paginate(out, page_index, page_limit)]
+        rows = _catalogue(ctx, "songs")
+    q = query.lower() if query else None
+    if genre is not None:
+        rows = [r for r in rows if r["genre"] == genre]
+    if q is not None:
+        rows = [r for r in rows if q in r["_search"]]
+    if min_duration_seconds is not None:
+        rows = [r for r in rows if r["duration_seconds"] >= min_duration_seconds]
+    if max_duration_seconds is not None:
+        rows = [r for r in rows if r["duration_seconds"] <= max_duration_seconds]
+    if after is not None:
+        rows = [r for r in rows if r["release_date"] >= after[:10]]
+    if before is not None:
+        rows = [r for r in rows if r["release_date"] <= before[:10]]
+    top = _first_sorted(list(rows), sort_by, _SONG_SORTS, (page_index + 1) * page_limit)
+    return [public(r) for r in top[page_index * page_limit :]]
 
 
 @APP.api("show_song", "Show one song of the catalogue.", [Param("song_id", "string", "The song's id.")],
@@ -332,7 +362,7 @@ def search_albums(ctx, query=None, genre=None, artist_id=None, sort_by="title", 
         _artist(ctx, artist_id)
         rows = albums.rows_of(artist_id)
     else:
-        rows = albums.rows()
+        rows = _catalogue(ctx, "albums")
     out = [r for r in rows if (genre is None or r["genre"] == genre) and _text_match(query, r["title"], r["artist_name"])]
     out = sort_rows(out, sort_by, ("title", "release_date"))
     return [_album_out(r) for r in paginate(out, page_index, page_limit)]
@@ -362,7 +392,7 @@ def show_album(ctx, album_id):
     paginated=True,
 )
 def search_artists(ctx, query=None, genre=None, sort_by="name", page_index=0, page_limit=5):
-    rows = [r for r in ctx.table("artists").rows() if (genre is None or r["genre"] == genre) and _text_match(query, r["name"])]
+    rows = [r for r in _catalogue(ctx, "artists") if (genre is None or r["genre"] == genre) and _text_match(query, r["name"])]
     rows = sort_rows(rows, sort_by, ("name", "follower_count"))
     return [public(r) for r in paginate(rows, page_index, page_limit)]
 
@@ -398,7 +428,7 @@ def show_liked_songs(ctx, genre=None, sort_by="-liked_at", page_index=0, page_li
     for like in ctx.table("liked_songs").rows_of(ctx.user):
         s = songs.get(like["song_id"])
         if genre is None or s["genre"] == genre:
-            rows.append(s | {"liked_at": like["liked_at"]})
+            rows.append(public(s) | {"liked_at": like["liked_at"]})
     rows = sort_rows(rows, sort_by, ("liked_at", *_SONG_SORTS))
     return paginate(rows, page_index, page_limit)
 
@@ -548,7 +578,7 @@ def show_playlist_songs(ctx, playlist_id, page_index=0, page_limit=5):
     songs = ctx.table("songs")
     start = page_index * page_limit
     ids = p["song_ids"][start : start + page_limit]
-    return [songs.get(s) | {"position": start + i + 1} for i, s in enumerate(ids)]
+    return [public(songs.get(s)) | {"position": start + i + 1} for i, s in enumerate(ids)]
 
 
 @APP.api(
@@ -749,9 +779,10 @@ def show_recommendations(ctx, page_index=0, page_limit=5):
     for aid in followed:
         for s in songs.rows_of(aid):
             pool[s["id"]] = s
-    for a in ctx.table("artists").rows():
+    for a in _catalogue(ctx, "artists"):
         if a["genre"] in genres:
             for s in songs.rows_of(a["id"]):
                 pool[s["id"]] = s
-    rows = sorted((s for sid, s in pool.items() if sid not in liked), key=lambda s: (-s["play_count"], s["id"]))
-    return [public(r) for r in paginate(rows, page_index, page_limit)]
+    n = (page_index + 1) * page_limit
+    rows = heapq.nsmallest(n, (s for sid, s in pool.items() if sid not in liked), key=lambda s: (-s["play_count"], s["id"]))
+    return [public(r) for r in rows[page_index * page_limit :]]

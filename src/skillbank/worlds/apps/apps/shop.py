@@ -291,7 +291,11 @@ def show_categories(ctx):
 def search_products(ctx, query=None, category=None, brand=None, min_price_cents=None, max_price_cents=None,
                     min_rating=None, in_stock=None, sort_by="name", page_index=0, page_limit=5):
     products = ctx.table("products")
-    rows = products.rows_of(category) if category is not None else products.rows()
+    if category is not None:
+        rows = products.rows_of(category)
+    else:
+        # the untouched common case skips the overlay merge
+        rows = products.base.rows.values() if not products.changes else products.rows()
     q = query.lower() if query else None
     br = brand.lower() if brand else None
     out = [
