@@ -43,6 +43,11 @@ NR = {
     "socketpair": 53, "accept4": 288,
     "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
     "seccomp": 317, "capset": 126,
+    "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "utime": 132,
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
+    "lremovexattr": 198, "fremovexattr": 199, "utimes": 235, "fchownat": 260,
+    "futimesat": 261, "fchmodat": 268, "utimensat": 280, "fchmodat2": 452,
+    "setxattrat": 463, "removexattrat": 466,
 }
 
 # Denied outright with EPERM: process creation, networking, debugging other
@@ -62,6 +67,11 @@ DENIED_SYSCALLS = (
     "quotactl", "lookup_dcookie", "fanotify_init", "name_to_handle_at",
     "open_by_handle_at", "uselib", "personality", "vhangup", "mbind", "migrate_pages",
     "move_pages",
+    # Landlock does not govern file metadata (mode, owner, times, xattrs); a root
+    # worker owns most files, so these would otherwise reach the host's files.
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
 )
 # Signals may only target this very process (arg0 = own pid); kill(0/-1/other) fails.
 OWN_PID_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")

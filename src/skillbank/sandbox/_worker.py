@@ -86,10 +86,13 @@ class _AppProxy:
         object.__setattr__(self, "_app", app)
         object.__setattr__(self, "_caller", caller)
 
-    def __getattr__(self, api: str) -> Any:
+    def __getattribute__(self, api: str) -> Any:
+        if api.startswith("__"):
+            return object.__getattribute__(self, api)
+        app = object.__getattribute__(self, "_app")
         if api.startswith("_"):
-            raise AttributeError(f"apis.{self._app} has no API {api!r}")
-        app, caller = self._app, self._caller
+            raise AttributeError(f"apis.{app} has no API {api!r}")
+        caller = object.__getattribute__(self, "_caller")
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if args:
@@ -100,8 +103,11 @@ class _AppProxy:
         call.__qualname__ = f"apis.{app}.{api}"
         return call
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("apis is read-only")
+
     def __repr__(self) -> str:
-        return f"<apis.{self._app}>"
+        return f"<apis.{object.__getattribute__(self, '_app')}>"
 
 
 class Apis:
@@ -112,10 +118,14 @@ class Apis:
     def __init__(self, caller: Any):
         object.__setattr__(self, "_caller", caller)
 
-    def __getattr__(self, app: str) -> _AppProxy:
+    def __getattribute__(self, app: str) -> Any:
+        # Private names are hidden so the agent meets one clear surface; the parent
+        # validates every frame anyway, so this is tidiness, not the boundary.
+        if app.startswith("__"):
+            return object.__getattribute__(self, app)
         if app.startswith("_"):
             raise AttributeError(f"apis has no app {app!r}")
-        return _AppProxy(app, self._caller)
+        return _AppProxy(app, object.__getattribute__(self, "_caller"))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("apis is read-only")
@@ -305,6 +315,7 @@ class Worker:
             op = msg.get("op")
             if op == "run":
                 reply = self.run(msg["code"], msg["filename"], bool(msg.get("check", True)))
+                reply["seq"] = msg.get("seq")
             elif op == "new_task" or op == "reset":
                 self.new_namespace()
                 reply = {"op": "done", "ok": True}

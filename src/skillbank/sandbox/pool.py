@@ -328,6 +328,7 @@ class Session:
         self.task_id = task_id
         self._config = pool.config
         self._block = 0
+        self._seq = 0
         self._skills: dict[str, str] = {}
         self._worker: _Worker | None = pool._acquire()
         self._notice: dict[str, Any] | None = None
@@ -446,11 +447,15 @@ class Session:
         detail = ""
         msg: dict[str, Any] = {}
         try:
-            _protocol.send(worker.sock, {"op": "run", "code": code, "filename": filename, "check": cfg.static_check})
+            self._seq += 1
+            seq = self._seq
+            _protocol.send(worker.sock, {"op": "run", "code": code, "filename": filename, "check": cfg.static_check, "seq": seq})
             while True:
                 msg = _protocol.recv(worker.sock, deadline=deadline, max_bytes=max_frame)
                 op = msg.get("op") if isinstance(msg, dict) else None
                 if op == "done":
+                    if msg.get("seq") != seq:
+                        raise _protocol.ProtocolError("a result frame for another execution")
                     break
                 if op != "api":
                     raise _protocol.ProtocolError(f"unexpected frame {str(op)[:40]!r}")
@@ -469,10 +474,13 @@ class Session:
                 worker.sock.sendall(payload)
         except _protocol.Timeout:
             killed, detail = "timeout", f"the code ran longer than {cfg.timeout_s:g} s and was stopped"
+            msg = {}
         except (_protocol.PeerClosed, ConnectionError, BrokenPipeError):
             killed, detail = "crash", "the worker process died"
+            msg = {}
         except _protocol.ProtocolError as exc:
             killed, detail = "crash", f"the worker broke the protocol ({exc})"
+            msg = {}  # whatever it sent is not a result
         except BaseException:
             # The host raised something we must not swallow (KeyboardInterrupt…): the
             # worker is mid-execution, so it cannot be reused.

@@ -1,0 +1,9 @@
+# tries: attach to the parent with ptrace
+# contained: seccomp denies ptrace
+# static: refuse
+# outcome: PermissionError
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.ptrace(16, os.getppid(), 0, 0) == 0:
+    print('ESCAPED')
+raise OSError(ctypes.get_errno(), 'ptrace refused')
