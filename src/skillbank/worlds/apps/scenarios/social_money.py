@@ -244,7 +244,7 @@ def decline_requests_from_non_friends(more_than_cents: int = 0) -> int:
 
 
 def _build_decline_non_friends(data: Any, rng: random.Random) -> list[TaskSpec]:
-    thresholds = iter((0, rng.choice((2000, 3000, 5000)), 0, 0))
+    limits = [0, *rng.sample((1500, 2000, 3000, 5000), 2)]
 
     def make(person: Any) -> TaskSpec | None:
         friends = {f["friend_id"] for f in _friend_rows(data, person.id)}
@@ -252,10 +252,11 @@ def _build_decline_non_friends(data: Any, rng: random.Random) -> list[TaskSpec]:
         strangers = [r for r in pending if r["requester_id"] not in friends]
         if not strangers or len(strangers) == len(pending):
             return None
-        limit = next(thresholds)
+        limit = limits[0]
         hits = [r for r in strangers if r["amount_cents"] > limit]
         if not hits:
             return None
+        limits.pop(0)
         what = "every pending payment request" if limit == 0 else f"every pending payment request over {_dollars(limit)}"
         return TaskSpec(
             instruction=f"Decline {what} I've received from people who aren't my wallet friends, "
