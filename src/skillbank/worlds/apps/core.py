@@ -289,6 +289,24 @@ def require_owner(app: str, row: dict[str, Any] | None, owner_field: str, user: 
     return row
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of the lists and dicts inside a value (scalars are shared: they are immutable)."""
+    t = type(value)
+    if t is list:
+        return [_fresh(v) for v in value]
+    if t is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
 def public(row: dict[str, Any], *hidden: str) -> dict[str, Any]:
-    """A copy of a record for a response, without internal fields (those starting with '_')."""
-    return {k: v for k, v in row.items() if not k.startswith("_") and k not in hidden}
+    """A copy of a record for a response, without internal fields (those starting with '_').
+
+    Lists and dicts inside are copied too: an in-process caller that edits a response
+    (say, appends to its tags) must not edit the base record it came from.
+    """
+    return {
+        k: (_fresh(v) if type(v) in (list, dict) else v)
+        for k, v in row.items()
+        if not k.startswith("_") and k not in hidden
+    }
