@@ -931,10 +931,10 @@ def _build_note_group_expenses(data: Any, rng: random.Random) -> list[TaskSpec]:
     def make(person: Any) -> TaskSpec | None:
         for g in _named_groups(data, person.id):
             end = _ago(rng.randrange(0, 20))
-            start = (dt.date.fromisoformat(end) - dt.timedelta(days=rng.randrange(40, 120))).isoformat()
+            start = (dt.date.fromisoformat(end) - dt.timedelta(days=rng.randrange(60, 150))).isoformat()
             paid = sorted((e for e in data.rows_of("splitbill", "expenses", g["id"])
                            if e["paid_by"] == person.id and start <= e["date"] <= end), key=lambda e: e["date"])
-            if len(paid) < 3:
+            if len(paid) < 6:  # more than one default page
                 continue
             title = f"{g['name']}: what I paid"
             lines = [f"{e['date']} {e['description']}: {_dollars(e['amount_cents'])}" for e in paid]
