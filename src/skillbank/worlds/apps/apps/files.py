@@ -351,7 +351,10 @@ def rename_file(ctx, path, new_name):
     row = _entry(ctx, "rename_file", "path", path, "file")
     if not new_name.strip() or "/" in new_name or new_name in (".", ".."):
         raise ApiError(f"files.rename_file: parameter 'new_name' must be a plain file name, got {new_name!r}.")
-    return move_file(ctx, row["path"], posixpath.join(row["parent"], new_name))
+    target = posixpath.join(row["parent"], new_name)
+    if target != row["path"] and target in _by_path(ctx):
+        raise ApiError(f"files.rename_file: {target!r} already exists.")
+    return move_file(ctx, row["path"], target)
 
 
 @APP.api(

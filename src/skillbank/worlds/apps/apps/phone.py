@@ -77,7 +77,7 @@ def _iso(t: dt.datetime) -> str:
 def seed(b: Any, population: Any, rng: random.Random) -> None:
     people = population.by_id()
     for person in population.people:
-        for k, (other_id, relation) in enumerate(sorted(person.relationships.items())):
+        for other_id, relation in sorted(person.relationships.items()):
             other = people[other_id]
             rid = stable_id("contact", person.id, other_id)
             created = NOW - dt.timedelta(days=rng.randrange(30, 900))
