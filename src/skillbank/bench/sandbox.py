@@ -1,7 +1,150 @@
-"""`skillbank bench sandbox` (being built; see its issue)."""
+"""`skillbank bench sandbox`: time per execution in the sandbox against in-process
+`exec` (the baseline, same run) and smolagents' LocalPythonExecutor.
 
-from skillbank.errors import SkillbankError
+Cases: (a) a trivial expression; (b) a block that defines a small skill making three
+API calls to a host object and calls it (the SAGE "create and call" turn). Each
+iteration varies a constant in the code so that no layer can serve it from a cache,
+and the executors are interleaved iteration by iteration so machine noise hits them
+alike. Also measured: the median time to replace a killed worker (kill detected →
+replacement locked down and ready).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import typer
+
+from skillbank.commands._output import print_json
+from skillbank.errors import ValidationError
+
+TRIVIAL = "{i} + 1"
+SKILL_3_CALLS = '''def total_for(user):
+    a = apis.shop.get(user=user, page=0)
+    b = apis.shop.get(user=user, page=1)
+    c = apis.shop.get(user=user, page=2)
+    return a["n"] + b["n"] + c["n"]
+total_for("u{i}")
+'''
 
 
-def command() -> None:
-    raise SkillbankError("bench sandbox is not built yet")
+class BenchHost:
+    """A host whose API answers at once, so the figures show executor overhead."""
+
+    def call(self, app: str, api: str, **kwargs: Any) -> Any:
+        return {"n": len(kwargs), "app": app, "api": api}
+
+
+class _InProcessApp:
+    def __init__(self, host: BenchHost, app: str):
+        self._host, self._app = host, app
+
+    def __getattr__(self, api: str) -> Any:
+        host, app = self._host, self._app
+        return lambda **kwargs: host.call(app, api, **kwargs)
+
+
+class InProcessApis:
+    """`apis.<app>.<api>(**kw)` calling the host directly: a plain method call per API."""
+
+    def __init__(self, host: BenchHost):
+        self._host = host
+
+    def __getattr__(self, app: str) -> _InProcessApp:
+        return _InProcessApp(self._host, app)
+
+
+def _median(samples: list[float]) -> float | None:
+    return statistics.median(samples) if samples else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -> dict[str, Any]:
+    """Run the benchmark and return one JSON-ready dict of medians and ratios."""
+    if iterations < 1 or replacements < 1 or warmup < 0:
+        raise ValidationError("iterations and replacements must be >= 1 and warmup >= 0")
+    from skillbank.sandbox import SandboxConfig, SandboxPool
+
+    notes: list[str] = []
+    host = BenchHost()
+    try:
+        from smolagents.local_python_executor import LocalPythonExecutor
+    except ImportError as exc:  # dev-only dependency
+        LocalPythonExecutor = None  # noqa: N806
+        notes.append(f"smolagents is not installed ({exc}); its figures are null")
+
+    cases = {"trivial_expression": TRIVIAL, "skill_3_api_calls": SKILL_3_CALLS}
+    report: dict[str, Any] = {"iterations": iterations, "cases": {}}
+    with SandboxPool(SandboxConfig(workers=1)) as pool:
+        report["layers"] = pool.layers
+        with pool.session(host, task_id="bench") as session:
+            for case, template in cases.items():
+                samples: dict[str, list[float]] = {"in_process_exec": [], "sandbox": [], "smolagents": []}
+                ns: dict[str, Any] = {"apis": InProcessApis(host)}
+                smol = None
+                if LocalPythonExecutor is not None:
+                    smol = LocalPythonExecutor(additional_authorized_imports=[])
+                    smol.send_tools({})
+                    smol.send_variables({"apis": InProcessApis(host)})
+                for i in range(warmup + iterations):
+                    code = template.format(i=i)
+                    t0 = time.perf_counter()
+                    exec(code, ns)  # noqa: S102 - the in-process baseline, trusted code
+                    t1 = time.perf_counter()
+                    result = session.run(code)
+                    t2 = time.perf_counter()
+                    if not result.ok:
+                        raise RuntimeError(f"bench code failed in the sandbox: {result.error_type}: {result.error_message}")
+                    if smol is not None:
+                        smol(code)
+                    t3 = time.perf_counter()
+                    if i >= warmup:
+                        samples["in_process_exec"].append(t1 - t0)
+                        samples["sandbox"].append(t2 - t1)
+                        if smol is not None:
+                            samples["smolagents"].append(t3 - t2)
+                medians = {name: _median(values) for name, values in samples.items()}
+                report["cases"][case] = {
+                    "median_s": medians,
+                    "sandbox_over_exec": _ratio(medians["sandbox"], medians["in_process_exec"]),
+                    "smolagents_over_sandbox": _ratio(medians["smolagents"], medians["sandbox"]),
+                }
+
+    # Replacement: a worker killed mid-execution (its own SIGKILL), measured from the
+    # kill's detection to a fresh worker that is locked down and ready.
+    replace: list[float] = []
+    with SandboxPool(SandboxConfig(workers=1, static_check=False)) as pool:
+        with pool.session(host, task_id="bench-kill") as session:
+            for _ in range(replacements):
+                result = session.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+                if result.killed != "crash" or "replace_s" not in result.extra:
+                    raise RuntimeError(f"expected a killed worker, got {result.killed!r}: {result.error_message}")
+                replace.append(result.extra["replace_s"])
+    report["worker_replace_median_s"] = _median(replace)
+
+    b = report["cases"]["skill_3_api_calls"]
+    report["targets"] = {
+        "skill_case_within_3x_of_exec": bool(b["sandbox_over_exec"] and b["sandbox_over_exec"] <= 3.0),
+        "skill_case_8x_faster_than_smolagents": (
+            None if b["smolagents_over_sandbox"] is None else b["smolagents_over_sandbox"] >= 8.0
+        ),
+        "worker_replace_under_200ms": report["worker_replace_median_s"] < 0.2,
+    }
+    report["notes"] = notes
+    return report
+
+
+def command(
+    iterations: int = typer.Option(300, help="Timed executions per case and executor."),
+    replacements: int = typer.Option(30, help="Killed workers to replace."),
+    as_json: bool = typer.Option(True, "--json/--no-json", help="Print JSON (the default)."),
+) -> None:
+    """Sandbox execution time vs in-process exec and smolagents (one JSON object)."""
+    if iterations < 1 or replacements < 1:
+        raise ValidationError("--iterations and --replacements must be at least 1")
+    print_json(run_bench(iterations=iterations, replacements=replacements))

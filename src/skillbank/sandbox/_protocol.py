@@ -8,6 +8,7 @@ limit, a short read or undecodable JSON ends the worker.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 import time
@@ -33,38 +34,55 @@ def encode(message: Any) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-def send(sock: socket.socket, message: Any) -> None:
-    sock.sendall(encode(message))
+class Channel:
+    """One end of a socketpair with a receive buffer, so a frame usually costs one
+    `recv` (and, with a deadline, one `poll`)."""
 
+    __slots__ = ("sock", "_buf", "_poller")
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout()
-            sock.settimeout(remaining)
-        try:
-            k = sock.recv_into(view[got:], n - got)
-        except TimeoutError as exc:
-            raise Timeout() from exc
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise PeerClosed() from exc
-        if k == 0:
-            raise PeerClosed()
-        got += k
-    return bytes(buf)
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self._buf = bytearray()
+        self._poller: select.poll | None = None
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
-def recv(sock: socket.socket, *, deadline: float | None = None, max_bytes: int = 1 << 26) -> Any:
-    (length,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size, deadline))
-    if length > max_bytes:
-        raise ProtocolError(f"frame of {length} bytes exceeds the limit of {max_bytes}")
-    body = _recv_exact(sock, length, deadline)
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ProtocolError(f"frame is not JSON: {exc}") from exc
+    def send(self, message: Any) -> None:
+        self.sock.sendall(encode(message))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def recv(self, *, deadline: float | None = None, max_bytes: int = 1 << 26) -> Any:
+        buf = self._buf
+        while True:
+            if len(buf) >= 4:
+                length = int.from_bytes(buf[:4], "big")
+                if length > max_bytes:
+                    raise ProtocolError(f"frame of {length} bytes exceeds the limit of {max_bytes}")
+                end = 4 + length
+                if len(buf) >= end:
+                    body = bytes(buf[4:end])
+                    del buf[:end]
+                    try:
+                        return json.loads(body)
+                    except ValueError as exc:
+                        raise ProtocolError(f"frame is not JSON: {exc}") from exc
+            if deadline is not None:
+                if self._poller is None:
+                    self._poller = select.poll()
+                    self._poller.register(self.sock.fileno(), select.POLLIN)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._poller.poll(max(1, int(remaining * 1000 + 0.999))):
+                    raise Timeout()
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise PeerClosed() from exc
+            if not chunk:
+                raise PeerClosed()
+            buf += chunk

@@ -135,7 +135,7 @@ class Apis:
 
 
 class Worker:
-    def __init__(self, sock: socket.socket, config: dict[str, Any]):
+    def __init__(self, sock: _protocol.Channel, config: dict[str, Any]):
         self.sock = sock
         self.allowed_imports = frozenset(config["allowed_imports"])
         self.stdout_limit = int(config["stdout_limit_bytes"])
@@ -159,8 +159,8 @@ class Worker:
                         "JSON-serialisable; pass str, int, float, bool, None, list or dict"
                     ) from None
             raise TypeError(f"apis.{app}.{api}: arguments are not JSON-serialisable") from None
-        self.sock.sendall(frame)
-        reply = _protocol.recv(self.sock)
+        self.sock.send_raw(frame)
+        reply = self.sock.recv()
         if reply.get("ok"):
             return reply.get("result")
         cls = ApiBudgetExceeded if reply.get("type") == "ApiBudgetExceeded" else ApiError
@@ -309,7 +309,7 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                msg = _protocol.recv(self.sock)
+                msg = self.sock.recv()
             except _protocol.PeerClosed:
                 return
             op = msg.get("op")
@@ -324,6 +324,6 @@ class Worker:
             else:
                 reply = {"op": "done", "ok": False, "error_type": "ProtocolError", "error_message": f"unknown op {op!r}"}
             try:
-                _protocol.send(self.sock, reply)
+                self.sock.send(reply)
             except (TypeError, ValueError):
-                _protocol.send(self.sock, {"op": "done", "ok": False, "error_type": "InternalError", "error_message": "result could not be encoded"})
+                self.sock.send({"op": "done", "ok": False, "error_type": "InternalError", "error_message": "result could not be encoded"})

@@ -57,7 +57,7 @@ def _child(worker_fd: int, config: dict, ctl: socket.socket) -> None:
         os.closerange(worker_fd + 1, 1 << 16)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lockdown_prctl_pdeathsig()
-        sock = socket.socket(fileno=worker_fd)
+        sock = _protocol.Channel(socket.socket(fileno=worker_fd))
         layers = _lockdown.lock_down(
             read_roots=config["read_roots"],
             address_space_bytes=config["address_space_bytes"],
@@ -65,7 +65,7 @@ def _child(worker_fd: int, config: dict, ctl: socket.socket) -> None:
             open_files=config["open_files"],
         )
         worker = _worker.Worker(sock, config)
-        _protocol.send(sock, {"op": "ready", "pid": os.getpid(), "layers": layers})
+        sock.send({"op": "ready", "pid": os.getpid(), "layers": layers})
         worker.serve()
     finally:
         os._exit(0)

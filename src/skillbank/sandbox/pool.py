@@ -53,7 +53,7 @@ class _Worker:
 
     __slots__ = ("pid", "pidfd", "sock", "ready", "layers", "tasks_done", "spawned_at")
 
-    def __init__(self, pid: int, pidfd: int, sock: socket.socket):
+    def __init__(self, pid: int, pidfd: int, sock: _protocol.Channel):
         self.pid = pid
         self.pidfd = pidfd
         self.sock = sock
@@ -136,7 +136,7 @@ class SandboxPool:
         if not msg or len(fds) != 1:
             parent_end.close()
             raise SandboxError("the sandbox zygote died; create a new SandboxPool")
-        worker = _Worker(int(json.loads(msg)["pid"]), fds[0], parent_end)
+        worker = _Worker(int(json.loads(msg)["pid"]), fds[0], _protocol.Channel(parent_end))
         with self._cond:
             self._all[worker.pid] = worker
         return worker
@@ -145,7 +145,7 @@ class SandboxPool:
         if worker.ready:
             return
         try:
-            msg = _protocol.recv(worker.sock, deadline=time.monotonic() + _READY_TIMEOUT_S, max_bytes=1 << 16)
+            msg = worker.sock.recv(deadline=time.monotonic() + _READY_TIMEOUT_S, max_bytes=1 << 16)
         except (_protocol.Timeout, _protocol.PeerClosed, _protocol.ProtocolError, OSError) as exc:
             self._discard(worker)
             raise SandboxError(f"a sandbox worker failed to start ({type(exc).__name__}); see `skillbank doctor`") from exc
@@ -240,8 +240,8 @@ class SandboxPool:
         return worker
 
     def _roundtrip(self, worker: _Worker, message: dict[str, Any]) -> dict[str, Any]:
-        _protocol.send(worker.sock, message)
-        reply = _protocol.recv(worker.sock, deadline=time.monotonic() + self.config.timeout_s, max_bytes=1 << 16)
+        worker.sock.send(message)
+        reply = worker.sock.recv(deadline=time.monotonic() + self.config.timeout_s, max_bytes=1 << 16)
         if not isinstance(reply, dict) or reply.get("op") != "done":
             raise _protocol.ProtocolError("unexpected reply")
         return reply
@@ -449,9 +449,9 @@ class Session:
         try:
             self._seq += 1
             seq = self._seq
-            _protocol.send(worker.sock, {"op": "run", "code": code, "filename": filename, "check": cfg.static_check, "seq": seq})
+            worker.sock.send({"op": "run", "code": code, "filename": filename, "check": cfg.static_check, "seq": seq})
             while True:
-                msg = _protocol.recv(worker.sock, deadline=deadline, max_bytes=max_frame)
+                msg = worker.sock.recv(deadline=deadline, max_bytes=max_frame)
                 op = msg.get("op") if isinstance(msg, dict) else None
                 if op == "done":
                     if msg.get("seq") != seq:
@@ -467,11 +467,11 @@ class Session:
                         "error": f"API call budget of {cfg.api_call_budget} calls per execution is used up; "
                         "make fewer calls (e.g. fetch pages in a loop that stops) and try again",
                     }
-                    worker.sock.sendall(_protocol.encode(reply))
+                    worker.sock.send_raw(_protocol.encode(reply))
                     continue
                 record, payload = self._call_host(msg)
                 calls.append(record)
-                worker.sock.sendall(payload)
+                worker.sock.send_raw(payload)
         except _protocol.Timeout:
             killed, detail = "timeout", f"the code ran longer than {cfg.timeout_s:g} s and was stopped"
             msg = {}
