@@ -20,7 +20,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.core
 
 run: $(VENV)/.core
-	$(BIN)/skillbank demo
+	$(BIN)/skillbank run --policy expert --split dev
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

@@ -39,7 +39,8 @@ def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> Non
             console.print(f"no runs in {runs_dir}")
             return
         t = Table()
-        for col in ("run", "policy", "split", "skills", "tasks", "TGC", "SGC", "steps", "tokens"):
+        t.add_column("run", no_wrap=True)
+        for col in ("policy", "split", "skills", "tasks", "TGC", "SGC", "steps", "tokens"):
             t.add_column(col)
         for r in rows:
             t.add_row(r["run_id"], str(r["policy"]), str(r["split"]), "yes" if r["with_skills"] else "no",
@@ -75,7 +76,8 @@ def show(
                 f"saved {s['skills_saved']} · usage {_pct(s['skill_usage_rate'])}"
             )
         t = Table()
-        for col in ("task", "pass", "steps", "tokens", "loaded", "operations", "saved", "stop"):
+        t.add_column("task", no_wrap=True)
+        for col in ("pass", "steps", "tokens", "loaded", "operations", "saved", "stop"):
             t.add_column(col)
         for e in data["episodes"]:
             ops = [f"{op['kind']}:{op['name']}" for turn in e["turns"] for op in turn["operations"]
