@@ -168,13 +168,18 @@ class Worker:
 
     # -- namespaces ---------------------------------------------------------------------
 
-    def new_namespace(self) -> None:
-        # Each task gets its own builtins dict, and the shared builtins module is put
-        # back as it was, so tampering by one task does not reach the next.
+    def restore_builtins(self) -> None:
+        # The harness itself runs on the builtins module; agent code that patched it
+        # (`builtins.len = ...`) must not break the harness or reach the next task.
         shared = builtins.__dict__
-        for name in shared.keys() - self.pristine_builtins.keys():
-            del shared[name]
-        shared.update(self.pristine_builtins)
+        if shared != self.pristine_builtins:
+            for name in shared.keys() - self.pristine_builtins.keys():
+                del shared[name]
+            shared.update(self.pristine_builtins)
+
+    def new_namespace(self) -> None:
+        # Each task also gets its own copy of the builtins dict for its globals.
+        self.restore_builtins()
         self.namespace = {"__name__": "__main__", "__builtins__": dict(self.pristine_builtins), "apis": self.apis}
 
     # -- running code -------------------------------------------------------------------
@@ -247,6 +252,7 @@ class Worker:
             result.update(self._exception(exc))
         finally:
             sys.stdout, sys.stderr = saved
+            self.restore_builtins()
         if result["ok"] and value is not None:
             try:
                 text = repr(value)

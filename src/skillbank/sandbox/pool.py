@@ -398,6 +398,8 @@ class Session:
     # -- internals ---------------------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self.pool._closed:
+            raise SandboxError("the sandbox pool is closed")
         if self._closed:
             raise SandboxError("this sandbox session is closed")
         if self._worker is None:

@@ -103,8 +103,13 @@ def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
+# Dunders that reveal nothing beyond a name or call an object's own protocol; ordinary
+# code (`type(e).__name__`, `super().__init__()`) needs them.
+HARMLESS_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__init__", "__len__", "__iter__", "__next__", "__enter__", "__exit__", "__repr__", "__str__"})
+
+
 def _forbidden_attribute(name: str) -> bool:
-    return _is_dunder(name) or name in FORBIDDEN_ATTRIBUTES
+    return (_is_dunder(name) and name not in HARMLESS_DUNDERS) or name in FORBIDDEN_ATTRIBUTES
 
 
 def _format_field_problem(fmt: str) -> str | None:

@@ -1,0 +1,35 @@
+"""`skillbank bench sandbox`: the report's shape and that its numbers are measurements."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from skillbank.bench.sandbox import run_bench
+from skillbank.cli import app as cli_app
+
+
+def test_run_bench_reports_medians_and_ratios():
+    report = run_bench(iterations=5, replacements=2, warmup=1)
+    for case in ("trivial_expression", "skill_3_api_calls"):
+        entry = report["cases"][case]
+        medians = entry["median_s"]
+        assert medians["in_process_exec"] > 0 and medians["sandbox"] > 0
+        assert entry["sandbox_over_exec"] == round(medians["sandbox"] / medians["in_process_exec"], 3)
+        if medians["smolagents"] is None:
+            assert entry["smolagents_over_sandbox"] is None and report["notes"]
+        else:
+            assert entry["smolagents_over_sandbox"] == round(medians["smolagents"] / medians["sandbox"], 3)
+    assert 0 < report["worker_replace_median_s"] < 5
+    assert set(report["targets"]) == {
+        "skill_case_within_3x_of_exec",
+        "skill_case_8x_faster_than_smolagents",
+        "worker_replace_under_200ms",
+    }
+
+
+def test_bench_command_prints_json():
+    res = CliRunner().invoke(cli_app, ["bench", "sandbox", "--iterations", "3", "--replacements", "1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["iterations"] == 3
