@@ -191,6 +191,7 @@ def test_llama_cpp_backend_wiring(monkeypatch, tmp_path):
     prompt, kwargs = llama.requests[0]
     assert prompt == render_prompt(MESSAGES)
     assert kwargs["max_tokens"] == 40 and kwargs["temperature"] == 0.0 and kwargs["stream"] is True
+    assert (kwargs["top_k"], kwargs["top_p"], kwargs["min_p"], kwargs["seed"]) == (0, 1.0, 0.0, 3)
     assert END_OF_TURN in kwargs["stop"]
     assert completion.completion_tokens == len(completion.text.encode().split())
     assert completion.prompt_tokens == len(prompt.encode().split()) + 1

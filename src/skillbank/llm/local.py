@@ -386,17 +386,19 @@ class LlamaCppBackend:
             prompt,
             max_tokens=max_new_tokens,
             temperature=temperature,
+            # llama.cpp truncates with top-k/top-p/min-p by default; sample from the full
+            # softmax like the transformers backend does.
             top_k=0,
             top_p=1.0,
+            min_p=0.0,
             seed=seed,
             stop=list(TURN_MARKERS),
             stream=True,
         )
-        text, chunks, finish = "", 0, "length"
+        text, finish = "", "length"
         for chunk in stream:
             choice = chunk["choices"][0]
             text += choice.get("text") or ""
-            chunks += 1
             if find_stop(text) is not None:
                 finish = "stop"
                 break
@@ -404,7 +406,9 @@ class LlamaCppBackend:
                 finish = "stop" if find_stop(text) is not None else "eos"
         if finish == "stop" and hasattr(stream, "close"):
             stream.close()  # let llama.cpp release the sequence it was still decoding
-        return text, chunks, finish
+        # Stream chunks are not always one token each (llama.cpp holds back text that may
+        # start a stop string), so count what was produced with the model's tokenizer.
+        return text, self.count_tokens(text), finish
 
 
 class LocalPolicy:
