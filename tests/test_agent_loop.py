@@ -184,3 +184,31 @@ def test_other_runs_candidates_are_not_retrieved(world, store):
                       run_id="run-a")
     assert ep_b.loaded == () and ep_a.loaded == ("count_notes",)
     assert kinds(ep_a) == [(K.USE, "count_notes", True)]
+
+
+class CountingEmbedder:
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        import numpy as np
+
+        self.encoded += list(texts)
+        return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_library_indexes_only_what_the_run_may_see_and_embeds_each_text_once(world, store):
+    from skillbank.retrieval import EmbeddingRetriever
+
+    embedder = CountingEmbedder()
+    retriever = EmbeddingRetriever("query-embedding", embedder=embedder)
+    promote(store, COUNT_SKILL)
+    store.put_version(BROKEN_COUNT_SKILL.replace("count_notes", "other_runs_skill"),
+                      provenance=Provenance(run_id="someone-else", query="zzz other"), actor="test")
+    library = RunLibrary(store, retriever, run_id="mine")
+    first = library.retrieve(world.task("count-1"))
+    assert [v.name for v in first] == ["count_notes"]
+    assert not any("zzz" in t for t in embedder.encoded)  # another run's candidate: not embedded
+    n = len(embedder.encoded)
+    library.retrieve(world.task("count-2"))
+    assert len(embedder.encoded) == n + 1  # only the new query, the index was kept

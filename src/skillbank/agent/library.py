@@ -17,6 +17,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from skillbank.store.base import LibraryStore, Provenance, StoredVersion, VersionStatus
 from skillbank.worlds.base import Task
 
@@ -53,6 +55,8 @@ class RunLibrary:
         # False leaves the store untouched (the no-skills ablation): no events, no saves.
         self.writable = writable
         self._own: set[str] = set()  # ids of the versions this run saved or re-derived
+        self._indexed: tuple | None = None  # what the retriever holds now
+        self._vectors: dict[str, Any] = {}  # embedding per indexed text
 
     def retrieve(self, task: Task) -> list[StoredVersion]:
         """Top-k versions for `task`; None as retriever means no skills (the ablation)."""
@@ -60,15 +64,38 @@ class RunLibrary:
             return []
         from skillbank.retrieval import SkillEntry
 
-        # Indexed afresh per task: the library grows during a run (earlier tasks of the
-        # scenario save candidates that later ones must see).
+        # Read per task: earlier tasks of the scenario save candidates later ones must see.
         versions = self.store.list_versions(namespace=self.namespace, latest_only=False)
         by_id = {v.id: v for v in versions}
         entries = [SkillEntry.from_version(v) for v in versions]
         entries = [dataclasses.replace(e, run_id=self.run_id) if e.version_id in self._own else e for e in entries]
-        self.retriever.index(entries)
+        self._index([e for e in entries if self._may_see(e)])
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
         return [by_id[h.version_id] for h in hits if h.version_id in by_id]
+
+    def _may_see(self, entry: Any) -> bool:
+        # The retriever applies the same rule; filtering first keeps other runs'
+        # candidates (most of a shared library) out of the index and its embeddings.
+        if entry.status == VersionStatus.CANDIDATE.value:
+            return entry.run_id == self.run_id
+        return entry.status in (VersionStatus.PROMOTED.value, VersionStatus.CANARY.value)
+
+    def _index(self, entries: list[Any]) -> None:
+        """Index afresh only when the visible library changed (a save by an earlier task
+        of the run, a promotion elsewhere); embed only entries not embedded before."""
+        key = tuple((e.version_id, e.status, e.run_id) for e in entries)
+        if key == self._indexed:
+            return
+        index_vectors = getattr(self.retriever, "index_vectors", None)
+        if index_vectors is None:
+            self.retriever.index(entries)
+        else:
+            texts = [self.retriever.text(e) for e in entries]
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+            if missing:
+                self._vectors.update(zip(missing, self.retriever.embedder.encode(missing)))
+            index_vectors(entries, np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1)))
+        self._indexed = key
 
     def event(self, type: str, *, name: str | None, version_id: str | None = None, reason: str | None = None,
               payload: dict[str, Any] | None = None) -> None:
