@@ -135,3 +135,20 @@ def test_run_command_json(world, tmp_path, capsys, monkeypatch):
     assert (tmp_path / "runs" / data["run_id"] / "summary.json").exists()
     assert main(["run", "--split", "nope", "--library", str(tmp_path / "lib.db")]) == 1
     assert "unknown split 'nope'" in capsys.readouterr().err
+
+
+def test_run_command_replays_recorded_replies_and_passes_options_through(world, tmp_path, capsys):
+    from skillbank.agent.runner import ordered_tasks
+
+    first = ordered_tasks(world.tasks("dev"), 1)[0]
+    sol = world.expert_solution(first.id)
+    reply = block("\n\n".join(sol.skill_sources) + "\n" + sol.call_block, "I will write the skill and call it.")
+    recorded = tmp_path / "replies.jsonl"
+    recorded.write_text(json.dumps(reply) + "\n")
+    args = ["--split", "dev", "--limit", "1", "--library", str(tmp_path / "lib.db"), "--runs-dir", str(tmp_path / "r")]
+    assert main(["run", "--policy", "replay", "--responses", str(recorded), "--json", *args]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["policy"] == "replay" and data["tgc"] == 1.0 and data["skills_created"] == 1
+    assert data["skills_saved"] == 1 and "note" not in data
+    assert main(["run", "--policy", "local", "--base-url", "http://x", *args]) == 1
+    assert "base_url" in capsys.readouterr().err
