@@ -2,7 +2,9 @@
 `exec` (the baseline, same run) and smolagents' LocalPythonExecutor.
 
 Cases: (a) a trivial expression; (b) a block that defines a small skill making three
-API calls to a host object and calls it (the SAGE "create and call" turn). Each
+API calls to a host object and calls it (the SAGE "create and call" turn). The skill is
+shaped like the apps world's expert skills: each call returns a full page of 20 records,
+which the skill filters, groups and sorts. Each
 iteration varies a constant in the code so that no layer can serve it from a cache,
 and the executors are interleaved iteration by iteration so machine noise hits them
 alike. Also measured: the median time to replace a killed worker (kill detected →
@@ -21,19 +23,48 @@ from skillbank.commands._output import print_json
 from skillbank.errors import ValidationError
 
 TRIVIAL = "{i} + 1"
-SKILL_3_CALLS = '''def total_for(user):
-    a = apis.shop.get(user=user, page=0)
-    b = apis.shop.get(user=user, page=1)
-    c = apis.shop.get(user=user, page=2)
-    return a["n"] + b["n"] + c["n"]
-total_for("u{i}")
+# A skill as the apps world's experts write them: three paginated API calls (a full page
+# of 20 records each, the world's maximum page size), then filtering, grouping and
+# sorting of what came back.
+SKILL_3_CALLS = '''def top_payers(user, min_cents={i}):
+    totals = {{}}
+    for page in range(3):
+        rows = apis.wallet.show_transactions(user=user, page_index=page, page_limit=20)
+        for row in rows:
+            if row["direction"] != "incoming" or row["amount_cents"] < min_cents:
+                continue
+            name = row["counterparty"]
+            totals[name] = totals.get(name, 0) + row["amount_cents"]
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [{{"name": n, "total_cents": c}} for n, c in ranked[:3]]
+top_payers("u{i}")
 '''
+PAGE_SIZE = 20
 
 
 class BenchHost:
-    """A host whose API answers at once, so the figures show executor overhead."""
+    """A host whose API answers at once with a full page of records, so the figures
+    show executor overhead plus moving realistic results."""
+
+    def __init__(self) -> None:
+        names = ("ava", "liam", "maya", "noah", "zoe", "omar", "iris")
+        self._pages = [
+            [
+                {
+                    "id": f"tx_{p}_{k}",
+                    "direction": "incoming" if (p + k) % 3 else "outgoing",
+                    "amount_cents": 100 * ((p * 7 + k * 13) % 50) + k,
+                    "counterparty": names[(p + k) % len(names)],
+                    "note": "dinner",
+                }
+                for k in range(PAGE_SIZE)
+            ]
+            for p in range(3)
+        ]
 
     def call(self, app: str, api: str, **kwargs: Any) -> Any:
+        if api == "show_transactions":
+            return self._pages[kwargs.get("page_index", 0) % len(self._pages)]
         return {"n": len(kwargs), "app": app, "api": api}
 
 
@@ -79,7 +110,11 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
         notes.append(f"smolagents is not installed ({exc}); its figures are null")
 
     cases = {"trivial_expression": TRIVIAL, "skill_3_api_calls": SKILL_3_CALLS}
-    report: dict[str, Any] = {"iterations": iterations, "cases": {}}
+    report: dict[str, Any] = {
+        "iterations": iterations,
+        "case_b": "define a skill that makes 3 paginated API calls (20 records each), filters, groups and sorts; call it",
+        "cases": {},
+    }
     with SandboxPool(SandboxConfig(workers=1)) as pool:
         report["layers"] = pool.layers
         with pool.session(host, task_id="bench") as session:
