@@ -57,7 +57,7 @@ def _child(worker_fd: int, config: dict, ctl: socket.socket) -> None:
         os.closerange(worker_fd + 1, 1 << 16)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lockdown_prctl_pdeathsig()
-        sock = _protocol.Channel(socket.socket(fileno=worker_fd))
+        sock = _protocol.Channel(socket.socket(fileno=worker_fd), accept_trusted=True)
         layers = _lockdown.lock_down(
             read_roots=config["read_roots"],
             address_space_bytes=config["address_space_bytes"],
