@@ -17,6 +17,8 @@ def test_run_bench_reports_medians_and_ratios():
         medians = entry["median_s"]
         assert medians["in_process_exec"] > 0 and medians["sandbox"] > 0
         assert entry["sandbox_over_exec"] == round(medians["sandbox"] / medians["in_process_exec"], 3)
+        assert medians["floor_out_of_process"] > 0
+        assert entry["sandbox_over_floor"] == round(medians["sandbox"] / medians["floor_out_of_process"], 3)
         if medians["smolagents"] is None:
             assert entry["smolagents_over_sandbox"] is None and report["notes"]
         else:
@@ -33,3 +35,28 @@ def test_bench_command_prints_json():
     res = CliRunner().invoke(cli_app, ["bench", "sandbox", "--iterations", "3", "--replacements", "1"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["iterations"] == 3
+
+
+def test_floor_executor_forwards_api_calls_and_exits_cleanly():
+    import os
+
+    from skillbank.bench.sandbox import SKILL_3_CALLS, BenchHost, FloorExecutor
+
+    class Counting(BenchHost):
+        calls = 0
+
+        def call(self, app, api, **kwargs):
+            Counting.calls += 1
+            return super().call(app, api, **kwargs)
+
+    floor = FloorExecutor()
+    pid = floor._pid
+    floor.run(SKILL_3_CALLS.format(i=1), Counting())
+    floor.close()
+    assert Counting.calls == 3
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:  # pragma: no cover - a leaked child is the failure this guards against
+        raise AssertionError("the floor executor's child outlived close()")

@@ -7,13 +7,20 @@ shaped like the apps world's expert skills: each call returns a full page of 20 
 which the skill filters, groups and sorts. Each
 iteration varies a constant in the code so that no layer can serve it from a cache,
 and the executors are interleaved iteration by iteration so machine noise hits them
-alike. Also measured: the median time to replace a killed worker (kill detected →
+alike. A floor is measured too: the leanest out-of-process executor (fork, socketpair, exec;
+no isolation), which bounds what any process-based sandbox can reach on the machine.
+Also measured: the median time to replace a killed worker (kill detected →
 replacement locked down and ready).
 """
 
 from __future__ import annotations
 
+import json
+import marshal
+import os
+import socket
 import statistics
+import struct
 import time
 from typing import Any
 
@@ -87,6 +94,81 @@ class InProcessApis:
         return _InProcessApp(self._host, app)
 
 
+class FloorExecutor:
+    """The leanest out-of-process executor we can write in Python, as a same-run floor:
+    a forked child that compiles and execs each block and forwards `apis` calls over a
+    socketpair (JSON up, marshal down), with no lockdown, no checks and no result
+    record. It runs only this benchmark's own code. Any process-based sandbox pays at
+    least this much; the gap to it is what skillbank's isolation and bookkeeping cost.
+    """
+
+    _HEADER = struct.Struct(">I")
+
+    def __init__(self) -> None:
+        self._sock, child = socket.socketpair()
+        self._pid = os.fork()
+        if self._pid == 0:  # pragma: no cover - the child never returns
+            self._sock.close()
+            try:
+                self._serve(child)
+            finally:
+                os._exit(0)
+        child.close()
+
+    @classmethod
+    def _send(cls, sock: socket.socket, body: bytes) -> None:
+        sock.sendall(cls._HEADER.pack(len(body)) + body)
+
+    @classmethod
+    def _recv(cls, sock: socket.socket) -> bytes:
+        header = sock.recv(4, socket.MSG_WAITALL)
+        if len(header) < 4:
+            raise EOFError
+        return sock.recv(cls._HEADER.unpack(header)[0], socket.MSG_WAITALL)
+
+    @classmethod
+    def _serve(cls, sock: socket.socket) -> None:  # pragma: no cover - runs in the child
+        def caller(app: str, api: str):
+            def call(**kwargs: Any) -> Any:
+                cls._send(sock, json.dumps([app, api, kwargs]).encode())
+                return marshal.loads(cls._recv(sock))
+
+            return call
+
+        class _App:
+            def __init__(self, app: str):
+                self._app = app
+
+            def __getattr__(self, api: str):
+                return caller(self._app, api)
+
+        class _Apis:
+            def __getattr__(self, app: str):
+                return _App(app)
+
+        ns: dict[str, Any] = {"apis": _Apis()}
+        while True:
+            try:
+                code = cls._recv(sock).decode()
+            except (EOFError, OSError):
+                return
+            exec(compile(code, "<floor>", "exec"), ns)  # noqa: S102 - the benchmark's own code
+            cls._send(sock, b"")
+
+    def run(self, code: str, host: BenchHost) -> None:
+        self._send(self._sock, code.encode())
+        while True:
+            msg = self._recv(self._sock)
+            if not msg:
+                return
+            app, api, kwargs = json.loads(msg)
+            self._send(self._sock, marshal.dumps(host.call(app, api, **kwargs)))
+
+    def close(self) -> None:
+        self._sock.close()
+        os.waitpid(self._pid, 0)
+
+
 def _median(samples: list[float]) -> float | None:
     return statistics.median(samples) if samples else None
 
@@ -119,7 +201,10 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
         report["layers"] = pool.layers
         with pool.session(host, task_id="bench") as session:
             for case, template in cases.items():
-                samples: dict[str, list[float]] = {"in_process_exec": [], "sandbox": [], "smolagents": []}
+                samples: dict[str, list[float]] = {
+                    "in_process_exec": [], "sandbox": [], "smolagents": [], "floor_out_of_process": []
+                }
+                floor = FloorExecutor()
                 ns: dict[str, Any] = {"apis": InProcessApis(host)}
                 smol = None
                 if LocalPythonExecutor is not None:
@@ -138,16 +223,22 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
                     if smol is not None:
                         smol(code)
                     t3 = time.perf_counter()
+                    floor.run(code, host)
+                    t4 = time.perf_counter()
                     if i >= warmup:
                         samples["in_process_exec"].append(t1 - t0)
                         samples["sandbox"].append(t2 - t1)
+                        samples["floor_out_of_process"].append(t4 - t3)
                         if smol is not None:
                             samples["smolagents"].append(t3 - t2)
+                floor.close()
                 medians = {name: _median(values) for name, values in samples.items()}
                 report["cases"][case] = {
                     "median_s": medians,
                     "sandbox_over_exec": _ratio(medians["sandbox"], medians["in_process_exec"]),
                     "smolagents_over_sandbox": _ratio(medians["smolagents"], medians["sandbox"]),
+                    "smolagents_over_floor": _ratio(medians["smolagents"], medians["floor_out_of_process"]),
+                    "sandbox_over_floor": _ratio(medians["sandbox"], medians["floor_out_of_process"]),
                 }
 
     # Replacement: a worker killed mid-execution (its own SIGKILL), measured from the
