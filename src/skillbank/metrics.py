@@ -11,9 +11,24 @@ scenario with no grade (not run, crashed) makes the scenario incomplete.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from skillbank.worlds.base import Grade, Task
+
+# Structural types, so this bottom-layer module needs nothing from the worlds above it;
+# `skillbank.worlds.base.Grade` and `Task` satisfy them.
+class Grade(Protocol):
+    task_id: str
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def fraction(self) -> float: ...
+
+
+class Task(Protocol):
+    id: str
+    scenario_id: str
 
 
 def tgc(grades: Iterable[Grade]) -> float:
