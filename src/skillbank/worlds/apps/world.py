@@ -30,7 +30,7 @@ APP_MODULES = (
     "wallet", "music", "shop", "splitbill",
 )
 #: Scenario modules in `skillbank.worlds.apps.scenarios`.
-SCENARIO_MODULES = ("personal", "media_commerce", "social_money")
+SCENARIO_MODULES = ("personal", "media_commerce", "social_money", "cross_app")
 
 
 class SeedBuilder:
