@@ -425,3 +425,30 @@ def test_doctor_json():
     data = json.loads(res.output)
     assert set(data["active"]) | set(data["missing"]) == {"rlimits", "no_new_privs", "landlock", "seccomp"}
     assert data["kernel"]["seccomp"] == probe()["seccomp"]
+
+
+def test_workers_do_not_inherit_the_parents_secrets(monkeypatch):
+    # API keys in the parent's environment must not reach agent code, which could print
+    # them into an observation (and so into a prompt sent to a model server).
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-agents")
+    monkeypatch.setenv("SKILLBANK_TEST_SECRET", "s3cr3t-value")
+    code = (
+        "import os\n"
+        "found = [v for v in os.environ.values() if 's3cr3t' in v or 'sk-not' in v]\n"
+        "try:\n"
+        "    found.append(open('/proc/self/environ', 'rb').read().decode('latin-1'))\n"
+        "except OSError:\n"
+        "    pass\n"
+        "try:\n"
+        "    found.append(open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('latin-1'))\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print(sorted(os.environ))\n"
+        "found"
+    )
+    with SandboxPool(SandboxConfig(workers=1, static_check=False)) as fresh:
+        with fresh.session(RecordingHost(), task_id="env") as s:
+            r = s.run(code)
+    assert r.ok, r.error_message
+    assert "s3cr3t" not in (r.result_repr or "") and "sk-not" not in (r.result_repr or "")
+    assert "OPENAI_API_KEY" not in r.stdout and "SKILLBANK_TEST_SECRET" not in r.stdout

@@ -111,6 +111,7 @@ class SandboxPool:
                 stdout=subprocess.DEVNULL,
                 stderr=None if debug else subprocess.DEVNULL,
                 start_new_session=True,
+                env=_worker_environment(),
             )
         except OSError as exc:
             ours.close()
@@ -552,6 +553,17 @@ class Session:
                 _protocol.encode({"ok": False, "type": "ApiError", "error": error}),
             )
         return ApiCallRecord(app, api, kwargs, True, None, duration), payload
+
+
+#: Environment variables the zygote (and so every worker) keeps; everything else, API keys
+#: and tokens included, is dropped so agent code cannot read it and print it into a prompt.
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "SKILLBANK_SANDBOX_DEBUG")
+
+
+def _worker_environment() -> dict[str, str]:
+    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+    env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", HOME="/nonexistent")
+    return env
 
 
 def _as_str(value: Any) -> str:
