@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
@@ -99,6 +99,23 @@ def check_alias_name(alias: str) -> str:
     return alias
 
 
+# Statements on the put path, built once: constructing SQLAlchemy expressions costs more
+# than running them on SQLite.
+_Q_BY_HASH = select(t.versions).where(
+    t.versions.c.namespace == bindparam("ns"), t.versions.c.content_hash == bindparam("h")
+)
+_Q_LATEST = (
+    select(t.versions.c.id, t.versions.c.version)
+    .where(t.versions.c.namespace == bindparam("ns"), t.versions.c.name == bindparam("name"))
+    .order_by(t.versions.c.version.desc())
+    .limit(1)
+)
+_Q_NAMESPACE = select(t.namespaces.c.name).where(t.namespaces.c.name == bindparam("ns"))
+_INSERT_VERSION = insert(t.versions)
+_INSERT_STATS = insert(t.call_stats)
+_INSERT_EVENT = insert(t.events)
+
+
 class SqlLibraryStore:
     """The skill library on a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://``).
 
@@ -115,9 +132,11 @@ class SqlLibraryStore:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._writer = self.engine
+        self._namespaces_seen: set[str] = set()
         with self._write() as conn:
             t.migrate(conn)
             self._ensure_namespace(conn, DEFAULT_NAMESPACE)
+        self._namespaces_seen.add(DEFAULT_NAMESPACE)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -146,7 +165,10 @@ class SqlLibraryStore:
     # -- namespaces -------------------------------------------------------------------
 
     def _ensure_namespace(self, conn: Connection, namespace: str) -> None:
-        exists = conn.execute(select(t.namespaces.c.name).where(t.namespaces.c.name == namespace)).first()
+        # Namespaces are never deleted, so one seen committed needs no further look-up.
+        if namespace in self._namespaces_seen:
+            return
+        exists = conn.execute(_Q_NAMESPACE, {"ns": namespace}).first()
         if exists is None:
             conn.execute(insert(t.namespaces), dict(name=namespace, created_at=_ts(utc_now())))
 
@@ -155,6 +177,7 @@ class SqlLibraryStore:
         check_namespace(namespace)
         with self._write() as conn:
             self._ensure_namespace(conn, namespace)
+        self._namespaces_seen.add(namespace)
 
     def namespaces(self) -> list[str]:
         with self._read() as conn:
@@ -199,15 +222,11 @@ class SqlLibraryStore:
     def _put_once(self, skill: Any, namespace: str, prov: Provenance, status: VersionStatus, who: str) -> tuple[StoredVersion, bool]:
         v = t.versions.c
         with self._write() as conn:
-            row = conn.execute(
-                select(t.versions).where(v.namespace == namespace, v.content_hash == skill.content_hash)
-            ).first()
+            row = conn.execute(_Q_BY_HASH, {"ns": namespace, "h": skill.content_hash}).first()
             if row is not None:
                 return _version(row), False
             self._ensure_namespace(conn, namespace)
-            previous = conn.execute(
-                select(v.id, v.version).where(v.namespace == namespace, v.name == skill.name).order_by(v.version.desc()).limit(1)
-            ).first()
+            previous = conn.execute(_Q_LATEST, {"ns": namespace, "name": skill.name}).first()
             number = 1 if previous is None else previous.version + 1
             if prov.parent_version_id is None and previous is not None:
                 prov = dataclasses.replace(prov, parent_version_id=previous.id)
@@ -229,8 +248,8 @@ class SqlLibraryStore:
                 provenance=prov,
                 created_at=now,
             )
-            conn.execute(insert(t.versions), _version_row(stored))
-            conn.execute(insert(t.call_stats), dict(version_id=stored.id, calls=0, successes=0, failures=0, total_latency_s=0.0))
+            conn.execute(_INSERT_VERSION, _version_row(stored))
+            conn.execute(_INSERT_STATS, dict(version_id=stored.id, calls=0, successes=0, failures=0, total_latency_s=0.0))
             created_payload = {
                 "version": number,
                 "content_hash": skill.content_hash,
@@ -245,6 +264,7 @@ class SqlLibraryStore:
                      "failure_log": prov.failure_log},
                     now,
                 )
+        self._namespaces_seen.add(namespace)
         return stored, True
 
     def get_version(self, name: str, ref: int | str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> StoredVersion:
@@ -455,7 +475,7 @@ class SqlLibraryStore:
         self, conn: Connection, type: Any, namespace: str, name: str | None, version_id: str | None,
         actor: str, reason: str | None, payload: dict[str, Any] | None, at: dt.datetime,
     ) -> int:
-        result = conn.execute(insert(t.events), dict(
+        result = conn.execute(_INSERT_EVENT, dict(
             type=_enum_value(type), namespace=namespace, name=name, version_id=version_id, actor=actor,
             reason=reason, payload=json.dumps(payload or {}, sort_keys=True, default=str), at=_ts(at),
         ))
