@@ -8,21 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class _AppProxy:
-    def __init__(self, env: Any, app: str):
-        self._env, self._app = env, app
-
-    def __getattr__(self, api: str):
-        return lambda **kw: self._env.call(self._app, api, **kw)
-
-
-class InProcessApis:
-    def __init__(self, env: Any):
-        self._env = env
-
-    def __getattr__(self, app: str) -> _AppProxy:
-        return _AppProxy(self._env, app)
+from skillbank.bench._inprocess import InProcessApis
 
 
 def run_expert(world: Any, task_id: str, *, with_explore: bool = True):

@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 import pytest
-from _world_util import run_code, run_expert
+from _world_util import InProcessApis, run_code, run_expert
 
 from skillbank.worlds.apps import AppsWorld
 from skillbank.worlds.apps.scenario import NO_ANSWER
@@ -142,36 +142,27 @@ def test_wrong_answer_fails(world, task_id):
 
 
 class _DropFirstWrite:
-    """`apis` for trusted test code that silently skips the first requested change."""
+    """A host for trusted test code that silently skips the first requested change."""
 
     def __init__(self, env: Any):
         self._env = env
         self.dropped: tuple[str, str] | None = None
 
-    def __getattr__(self, app: str):
-        outer = self
-
-        class _App:
-            def __getattr__(self, api: str):
-                def call(**kwargs: Any) -> Any:
-                    if outer.dropped is None and (app, api) in _WRITES:
-                        outer.dropped = (app, api)
-                        return {}
-                    return outer._env.call(app, api, **kwargs)
-
-                return call
-
-        return _App()
+    def call(self, app: str, api: str, **kwargs: Any) -> Any:
+        if self.dropped is None and (app, api) in _WRITES:
+            self.dropped = (app, api)
+            return {}
+        return self._env.call(app, api, **kwargs)
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
 def test_one_dropped_change_fails_a_requested_test(world, task_id):
     env = world.start(task_id)
-    apis = _DropFirstWrite(env)
+    host = _DropFirstWrite(env)
     spec = _spec(world, task_id)
     code = _skill_code(world, task_id) + f"\nresult = {spec.call}\n" + _finish(spec)
-    _quiet(exec, compile(code, "<test>", "exec"), {"apis": apis})
-    assert apis.dropped is not None
+    _quiet(exec, compile(code, "<test>", "exec"), {"apis": InProcessApis(host)})
+    assert host.dropped is not None
     failed = _failed(env.evaluate())
     assert failed and all(name.startswith("requested:") for name in failed), failed
 

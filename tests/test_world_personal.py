@@ -132,41 +132,31 @@ def test_one_extra_change_is_collateral_damage(world, task_id):
 
 
 class _SkipLastWrite:
-    """An `apis` proxy that silently drops the last write of the task (found by a dry run)."""
+    """A host that silently drops the `skip_at`-th write of the task (found by a dry run)."""
 
     def __init__(self, env: Any, skip_at: int):
         self._env, self._skip_at, self._writes = env, skip_at, 0
 
-    def __getattr__(self, app: str):
-        outer = self
-
-        class _App:
-            def __getattr__(self, api: str):
-                def call(**kw):
-                    spec = outer._env.world.api(app, api)
-                    if spec.mutates and app != "supervisor":
-                        outer._writes += 1
-                        if outer._writes == outer._skip_at:
-                            return {"message": "skipped", "email_id": "x", "message_id": "x", "path": kw.get("path", "x")}
-                    return outer._env.call(app, api, **kw)
-
-                return call
-
-        return _App()
+    def call(self, app: str, api: str, **kw: Any) -> Any:
+        if self._env.world.api(app, api).mutates and app != "supervisor":
+            self._writes += 1
+            if self._writes == self._skip_at:
+                return {"message": "skipped", "email_id": "x", "message_id": "x", "path": kw.get("path", "x")}
+        return self._env.call(app, api, **kw)
 
 
 @pytest.mark.parametrize("task_id", MUTATING_TASK_IDS)
 def test_missing_one_change_fails_requested(world, task_id):
     spec = world._built(task_id).spec
     counter = _SkipLastWrite(world.start(task_id), skip_at=-1)
-    ns: dict[str, Any] = {"apis": counter}
+    ns: dict[str, Any] = {"apis": InProcessApis(counter)}
     for src in world.expert_solution(task_id).skill_sources:
         exec(compile(src, "<skill>", "exec"), ns)
     _quiet(exec, f"answer = {spec.call}", ns)
     writes = counter._writes
     assert writes >= 1
     env = world.start(task_id)
-    ns = {"apis": _SkipLastWrite(env, skip_at=writes)}
+    ns = {"apis": InProcessApis(_SkipLastWrite(env, skip_at=writes))}
     for src in world.expert_solution(task_id).skill_sources:
         exec(compile(src, "<skill>", "exec"), ns)
     _quiet(exec, f"answer = {spec.call}\napis.supervisor.complete_task(answer=answer)", ns)

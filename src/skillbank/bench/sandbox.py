@@ -26,6 +26,7 @@ from typing import Any
 
 import typer
 
+from skillbank.bench._inprocess import InProcessApis
 from skillbank.commands._output import print_json
 from skillbank.errors import ValidationError
 
@@ -73,25 +74,6 @@ class BenchHost:
         if api == "show_transactions":
             return self._pages[kwargs.get("page_index", 0) % len(self._pages)]
         return {"n": len(kwargs), "app": app, "api": api}
-
-
-class _InProcessApp:
-    def __init__(self, host: BenchHost, app: str):
-        self._host, self._app = host, app
-
-    def __getattr__(self, api: str) -> Any:
-        host, app = self._host, self._app
-        return lambda **kwargs: host.call(app, api, **kwargs)
-
-
-class InProcessApis:
-    """`apis.<app>.<api>(**kw)` calling the host directly: a plain method call per API."""
-
-    def __init__(self, host: BenchHost):
-        self._host = host
-
-    def __getattr__(self, app: str) -> _InProcessApp:
-        return _InProcessApp(self._host, app)
 
 
 class FloorExecutor:

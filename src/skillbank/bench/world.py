@@ -29,11 +29,13 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
 
+from skillbank.bench._inprocess import InProcessApis
 from skillbank.commands._output import console, emit
 from skillbank.errors import ValidationError
 from skillbank.worlds.base import ApiError
@@ -47,22 +49,6 @@ THROUGHPUT_NOTE = (
 )
 
 
-class _InProcessApis:
-    """`apis.<app>.<api>(**kw)` for trusted expert code, forwarding to `call`."""
-
-    def __init__(self, call: Callable[..., Any]):
-        self._call = call
-
-    def __getattr__(self, app: str) -> Any:
-        call = self._call
-
-        class _App:
-            def __getattr__(self, api: str) -> Callable[..., Any]:
-                return lambda **kw: call(app, api, **kw)
-
-        return _App()
-
-
 def _run_expert(world: Any, task_id: str, env: Any, *, explore: bool = True, record: list | None = None) -> None:
     sol = world.expert_solution(task_id)
 
@@ -71,7 +57,7 @@ def _run_expert(world: Any, task_id: str, env: Any, *, explore: bool = True, rec
             record.append((app, api, kw))
         return env.call(app, api, **kw)
 
-    ns: dict[str, Any] = {"apis": _InProcessApis(call)}
+    ns: dict[str, Any] = {"apis": InProcessApis(SimpleNamespace(call=call))}
     blocks = ([sol.explore_block] if explore and sol.explore_block else []) + [*sol.skill_sources, sol.call_block]
     # The expert prints its findings as an agent would; captured, as the sandbox would, so
     # the bench's own JSON stays the only thing on stdout.
