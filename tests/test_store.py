@@ -22,9 +22,13 @@ V3 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return int(sum
 OTHER = "import re\n\ndef words(text: str) -> list[str]:\n    '''Split text into words.'''\n    return re.findall(r'\\w+', text)\n"
 
 
-@pytest.fixture()
-def store(tmp_path: Path):
-    s = open_store(tmp_path / "lib" / "library.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path):
+    """The same suite on both backends: an SQLite file and a database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        s = open_store(tmp_path / "lib" / "library.db")
+    else:
+        s = open_store(request.getfixturevalue("postgres_url"))
     yield s
     s.close()
 
@@ -50,8 +54,8 @@ def test_put_is_idempotent_on_content(store, tmp_path: Path) -> None:
     assert created_a and not created_b and a == b
     assert len(store.history("total")) == 1
     assert [e.type for e in store.events()] == ["created"]
-    with sqlite3.connect(tmp_path / "lib" / "library.db") as raw:
-        assert raw.execute("select count(*) from versions").fetchone()[0] == 1
+    with store.engine.connect() as raw:
+        assert raw.exec_driver_sql("select count(*) from versions").scalar_one() == 1
 
 
 def test_versions_number_and_link_and_update_event(store) -> None:

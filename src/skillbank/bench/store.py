@@ -1,4 +1,5 @@
-"""`skillbank bench store`: latency of the library's hot paths on a fresh SQLite file.
+"""`skillbank bench store`: latency of the library's hot paths on a fresh SQLite file
+(or on an empty library you name, e.g. a PostgreSQL database, with ``--library``).
 
 Puts `versions` versions (spread over `names` skills, so most puts are version 2+ and
 write an ``updated`` event too) into a library in a temporary directory, points a
@@ -62,15 +63,24 @@ def run_bench(
     lists: int = 20,
     directory: str | Path | None = None,
     seed: int = 0,
+    library: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark and return the JSON-ready result."""
+    """Run the benchmark and return the JSON-ready result.
+
+    ``library``: an empty library to run on (any location `open_store` accepts, e.g. a
+    ``postgresql://`` URL); by default a temporary SQLite file.
+    """
     if versions < 1 or names < 1 or reads < 1 or lists < 1:
         raise ValidationError("versions, names, reads and lists must all be at least 1")
     names = min(names, versions)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="skillbank-bench-", dir=directory) as tmp:
         path = Path(tmp) / "library.db"
-        store = open_store(path)
+        store = open_store(library if library else path)
+        backend = "postgresql" if store.engine.dialect.name == "postgresql" else store.engine.dialect.name
+        if library and store.list_versions(namespace=None, latest_only=False, limit=1):
+            store.close()
+            raise ValidationError(f"bench store writes {versions} versions: --library must name an empty library")
         try:
             skill_names = [f"skill_{n:05d}" for n in range(names)]
             put_samples: list[float] = []
@@ -87,12 +97,14 @@ def run_bench(
             ]
             list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
             search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
-            file_bytes = path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
+            file_bytes = (
+                None if library else path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
+            )
         finally:
             store.close()
     return {
         "bench": "store",
-        "backend": "sqlite",
+        "backend": backend,
         "versions": versions,
         "names": names,
         "put": _summary(put_samples),
@@ -111,10 +123,14 @@ def command(
     reads: Annotated[int, typer.Option("--reads", help="Timed get-by-alias calls.")] = 2_000,
     lists: Annotated[int, typer.Option("--lists", help="Timed list calls (each kind).")] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    library: Annotated[
+        str | None,
+        typer.Option("--library", help="An EMPTY library to run on (e.g. postgresql://...); default: a temporary SQLite file."),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
 ) -> None:
-    """Store latency (median, p95) and puts/second on a temporary SQLite library."""
-    result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed)
+    """Store latency (median, p95) and puts/second on a temporary SQLite library (or --library)."""
+    result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed, library=library)
 
     def render(r: dict[str, Any]) -> None:
         console.print(f"store bench: {r['versions']} versions over {r['names']} names, {r['puts_per_s']} puts/s")
