@@ -16,6 +16,7 @@ import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
+from skillbank.commands import serve as serve_cmd
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -51,6 +52,8 @@ app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).
 app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
+app.command("serve", help="Serve a library: REST API with scoped tokens, and the dashboard (the `web` extra).")(serve_cmd.serve)
+app.add_typer(serve_cmd.tokens_app, name="tokens", help="Create, list and revoke API tokens (namespace + role).")
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
 
 
