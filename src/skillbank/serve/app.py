@@ -16,9 +16,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from skillbank.errors import ConflictError, NotFoundError, SkillbankError, ValidationError
@@ -103,11 +104,15 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
             pass
         return ApiError(status, error, detail)
 
-    def authenticate(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiToken:
+    bearer = HTTPBearer(auto_error=False, description="A token from `skillbank tokens create`.")
+
+    def authenticate(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+    ) -> ApiToken:
         namespace = request.path_params.get("ns")
-        if not authorization or not authorization.startswith("Bearer "):
+        if credentials is None or credentials.scheme.lower() != "bearer":
             raise _deny(request, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", namespace)
-        token = registry.lookup(authorization[len("Bearer "):].strip())
+        token = registry.lookup(credentials.credentials.strip())
         if token is None:
             raise _deny(request, 401, "unauthorized", "unknown or revoked token", namespace)
         request.state.token = token
