@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the REST API needs the `web` extra (fastapi)")
-uvicorn = pytest.importorskip("uvicorn", reason="the REST API needs the `web` extra (uvicorn)")
+pytest.importorskip("uvicorn", reason="the REST API needs the `web` extra (uvicorn)")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from http_server import serve_in_thread  # noqa: E402
 
 from skillbank.cli import main  # noqa: E402
 from skillbank.errors import ConflictError, NotFoundError, PermissionDeniedError  # noqa: E402
@@ -172,30 +170,14 @@ def test_openapi_spec_is_served(client) -> None:
 # -- a real server on loopback ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def served(tmp_path: Path):
     """A library served by uvicorn in a thread: (url, store, token registry, runs_dir)."""
     store = open_store(tmp_path / "served.db")
     store.create_namespace("team-a")
     runs_dir = tmp_path / "runs"
-    app = create_app(store, runs_dir=runs_dir)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", store, TokenRegistry(store), runs_dir
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(store, runs_dir=runs_dir)) as url:
+        yield url, store, TokenRegistry(store), runs_dir
     store.close()
 
 

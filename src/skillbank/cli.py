@@ -53,6 +53,7 @@ app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON ob
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
 app.command("serve", help="Serve a library: REST API with scoped tokens, and the dashboard (the `web` extra).")(serve_cmd.serve)
+app.command("report", help="Write a self-contained HTML report with plots for one run or two compared.")(serve_cmd.report)
 app.add_typer(serve_cmd.tokens_app, name="tokens", help="Create, list and revoke API tokens (namespace + role).")
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
 

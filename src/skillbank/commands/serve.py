@@ -114,3 +114,33 @@ def revoke(
     finally:
         store.close()
     emit(vars(tok), as_json, lambda d: console.print(f"revoked token {d['id']} at {d['revoked_at']}", markup=False))
+
+
+def report(
+    runs: Annotated[list[str], typer.Argument(help="One run id (or 'latest'), or two to compare (e.g. with and without skills).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="The HTML file to write.")] = "report.html",
+    runs_dir: Annotated[str, typer.Option("--runs-dir", help="Directory of run directories.")] = DEFAULT_RUNS_DIR,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one self-contained HTML report with plots for a run, or two runs compared."""
+    from pathlib import Path
+
+    from skillbank.errors import ValidationError
+    from skillbank.serve.report import load_run_data, render_report
+
+    if not 1 <= len(runs) <= 2:
+        raise ValidationError(f"give one run or two to compare, not {len(runs)}")
+    data = [load_run_data(runs_dir, r) for r in runs]
+    target = Path(out)
+    if target.is_dir():
+        raise ValidationError(f"--out {out!r} is a directory; name a file such as {str(target / 'report.html')!r}")
+    html_text = render_report(data)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(html_text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {out!r}: {exc.strerror}") from None
+    result = {"out": str(target), "runs": [d.run_id for d in data], "bytes": len(html_text.encode())}
+    emit(result, as_json, lambda r: console.print(f"wrote {r['out']} ({r['bytes']} bytes) for {', '.join(r['runs'])}",
+                                                   markup=False, highlight=False))

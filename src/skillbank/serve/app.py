@@ -318,6 +318,9 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         record, episodes = load_run(runs_dir, run_id)
         return {"run_id": record.run_id, "config": record.config, "summary": record.summary, "episodes": episodes}
 
+    from skillbank.serve.dashboard import add_dashboard
+
+    add_dashboard(app, store, registry, runs_dir)
     return app
 
 
