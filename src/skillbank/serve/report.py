@@ -122,7 +122,7 @@ def run_figures(runs: list[RunData]) -> dict[str, bytes]:
     ax.set_ylabel("%")
     ax.set_ylim(0, 105)
     ax.set_title("TGC and SGC per scenario")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save("scenarios", fig)
 
     # steps and tokens per task
