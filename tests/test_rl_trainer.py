@@ -155,3 +155,15 @@ def test_short_run_over_the_real_world_writes_and_resumes(tmp_path) -> None:
         resumed = SageTrainer(more, model, tokenizer, player, chains)
         assert [m.step for m in resumed.train(resume=True)] == [3]
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_cli_train_sage_config_errors_are_one_line(capsys, tmp_path) -> None:
+    from skillbank.cli import main
+
+    assert main(["train", "sage", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "no config file" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = 0\n")
+    assert main(["train", "sage", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "steps must be at least 1" in err

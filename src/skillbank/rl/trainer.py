@@ -222,8 +222,9 @@ def grpo_update(
 # -- the run ----------------------------------------------------------------------------
 
 
-GroupPlayer = Callable[[list[Any], Any], list[list[ChainRollout]]]
-"""(chains, policy) -> for each chain, its G rollouts."""
+GroupPlayer = Callable[[list[Any], Callable[[int], Any]], list[list[ChainRollout]]]
+"""(chains, policy_for) -> for each chain, its G rollouts; ``policy_for(i)`` gives rollout
+i's policy (in-process) or the spec an actor builds it from (Ray)."""
 
 
 @dataclass
@@ -295,10 +296,10 @@ class SageTrainer:
         cfg = self.config
         n = cfg.chains_per_step
         chains = [self.chains[(self.step * n + j) % len(self.chains)] for j in range(n)]
-        policy = self.make_policy(self.model, self.tokenizer, cfg.seed * 1_000_003 + self.step)
+        base_seed = cfg.seed * 1_000_003 + self.step * 10_007
         started = time.perf_counter()
         self.model.eval()
-        groups = self.play_groups(chains, policy)
+        groups = self.play_groups(chains, lambda i: self.make_policy(self.model, self.tokenizer, base_seed + 101 * i))
         rollout_s = time.perf_counter() - started
 
         rows: list[tuple[Sequence[PolicyTurn], float]] = []
@@ -423,8 +424,8 @@ def in_process_player(world: Any, sessions: Any, rollout: RolloutConfig) -> Grou
 
     seq = SequentialRollout(world, sessions, rollout)
 
-    def play(chains: list[Any], policy: Any) -> list[list[ChainRollout]]:
-        return [seq.play_group(chain, [policy] * rollout.group_size) for chain in chains]
+    def play(chains: list[Any], policy_for: Callable[[int], Any]) -> list[list[ChainRollout]]:
+        return [[seq.play_one(chain, policy_for(i), i) for i in range(rollout.group_size)] for chain in chains]
 
     return play
 
