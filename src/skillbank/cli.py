@@ -16,6 +16,7 @@ import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
+from skillbank.commands import mcp as mcp_cmd
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -52,6 +53,7 @@ app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON ob
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
+app.command("mcp", help="Serve the library over MCP (stdio): search, show, run code in the sandbox, save candidates.")(mcp_cmd.mcp)
 
 
 def _one_line(text: str) -> str:
