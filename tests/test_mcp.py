@@ -106,3 +106,25 @@ def test_mcp_round_trip_over_stdio(tmp_path):
         assert len(saves) == 2 and all(e.actor == "ide" for e in saves)
     finally:
         store.close()
+
+
+def test_library_service_refuses_bad_input_before_writing(tmp_path):
+    from skillbank.commands.mcp import LibraryService
+    from skillbank.errors import SkillbankError
+
+    store = open_store(tmp_path / "lib.db")
+    try:
+        service = LibraryService(store, world=None)
+        service.save_skill("def a(x: int) -> int:\n    '''One.'''\n    return x\n")
+        with pytest.raises(SkillbankError, match="is a version of 'a', not of 'b'"):
+            service.save_skill("def b(x: int) -> int:\n    '''Two.'''\n    return x\n", parent="a@1")
+        with pytest.raises(SkillbankError):
+            service.save_skill("print('not a function')")
+        assert [v.name for v in store.list_versions()] == ["a"]
+        assert [h["ref"] for h in service.search_skills("")] == ["a@1"]
+        with pytest.raises(SkillbankError, match="k must be between 1 and 100"):
+            service.search_skills("a", k=0)
+        with pytest.raises(SkillbankError, match="no world is configured"):
+            service.run_code("1")
+    finally:
+        store.close()

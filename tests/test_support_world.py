@@ -174,3 +174,22 @@ def test_tool_errors_are_clear_and_leave_no_trace(world):
     with pytest.raises(Exception, match=r"parameter 'reason' must be one of"):
         apis.policy.check_refund_eligibility(order_id=order["id"], reason="bored")
     assert env.state.diff() == []
+
+
+def test_world_commands_take_the_support_world(capsys):
+    import json
+
+    from skillbank.cli import main
+
+    assert main(["world", "apps", "--world", "support", "--json"]) == 0
+    apps = json.loads(capsys.readouterr().out)
+    assert [a["name"] for a in apps["apps"]] == ["supervisor", "api_docs", "desk", "payments", "policy"]
+    assert main(["world", "show", "fraud_hold_triage-2", "--world", "support", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["scenario_tasks"] == ["fraud_hold_triage-1", "fraud_hold_triage-2", "fraud_hold_triage-3"]
+    assert main(["world", "solve", "resolve_refund_ticket-3", "--world", "support", "--json"]) == 0
+    solved = json.loads(capsys.readouterr().out)
+    assert solved["grade"]["success"] and [c["api"] for c in solved["blocks"][-1]["api_calls"]][-2:] == [
+        "close_ticket", "complete_task"]
+    assert main(["world", "tasks", "--world", "support", "--split", "test_normal"]) == 1
+    assert "unknown split 'test_normal'" in capsys.readouterr().err

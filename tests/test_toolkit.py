@@ -388,3 +388,23 @@ def test_cli_runs_and_documents_a_users_world(user_module, tmp_path, capsys, mon
     assert data["skills_created"] == 1 and data["skills_used"] == 2
     assert main(["run", "--world", "nowhere_xyz:w", "--library", str(tmp_path / "lib.db")]) == 1
     assert "cannot import 'nowhere_xyz'" in capsys.readouterr().err
+
+
+def test_async_tools_run_to_completion():
+    app = App("remote", "A remote service.")
+
+    @app.tool
+    async def fetch(key: str) -> dict:
+        """Fetch a value.
+
+        Args:
+            key: Which value.
+        """
+        import asyncio
+
+        await asyncio.sleep(0)
+        return {"key": key, "value": len(key)}
+
+    world = ToolkitWorld("remote", [app], scenarios=[Scenario("s", "dev", (TaskDef("x", check_state(answer=3)),))])
+    assert InProcessApis(world.start("s-1")).remote.fetch(key="abc") == {"key": "abc", "value": 3}
+    assert app.doc("fetch")["parameters"][0]["description"] == "Which value."

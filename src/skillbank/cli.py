@@ -47,7 +47,7 @@ app = typer.Typer(
 )
 app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, export and import skill versions.")
 app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbox.")
-app.add_typer(world.app, name="world", help="Explore the built-in apps world: apps, API docs, tasks, expert solutions.")
+app.add_typer(world.app, name="world", help="Explore a world (apps, support or --world your.module:make_world): apps, API docs, tasks, expert solutions.")
 app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)

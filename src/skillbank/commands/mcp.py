@@ -126,16 +126,19 @@ class LibraryService:
                    failure_log: str | None = None) -> dict[str, Any]:
         from skillbank.store import Provenance, VersionStatus
 
+        from skillbank.skill import parse_skill
+
         if not isinstance(source, str) or not source.strip():
             raise ValidationError("source must be the Python source of one function")
+        name = parse_skill(source).name  # a clear error for anything but one function, before any write
         parent_version = self._resolve(parent) if parent else None
+        if parent_version is not None and parent_version.name != name:
+            raise ValidationError(f"parent {parent!r} is a version of {parent_version.name!r}, not of {name!r}")
         provenance = Provenance(created_by=self.actor, query=query,
                                 parent_version_id=parent_version.id if parent_version else None,
                                 failure_log=failure_log)
         v, created = self.store.put_version(source, namespace=self.namespace, provenance=provenance,
                                             status=VersionStatus.CANDIDATE, actor=self.actor)
-        if parent_version is not None and parent_version.name != v.name:
-            raise ValidationError(f"parent {parent!r} is a version of {parent_version.name!r}, not of {v.name!r}")
         self.store.record_event("saved", namespace=self.namespace, name=v.name, version_id=v.id, actor=self.actor,
                                 reason="saved from an MCP client; a candidate until governance promotes it",
                                 payload={"new_version": created, "via": "mcp"})
@@ -172,7 +175,10 @@ class LibraryService:
         self._close_session()
         if self._pool is None:
             self._pool = SandboxPool(self._sandbox_config or SandboxConfig(workers=1))
-        task_id = self._task_id or world.tasks()[0].id
+        tasks = world.tasks()
+        if self._task_id is None and not tasks:
+            raise ValidationError(f"the {world.name} world has no tasks to run code against")
+        task_id = self._task_id or tasks[0].id
         self._env = world.start(task_id)
         self._session = self._stack.enter_context(self._pool.session(self._env, task_id=task_id))
         chosen = {v.name: v for v in self._representatives(candidates=False)}

@@ -1,4 +1,5 @@
-"""`skillbank world …`: explore the built-in apps world: apps, API docs, tasks, and the
+"""`skillbank world …`: explore a world (the built-in apps world by default; `--world
+support` or your own `package.module:make_world`): apps, API docs, tasks, and the
 expert's solution of a task run in the sandbox and graded."""
 
 from __future__ import annotations

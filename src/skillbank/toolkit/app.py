@@ -22,7 +22,9 @@ reports errors exactly as a hand-written one does.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -200,7 +202,14 @@ def api_doc(spec: ApiSpec) -> dict[str, Any]:
 
 
 def _adapter(f: Callable[..., Any], takes_context: bool, paginated: bool) -> Callable[..., Any]:
-    """The apps world calls ``func(ctx, **args)``; a plain function gets only its args."""
+    """The apps world calls ``func(ctx, **args)``; a plain function gets only its args.
+    An ``async def`` tool is run to completion on a fresh event loop per call."""
+    if inspect.iscoroutinefunction(f):
+        coroutine_function = f
+
+        def f(*args: Any, **kwargs: Any) -> Any:  # noqa: F811 - the synchronous face of the async tool
+            return asyncio.run(coroutine_function(*args, **kwargs))
+
     if paginated:
         def call(ctx: ToolContext, page_index: int = 0, page_limit: int = 5, **kwargs: Any) -> Any:
             rows = f(ctx, **kwargs) if takes_context else f(**kwargs)
