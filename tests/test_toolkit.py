@@ -408,3 +408,29 @@ def test_async_tools_run_to_completion():
     world = ToolkitWorld("remote", [app], scenarios=[Scenario("s", "dev", (TaskDef("x", check_state(answer=3)),))])
     assert InProcessApis(world.start("s-1")).remote.fetch(key="abc") == {"key": "abc", "value": 3}
     assert app.doc("fetch")["parameters"][0]["description"] == "Which value."
+
+
+def test_records_handed_to_tools_are_copies():
+    app = App("inv", "Inventory.")
+    app.table("items")
+
+    @app.tool(mutates=True)
+    def careless(ctx: ToolContext, item_id: str) -> dict:
+        """Edit a record in place (wrong) and through the table (right).
+
+        Args:
+            item_id: The item.
+        """
+        row = ctx.get("items", item_id)
+        row["tags"].append("oops")
+        row["qty"] = -1
+        for r in ctx.rows("items"):
+            r["tags"].append("oops")
+        return ctx.table("items").update(item_id, qty=row["qty"] + 100)
+
+    world = ToolkitWorld("inv", [app], data={"inv.items": [{"id": "i1", "qty": 1, "tags": ["a"]}]},
+                         scenarios=[Scenario("s", "dev", (TaskDef("x", check_state(answer=None)),))])
+    env = world.start("s-1")
+    assert InProcessApis(env).inv.careless(item_id="i1")["qty"] == 99
+    assert world.base.tables[("inv", "items")].rows["i1"] == {"id": "i1", "qty": 1, "tags": ["a"]}
+    assert world.start("s-1").state.table("inv", "items").get("i1")["tags"] == ["a"]

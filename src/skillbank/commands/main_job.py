@@ -1,6 +1,7 @@
-"""`skillbank run`: the main job. Runs the skill-library agent over a split of the
-built-in apps world (the tasks of each scenario in order, sharing the library), shows a
-progress bar with live counts, then the summary; `--json` prints one JSON object."""
+"""`skillbank run`: the main job. Runs the skill-library agent over a split of a world
+(the built-in apps world by default; `--world support` or your own
+`package.module:make_world`), the tasks of each scenario in order sharing the library;
+shows a progress bar with live counts, then the summary; `--json` prints one JSON object."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def run(
 
             summary: RunSummary = run_split(
                 world, agent_policy, store, lambda host, task_id: pool.session(host, task_id=task_id), retriever,
-                config, on_episode=on_episode, extra_config={"seed": seed},
+                config, on_episode=on_episode, extra_config={"seed": seed, "world_spec": world_name},
             )
     finally:
         store.close()

@@ -32,7 +32,7 @@ from typing import Any
 
 from skillbank.errors import ValidationError
 from skillbank.toolkit.signature import read_signature
-from skillbank.worlds.apps.core import ApiSpec, AppDef, paginate
+from skillbank.worlds.apps.core import ApiSpec, AppDef, _fresh, paginate
 from skillbank.worlds.apps.state import Table
 from skillbank.worlds.base import ApiError
 
@@ -56,8 +56,10 @@ class ToolContext:
     """What a tool sees when its first parameter is ``ctx``: this task's tables (a
     copy-on-write view of the world's base data), ids, the frozen clock and the task.
 
-    Records are dicts treated as immutable: change one with :meth:`Table.update`
-    (``ctx.table("orders").update(order_id, status="cancelled")``), never in place.
+    :meth:`get` and :meth:`rows` hand out copies, so a tool cannot edit the shared base
+    data by accident; change a record with ``ctx.table("orders").update(order_id,
+    status="cancelled")``. ``ctx.table(...)`` itself is the raw copy-on-write view:
+    records read from it must not be edited in place.
     """
 
     __slots__ = ("env", "app")
@@ -76,21 +78,22 @@ class ToolContext:
             ) from None
 
     def get(self, table: str, rid: str, *, what: str | None = None, app: str | None = None) -> dict[str, Any]:
-        """The record `rid` of `table`, or a :class:`ToolError` naming what was not found."""
+        """A copy of the record `rid` of `table`, or a :class:`ToolError` naming what was
+        not found. Editing the copy changes nothing: write with ``ctx.table(...).update``."""
         row = self.table(table, app).get(rid) if isinstance(rid, str) else None
         if row is None:
             raise ToolError(f"{what or table.rstrip('s')} {rid!r} not found.")
-        return row
+        return _fresh(row)
 
     def rows(self, table: str, app: str | None = None, **where: Any) -> list[dict[str, Any]]:
-        """Records of `table` whose fields equal `where` (all of them when empty)."""
+        """Copies of the records of `table` whose fields equal `where` (all when empty)."""
         t = self.table(table, app)
         owner = t.base.owner_field
         if owner and owner in where:
             rows: Iterable[dict[str, Any]] = t.rows_of(where[owner])
         else:
             rows = t.rows()
-        return [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+        return [_fresh(r) for r in rows if all(r.get(k) == v for k, v in where.items())]
 
     def new_id(self, prefix: str) -> str:
         """A fresh id, deterministic per task: ``<prefix>_n001…``."""
