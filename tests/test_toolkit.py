@@ -434,3 +434,45 @@ def test_records_handed_to_tools_are_copies():
     assert InProcessApis(env).inv.careless(item_id="i1")["qty"] == 99
     assert world.base.tables[("inv", "items")].rows["i1"] == {"id": "i1", "qty": 1, "tags": ["a"]}
     assert world.start("s-1").state.table("inv", "items").get("i1")["tags"] == ["a"]
+
+
+def test_check_world_names_lax_checkers_failing_experts_and_undocumented_params(capsys):
+    from skillbank.toolkit.check import check_world
+
+    app = App("kv", "A key-value store.")
+    app.table("keys")
+
+    @app.tool(mutates=True)
+    def put(ctx: ToolContext, key: str, value: str) -> dict:
+        """Store a value.
+
+        Args:
+            key: The key.
+        """
+        ctx.table("keys").insert(key, {"id": key, "value": value})
+        return {"ok": True}
+
+    strict = check_state([Expect("kv", "keys", "insert", match={"id": "a", "value": "1"})])
+    lax = lambda o: o.grade(Result("looks fine", True))  # noqa: E731 - passes whatever happens
+    world = ToolkitWorld("kv", [app], scenarios=[Scenario("s", "dev", (
+        TaskDef("Store a=1.", strict, solution='apis.kv.put(key="a", value="1")'),
+        TaskDef("Store a=1 (lax).", lax, solution='apis.kv.put(key="a", value="1")'),
+        TaskDef("Store a=1 (wrong expert).", strict, solution='apis.kv.put(key="a", value="2")'),
+        TaskDef("No expert.", strict),
+    ))])
+    with SandboxPool(SandboxConfig(workers=1)) as pool:
+        result = check_world(world, sandbox=pool)
+    by_id = {t.task_id: t for t in result.tasks}
+    assert by_id["s-1"].ok and by_id["s-4"].expert_passes is None and by_id["s-4"].ok
+    assert not by_id["s-2"].idle_fails and not by_id["s-2"].give_up_fails
+    assert by_id["s-3"].expert_passes is False
+    assert sorted(result.problems) == sorted([
+        "s-2: completing the task without doing anything passes its checker",
+        "s-2: giving up (status 'fail') passes its checker",
+        "s-3: the expert's solution fails (requested: 1 insert in kv.keys with id='a', value='1': "
+        "expected 1 matching change(s), found 0; no collateral damage: 1 unexpected change(s): insert kv.keys a)",
+    ])
+    assert result.doc_warnings == ("kv.put: parameter 'value' has no description",) and not result.ok
+    assert main(["world", "check", "--world", "support", "--split", "dev", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and len(data["tasks"]) == 9 and all(t["expert_passes"] for t in data["tasks"])

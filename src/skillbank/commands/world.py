@@ -236,3 +236,32 @@ def solve(
             console.print(f"  {mark}  {t['name']}: {t['message']}", highlight=False)
 
     emit(data, as_json, render)
+
+
+@app.command("check")
+def check(
+    split: Annotated[Optional[str], typer.Option("--split", help="Check one split; default all.")] = None,
+    seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a world's tasks in the sandbox: the expert passes, doing nothing fails, giving up fails."""
+    import dataclasses
+
+    from skillbank.toolkit.check import check_world
+
+    result = check_world(_world(seed, world_name), split=split)
+    data = {**dataclasses.asdict(result), "ok": result.ok, "problems": result.problems}
+
+    def render(d: dict[str, Any]) -> None:
+        n = len(d["tasks"])
+        console.print(f"[bold]{d['world']}[/bold]: {n} tasks checked, {len(d['problems'])} problem(s), "
+                      f"{len(d['doc_warnings'])} doc warning(s)")
+        for p in d["problems"]:
+            console.print(f"  [red]problem[/red] {p}", highlight=False)
+        for w in d["doc_warnings"]:
+            console.print(f"  [yellow]docs[/yellow] {w}", highlight=False)
+
+    emit(data, as_json, render)
+    if not result.ok:
+        raise typer.Exit(1)
