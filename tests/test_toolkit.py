@@ -476,3 +476,13 @@ def test_check_world_names_lax_checkers_failing_experts_and_undocumented_params(
     assert main(["world", "check", "--world", "support", "--split", "dev", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] and len(data["tasks"]) == 9 and all(t["expert_passes"] for t in data["tasks"])
+
+
+def test_side_effects_of_any_world():
+    from skillbank.toolkit import side_effects
+    from skillbank.worlds.apps import AppsWorld
+
+    apps = side_effects(AppsWorld(0))
+    assert apps["notes.create_note"] == {"mutates": True, "destructive": False}
+    assert apps["notes.show_notes"] == {"mutates": False, "destructive": False}
+    assert side_effects(buggy_world())["notes.add_note"]["mutates"] is True

@@ -19,6 +19,7 @@ from skillbank.toolkit.world import (
     answers_equal,
     check_state,
     completed_test,
+    side_effects,
 )
 from skillbank.worlds.apps.scenario import Allow, Expect
 from skillbank.worlds.base import Grade, TestResult
@@ -26,5 +27,5 @@ from skillbank.worlds.base import Grade, TestResult
 __all__ = [
     "Allow", "App", "CallRecord", "Expect", "Field", "Grade", "Outcome", "Scenario", "TaskDef", "TestResult",
     "ToolContext", "ToolError", "ToolInfo", "ToolkitTaskEnv", "ToolkitWorld", "answers_equal", "api_doc",
-    "check_state", "completed_test", "parse_docstring", "read_signature",
+    "check_state", "completed_test", "parse_docstring", "read_signature", "side_effects",
 ]

@@ -349,14 +349,20 @@ class ToolkitWorld:
 
     def side_effects(self) -> dict[str, dict[str, bool]]:
         """``{"app.api": {"mutates": …, "destructive": …}}`` for every API."""
-        return {f"{s.app}.{s.name}": {"mutates": s.mutates, "destructive": s.destructive}
-                for a in self.apps.values() for s in a.apis.values()}
+        return side_effects(self)
 
     def _built(self, task_id: str) -> _BuiltTask:
         try:
             return self._tasks[task_id]
         except KeyError:
             raise NotFoundError(f"no task {task_id!r} in the {self.name} world (see `skillbank world tasks`)") from None
+
+
+def side_effects(world: Any) -> dict[str, dict[str, bool]]:
+    """The side-effect flags of every API of any world with ``.apps`` (a toolkit world or
+    the built-in apps world): ``{"app.api": {"mutates": …, "destructive": …}}``."""
+    return {f"{s.app}.{s.name}": {"mutates": bool(s.mutates), "destructive": bool(getattr(s, "destructive", False))}
+            for a in world.apps.values() for s in a.apis.values()}
 
 
 def solution_block(solution: str) -> str:
