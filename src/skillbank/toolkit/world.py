@@ -466,24 +466,29 @@ class ToolkitTaskEnv:
         return grade if grade.task_id == self.task.id else Grade(self.task.id, grade.tests)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any, where: str, depth: int = 0) -> Any:
     """A fresh copy of a tool's result made of JSON-like data (dicts with string keys,
     lists, tuples, str, int, float, bool, None): the caller may not edit base records,
     and a result the sandbox could not send is a clear error here, not a crash there."""
-    if depth > _MAX_DEPTH:
-        raise ApiError(f"{where} returned data nested more than {_MAX_DEPTH} levels deep")
     t = type(value)
-    if value is None or t in (str, int, float, bool):
+    if t in _SCALARS:
         return value
-    if t in (list, tuple):
-        return [_plain(v, where, depth + 1) for v in value]
+    if depth >= _MAX_DEPTH:
+        raise ApiError(f"{where} returned data nested more than {_MAX_DEPTH} levels deep")
+    if t is list or t is tuple:
+        return [v if type(v) in _SCALARS else _plain(v, where, depth + 1) for v in value]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise ApiError(f"{where} returned a dict with a non-string key {k!r:.40}")
-            out[k] = _plain(v, where, depth + 1)
+            out[k] = v if type(v) in _SCALARS else _plain(v, where, depth + 1)
         return out
+    if isinstance(value, (str, int, float)):  # subclasses (an IntEnum, a str Enum): their plain value
+        return (str if isinstance(value, str) else float if isinstance(value, float) else int)(value)
     raise ApiError(f"{where} returned a {t.__name__}, which is not JSON-like data "
                    "(return dicts, lists, strings, numbers, booleans or None)")
 
