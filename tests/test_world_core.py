@@ -357,7 +357,7 @@ def test_new_ids_and_tokens_are_deterministic_per_task(world):
 # -- registry ------------------------------------------------------------------------------
 
 def test_make_world_by_name(world):
-    assert WORLD_NAMES == ("apps", "appworld")
+    assert WORLD_NAMES == ("apps", "appworld", "support")
     built = make_world("apps", seed=0)
     assert isinstance(built, AppsWorld) and built.tasks() == world.tasks()
     with pytest.raises(ValidationError, match="unknown world 'appsworld'; worlds: apps, appworld"):

@@ -18,6 +18,7 @@ from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
 from skillbank.commands import serve as serve_cmd
 from skillbank.commands import train as train_cmd
+from skillbank.commands import mcp as mcp_cmd
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -48,7 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, export and import skill versions.")
 app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbox.")
-app.add_typer(world.app, name="world", help="Explore the built-in apps world: apps, API docs, tasks, expert solutions.")
+app.add_typer(world.app, name="world", help="Explore a world (apps, support or --world your.module:make_world): apps, API docs, tasks, expert solutions.")
 app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
 app.add_typer(train_cmd.app, name="train", help="Train the local policy (SAGE: GRPO over sequential rollouts).")
@@ -58,6 +59,7 @@ app.command("serve", help="Serve a library: REST API with scoped tokens, and the
 app.command("report", help="Write a self-contained HTML report with plots for one run or two compared.")(serve_cmd.report)
 app.add_typer(serve_cmd.tokens_app, name="tokens", help="Create, list and revoke API tokens (namespace + role).")
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
+app.command("mcp", help="Serve the library over MCP (stdio): search, show, run code in the sandbox, save candidates.")(mcp_cmd.mcp)
 
 
 def _one_line(text: str) -> str:

@@ -1,6 +1,7 @@
-"""`skillbank run`: the main job. Runs the skill-library agent over a split of the
-built-in apps world (the tasks of each scenario in order, sharing the library), shows a
-progress bar with live counts, then the summary; `--json` prints one JSON object."""
+"""`skillbank run`: the main job. Runs the skill-library agent over a split of a world
+(the built-in apps world by default; `--world support` or your own
+`package.module:make_world`), the tasks of each scenario in order sharing the library;
+shows a progress bar with live counts, then the summary; `--json` prints one JSON object."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def _render(summary: dict[str, Any]) -> None:
 
 
 def run(
-    split: Annotated[str, typer.Option("--split", help="World split: train, dev, test_normal, test_challenge.")] = "dev",
+    split: Annotated[str, typer.Option("--split", help="World split (apps: train, dev, test_normal, test_challenge; support: train, dev, test).")] = "dev",
+    world_name: Annotated[str, typer.Option("--world", help="apps, support, appworld, or your own: package.module:make_world.")] = "apps",
     policy: Annotated[str, typer.Option("--policy", help="expert (scripted), local, openai or replay.")] = "expert",
     retrieval: Annotated[str, typer.Option("--retrieval", help="same-scenario, query-ngram, query-embedding, skill-embedding or none.")] = "same-scenario",
     top_k: Annotated[int, typer.Option("--top-k", help="Skills retrieved per task.")] = 5,
@@ -66,7 +68,7 @@ def run(
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Where run directories (traces) are written.")] = DEFAULT_RUNS_DIR,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Library namespace.")] = "default",
     max_steps: Annotated[int, typer.Option("--max-steps", help="Replies per task.")] = 40,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the built-in apps world.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="World seed (passed to a factory that takes one).")] = 0,
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
     adapter_path: Annotated[Optional[str], typer.Option("--adapter-path", help="local: a fine-tuned adapter.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
@@ -77,13 +79,13 @@ def run(
     from skillbank.retrieval import RETRIEVAL_MODES, make_retriever
     from skillbank.sandbox import SandboxConfig, SandboxPool
     from skillbank.store import open_store
-    from skillbank.worlds.apps import AppsWorld
+    from skillbank.worlds.registry import make_world
 
     if retrieval not in RETRIEVAL_MODES:
         raise ValidationError(f"--retrieval: unknown mode {retrieval!r}; modes: {', '.join(RETRIEVAL_MODES)}")
     config = RunConfig(split=split, policy=policy, retrieval=retrieval, top_k=top_k, with_skills=with_skills,
                        limit=limit, namespace=namespace, runs_dir=runs_dir, agent=AgentConfig(max_steps=max_steps))
-    world = AppsWorld(seed=seed)
+    world = make_world(world_name, seed=seed)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
     agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path,
@@ -111,7 +113,7 @@ def run(
 
             summary: RunSummary = run_split(
                 world, agent_policy, store, lambda host, task_id: pool.session(host, task_id=task_id), retriever,
-                config, on_episode=on_episode, extra_config={"seed": seed},
+                config, on_episode=on_episode, extra_config={"seed": seed, "world_spec": world_name},
             )
     finally:
         store.close()

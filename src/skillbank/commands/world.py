@@ -1,4 +1,5 @@
-"""`skillbank world …`: explore the built-in apps world: apps, API docs, tasks, and the
+"""`skillbank world …`: explore a world (the built-in apps world by default; `--world
+support` or your own `package.module:make_world`): apps, API docs, tasks, and the
 expert's solution of a task run in the sandbox and graded."""
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ from skillbank.worlds.registry import make_world
 app = typer.Typer(no_args_is_help=True)
 
 SeedOpt = Annotated[int, typer.Option("--seed", help="World seed: the same seed gives the same people, data and tasks.")]
+WorldOpt = Annotated[str, typer.Option("--world", help="apps, support, or your own: package.module:make_world.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 SOLVE_POLICIES = ("expert",)
 
 
-def _world(seed: int) -> Any:
-    return make_world("apps", seed=seed)
+def _world(seed: int, name: str = "apps") -> Any:
+    return make_world(name, seed=seed)
 
 
 @app.command("apps")
-def apps(seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
+def apps(seed: SeedOpt = 0, world_name: WorldOpt = "apps", as_json: JsonOpt = False) -> None:
     """The apps and how many APIs each has."""
-    infos = _world(seed).app_infos()
+    infos = _world(seed, world_name).app_infos()
     rows = [{"name": a.name, "description": a.description, "api_count": a.api_count, "apis": list(a.apis)} for a in infos]
     data = {"apps": rows, "app_count": len(rows), "api_count": sum(r["api_count"] for r in rows)}
 
@@ -57,10 +59,11 @@ def docs(
     app_name: Annotated[str, typer.Argument(metavar="APP", help="An app, e.g. notes.")],
     api_name: Annotated[Optional[str], typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
     seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """An app's APIs, or one API's full documentation."""
-    world = _world(seed)
+    world = _world(seed, world_name)
     if app_name not in world.apps:
         _lookup(world, app_name, None)  # raises the not-found error with a suggestion
     if api_name is None:
@@ -82,6 +85,8 @@ def docs(
         emit(data, as_json, render_app)
         return
     doc = _lookup(world, app_name, api_name).doc()
+    if hasattr(world, "api_doc"):  # toolkit worlds add the side-effect flags
+        doc = world.api_doc(app_name, api_name)
 
     def render_api(d: dict[str, Any]) -> None:
         console.print(f"[bold]{d['app_name']}.{d['api_name']}[/bold]: {d['description']}")
@@ -96,6 +101,9 @@ def docs(
             )
         console.print(t)
         console.print(f"response: {json.dumps(d['response'])}")
+        if "mutates" in d:
+            effects = "destructive (irreversible)" if d.get("destructive") else "mutates state" if d["mutates"] else "read only"
+            console.print(f"side effects: {effects}")
         console.print("errors:")
         for e in d["errors"]:
             console.print(f"  - {e}")
@@ -114,10 +122,11 @@ def _task_row(t: Any) -> dict[str, Any]:
 def tasks(
     split: Annotated[Optional[str], typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
     seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """The tasks (of one split), with their scenario, difficulty and apps."""
-    rows = [_task_row(t) for t in _world(seed).tasks(split)]
+    rows = [_task_row(t) for t in _world(seed, world_name).tasks(split)]
 
     def render(rs: list[dict[str, Any]]) -> None:
         scenarios = len({r["scenario_id"] for r in rs})
@@ -135,10 +144,11 @@ def tasks(
 def show(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
     seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """One task: instruction, supervisor, scenario, apps, difficulty, split."""
-    world = _world(seed)
+    world = _world(seed, world_name)
     task = world.task(task_id)
     data = _task_row(task) | {"supervisor": dict(task.supervisor)}
     scenario = world.scenario_of(task_id)
@@ -201,10 +211,11 @@ def solve(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
     policy: Annotated[str, typer.Option("--policy", help="Who writes the code: expert (the world's reference solution).")] = "expert",
     seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """Run a policy's code for one task in the sandbox; show the calls it made and the grade."""
-    data = solve_task(_world(seed), task_id, policy)
+    data = solve_task(_world(seed, world_name), task_id, policy)
 
     def render(d: dict[str, Any]) -> None:
         for b in d["blocks"]:
@@ -225,3 +236,32 @@ def solve(
             console.print(f"  {mark}  {t['name']}: {t['message']}", highlight=False)
 
     emit(data, as_json, render)
+
+
+@app.command("check")
+def check(
+    split: Annotated[Optional[str], typer.Option("--split", help="Check one split; default all.")] = None,
+    seed: SeedOpt = 0,
+    world_name: WorldOpt = "apps",
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a world's tasks in the sandbox: the expert passes, doing nothing fails, giving up fails."""
+    import dataclasses
+
+    from skillbank.toolkit.check import check_world
+
+    result = check_world(_world(seed, world_name), split=split)
+    data = {**dataclasses.asdict(result), "ok": result.ok, "problems": result.problems}
+
+    def render(d: dict[str, Any]) -> None:
+        n = len(d["tasks"])
+        console.print(f"[bold]{d['world']}[/bold]: {n} tasks checked, {len(d['problems'])} problem(s), "
+                      f"{len(d['doc_warnings'])} doc warning(s)")
+        for p in d["problems"]:
+            console.print(f"  [red]problem[/red] {p}", highlight=False)
+        for w in d["doc_warnings"]:
+            console.print(f"  [yellow]docs[/yellow] {w}", highlight=False)
+
+    emit(data, as_json, render)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "list[string]": (list,),
     "list[integer]": (list,),
+    "list": (list,),
     "object": (dict,),
     "any": (object,),
 }
@@ -114,6 +115,9 @@ class ApiSpec:
     auth: bool
     mutates: bool
     paginated: bool
+    #: Irreversible effects outside the task's state (money moved, mail sent): the
+    #: side-effect audit treats calls to such APIs with the most suspicion.
+    destructive: bool = False
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +202,7 @@ class AppDef:
         auth: bool = True,
         mutates: bool = False,
         paginated: bool = False,
+        destructive: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self.apis:
@@ -220,8 +225,9 @@ class AppDef:
                 errors=tuple(errs),
                 func=func,
                 auth=auth,
-                mutates=mutates,
+                mutates=mutates or destructive,
                 paginated=paginated,
+                destructive=destructive,
             )
             spec._by_name.update({p.name: p for p in spec.params})
             self.apis[name] = spec
