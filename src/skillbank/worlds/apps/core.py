@@ -114,6 +114,8 @@ class ApiSpec:
     auth: bool
     mutates: bool
     paginated: bool
+    # True, or a predicate of the bound arguments (e.g. only an event with attendees)
+    outbound: bool | Callable[[dict[str, Any]], bool] = False
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +178,10 @@ class AppDef:
     """An app's definition: its name, description and documented APIs.
 
     Every app but `supervisor` and `api_docs` gets a `login` API; APIs declared with
-    ``auth=True`` (the default) take an ``access_token`` parameter.
+    ``auth=True`` (the default) take an ``access_token`` parameter. APIs declared with
+    ``outbound=True`` send something out of the supervisor's world or cannot be taken back
+    (messages, emails, payments, orders, shares): each successful call is written to the
+    task's append-only outbound ledger, which the grader checks.
     """
 
     def __init__(self, name: str, description: str, *, login: bool = True, username_field: str = "email"):
@@ -198,6 +203,7 @@ class AppDef:
         auth: bool = True,
         mutates: bool = False,
         paginated: bool = False,
+        outbound: bool | Callable[[dict[str, Any]], bool] = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self.apis:
@@ -222,6 +228,7 @@ class AppDef:
                 auth=auth,
                 mutates=mutates,
                 paginated=paginated,
+                outbound=outbound,
             )
             spec._by_name.update({p.name: p for p in spec.params})
             self.apis[name] = spec
