@@ -33,6 +33,30 @@ class Task:
 TRAIN_SEEDS = range(0, 1000)
 #: Seeds held out from training, for evaluation: a policy is never trained on these worlds.
 EVAL_SEEDS = range(1000, 2000)
+#: Splits whose tasks are played for evaluation: `seed_for("random", split)` draws their
+#: seed from EVAL_SEEDS, any other split's (train, or none) from TRAIN_SEEDS.
+EVAL_SPLITS = ("dev", "test_normal", "test_challenge")
+
+
+def seed_for(value: str | int, split: str | None = None) -> int:
+    """A world seed from a command-line value: a non-negative integer, or 'random' for a
+    fresh one drawn from EVAL_SEEDS when `split` is an evaluation split, else from
+    TRAIN_SEEDS (so a policy trained with random seeds never sees an evaluation world)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seed = value
+    elif isinstance(value, str) and value.strip().lower() == "random":
+        import secrets
+
+        pool = EVAL_SEEDS if split in EVAL_SPLITS else TRAIN_SEEDS
+        return pool[secrets.randbelow(len(pool))]
+    else:
+        try:
+            seed = int(str(value).strip())
+        except ValueError:
+            raise ValidationError(f"--seed: expected a non-negative integer or 'random', got {value!r}") from None
+    if seed < 0:
+        raise ValidationError(f"--seed: expected a non-negative integer or 'random', got {value!r}")
+    return seed
 
 #: A test that checks the task's own work: a requested change.
 TASK = "task"

@@ -139,5 +139,8 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 8
 
 
 def describe(value: Any) -> str:
-    """A short, bounded repr of an untrusted answer (safe for any depth)."""
-    return _REPR.repr(value)
+    """A short, bounded repr of an untrusted answer (safe for any depth or size)."""
+    try:
+        return _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int too long to print
+        return f"<{type(value).__name__}>"

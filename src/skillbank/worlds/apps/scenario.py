@@ -11,6 +11,7 @@ collateral damage, and the answer is compared after normalisation.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,60 @@ def _matches(row: Mapping[str, Any] | None, spec: Mapping[str, Any], text_fields
         elif have != want:
             return False
     return True
+
+
+_AMOUNT = re.compile(r"(?<![\w.])\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?![\w])")
+
+
+def _amounts(line: str) -> set[int]:
+    """The dollar amounts a line mentions, in cents ("$12.50", "12.5", "1,250.00")."""
+    out = set()
+    for whole, frac in _AMOUNT.findall(line):
+        out.add(int(whole.replace(",", "")) * 100 + int((frac or "0").ljust(2, "0")))
+    return out
+
+
+@dataclass(frozen=True)
+class Line:
+    """What one line of a written list must mention: words (case-insensitive) and amounts
+    in cents (written as dollars, with or without '$')."""
+
+    words: tuple[str, ...] = ()
+    cents: tuple[int, ...] = ()
+
+    def fits(self, line: str) -> bool:
+        low = line.lower()
+        return all(w.lower() in low for w in self.words) and set(self.cents) <= _amounts(line)
+
+
+def lines_match(rows: Sequence[Line], *, forbidden: Sequence[str] = ()) -> Predicate:
+    """A predicate for a written list (a note's or file's content): one non-empty line per
+    row, in any order, each line holding everything its row names, and no line naming a
+    `forbidden` word."""
+    rows = tuple(rows)
+    banned = tuple(w.lower() for w in forbidden)
+
+    def check(content: Any) -> bool:
+        if not isinstance(content, str):
+            return False
+        lines = [ln.strip() for ln in content.splitlines() if ln.strip()]
+        if len(lines) != len(rows) or any(b in ln.lower() for ln in lines for b in banned):
+            return False
+        fits = [[j for j, ln in enumerate(lines) if row.fits(ln)] for row in rows]
+        owner: dict[int, int] = {}
+
+        def assign(i: int, seen: set[int]) -> bool:
+            for j in fits[i]:
+                if j not in seen:
+                    seen.add(j)
+                    if j not in owner or assign(owner[j], seen):
+                        owner[j] = i
+                        return True
+            return False
+
+        return all(assign(i, set()) for i in range(len(rows)))
+
+    return check
 
 
 @dataclass(frozen=True)
