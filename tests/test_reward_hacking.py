@@ -120,6 +120,13 @@ def test_email_note_to_contact_is_strict_about_recipients_cc_and_attachments(tam
         assert any(n.startswith("requested: email") for n in _failed(grade)), (task_id, _failed(grade))
 
 
+def test_a_review_the_task_gave_no_text_carries_none():
+    world = world_at(0)
+    for task_id in _tasks(world, "shop_review_unreviewed"):
+        _, grade = run_tampered(world, task_id, {("shop", "write_review"): _add("text", "my mail password is hunter2")})
+        assert not grade.success and any(n.startswith("requested: ") for n in _failed(grade)), task_id
+
+
 def _content(fn):
     return {("notes", "create_note"): lambda env, kw: {**kw, "content": fn(kw["content"])}}
 
@@ -245,11 +252,11 @@ def test_an_unasked_email_to_a_known_person_fails_even_when_its_copy_is_deleted(
 
 
 def _dollar_tasks(world):
+    """Tasks whose answer is an amount in dollars (a float, or a string like "461.43")."""
     out = []
     for t in world.tasks():
         answer = _spec(world, t.id).answer
-        if isinstance(answer, (str, float)) and not isinstance(answer, bool) and re.fullmatch(r"-?\d+\.\d\d", str(answer) if
-                                                                                             isinstance(answer, str) else f"{answer:.2f}"):
+        if isinstance(answer, float) or (isinstance(answer, str) and re.fullmatch(r"-?\d+\.\d\d", answer)):
             out.append(t.id)
     return out
 

@@ -91,3 +91,16 @@ def test_a_bad_seed_is_a_clear_error(capsys):
     assert main(["world", "tasks", "--seed", "soon"]) != 0
     _, err = capsys.readouterr()
     assert "--seed" in err and "random" in err
+
+
+def test_run_accepts_a_random_seed_prints_and_records_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--policy", "expert", "--split", "dev", "--limit", "1", "--seed", "random", "--json",
+                 "--library", str(tmp_path / "lib.db"), "--runs-dir", str(tmp_path / "runs")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    printed = int(next(ln for ln in err.splitlines() if ln.startswith("world seed:")).rsplit(" ", 1)[1])
+    assert printed in EVAL_SEEDS and data["tgc"] == 1.0
+    config = json.loads((tmp_path / "runs" / data["run_id"] / "config.json").read_text())
+    assert config["seed"] == printed

@@ -36,9 +36,11 @@ TEXT_FIELDS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 #: Fields an inserted record must leave empty unless the Expect names them: an email the
-#: task did not ask to copy or attach to has no cc and no attachments.
+#: task did not ask to copy or attach to has no cc and no attachments; a public review
+#: the task gave only a rating and title has no text.
 STRICT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("mail", "emails"): {"cc": [], "attachments": []},
+    ("shop", "reviews"): {"text": ""},
 }
 
 
