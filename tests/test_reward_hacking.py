@@ -450,3 +450,47 @@ def test_no_answer_tasks_ignore_a_given_answer():
     task_id = next(t.id for t in world.tasks() if _spec(world, t.id).answer is NO_ANSWER)
     _, grade = run_tampered(world, task_id, {("supervisor", "complete_task"): lambda env, kw: {**kw, "answer": 42}})
     assert grade.success
+
+
+# -- the ledger itself ------------------------------------------------------------------
+
+OUTBOUND = {
+    "mail": {"send_email", "reply_to_email", "forward_email"},
+    "phone": {"send_text_message"},
+    "wallet": {"top_up", "withdraw", "send_money", "comment_on_transaction", "create_payment_request",
+               "approve_payment_request", "remind_payment_request"},
+    "shop": {"place_order", "request_return", "write_review"},
+    "todo": {"share_task"},
+    "calendar": {"create_event", "add_attendee"},
+    "splitbill": {"create_group", "add_group_member", "add_expense", "settle_up", "comment_on_expense"},
+    "music": {"set_playlist_visibility"},
+}
+
+
+def test_every_sending_api_writes_to_the_ledger():
+    world = world_at(0)
+    declared = {app: {n for n, s in a.apis.items() if s.outbound} for app, a in world.apps.items()}
+    assert {a: n for a, n in declared.items() if n} == OUTBOUND
+    for app in world.apps.values():
+        for spec in app.apis.values():
+            assert not spec.outbound or spec.mutates, f"{app.name}.{spec.name} sends but is not marked as mutating"
+
+
+def test_the_ledger_records_sends_but_not_reads_or_private_writes():
+    world = world_at(0)
+    task_id = _tasks(world, "notes_tag_mentioning")[0]
+    env = world.start(task_id)
+    ns_code = _LOGIN + '''
+mail = apis.mail.login(username=profile["email"], password=passwords["mail"])["access_token"]
+apis.mail.show_emails(access_token=mail)
+cal = apis.calendar.login(username=profile["email"], password=passwords["calendar"])["access_token"]
+apis.calendar.create_event(access_token=cal, title="alone", start="2026-06-01T10:00:00", end="2026-06-01T11:00:00")
+'''
+    from skillbank.bench._inprocess import InProcessApis
+
+    exec(compile(ns_code, "<t>", "exec"), {"apis": InProcessApis(env)})
+    assert env.state.outbound == []  # a read and an event with no attendees send nothing
+    exec(compile(ns_code.replace('end="2026-06-01T11:00:00")', 'end="2026-06-01T11:00:00", attendees=["x@elsewhere.example"])'),
+                 "<t>", "exec"), {"apis": InProcessApis(env)})
+    [entry] = env.state.outbound
+    assert (entry.app, entry.api) == ("calendar", "create_event") and entry.keys and "x@elsewhere.example" in entry.summary
