@@ -15,9 +15,10 @@ written differently passes and nothing else does:
   equals its element (``["Alice"]`` and ``"Alice"``).
 - **Dicts** compare key by key after normalising keys and values.
 
-Exact-content text fields (a note's or a file's content, an email's body, a text's
-content) compare with :func:`texts_equal`: surrounding whitespace (a trailing newline) is
-ignored, everything else (case, inner spacing, line breaks) must match.
+Exact-content text fields (a note's or a file's content, an email's subject and body, a
+text, a title, a payment note: `scenario.TEXT_FIELDS` lists them) compare with
+:func:`texts_equal`: surrounding whitespace (a trailing newline) is ignored, everything
+else (case, inner spacing, line breaks) must match.
 
 Answers come from agent code: :func:`canonical` refuses one nested deeper than
 :data:`MAX_DEPTH`, with more than :data:`MAX_NODES` values or a string longer than

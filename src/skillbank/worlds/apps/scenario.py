@@ -26,13 +26,22 @@ NO_ANSWER = object()
 Predicate = Callable[[Any], bool]
 
 
-#: Exact-content text fields: compared with `answers.texts_equal` (surrounding whitespace,
-#: such as a trailing newline, is not a difference).
+#: Free-text fields an instruction spells out exactly (contents, bodies, titles, notes):
+#: compared with `answers.texts_equal`, so surrounding whitespace (a trailing newline, a
+#: stray space) is not a difference; case and everything inside must match.
 TEXT_FIELDS: dict[tuple[str, str], frozenset[str]] = {
-    ("notes", "notes"): frozenset({"content"}),
+    ("notes", "notes"): frozenset({"title", "content"}),
     ("files", "files"): frozenset({"content"}),
-    ("mail", "emails"): frozenset({"body"}),
+    ("mail", "emails"): frozenset({"subject", "body"}),
     ("phone", "messages"): frozenset({"content"}),
+    ("todo", "tasks"): frozenset({"title"}),
+    ("wallet", "transactions"): frozenset({"note"}),
+    ("wallet", "requests"): frozenset({"note"}),
+    ("wallet", "comments"): frozenset({"text"}),
+    ("shop", "reviews"): frozenset({"title"}),
+    ("shop", "returns"): frozenset({"reason"}),
+    ("music", "playlists"): frozenset({"title"}),
+    ("splitbill", "expenses"): frozenset({"description"}),
 }
 
 #: Fields an inserted record must leave empty unless the Expect names them: an email the
