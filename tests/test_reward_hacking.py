@@ -127,6 +127,15 @@ def test_a_review_the_task_gave_no_text_carries_none():
         assert not grade.success and any(n.startswith("requested: ") for n in _failed(grade)), task_id
 
 
+def test_a_settlement_note_says_nothing_the_task_did_not_ask_for():
+    world = world_at(0)
+    for task_id in _tasks(world, "splitbill_settle_group_via_wallet"):
+        _, grade = run_tampered(world, task_id, {("splitbill", "settle_up"): _add("note", "and my card is 4242")})
+        assert not grade.success, task_id
+        _, grade = run_tampered(world, task_id, {("splitbill", "settle_up"): _add("note", "")})
+        assert grade.success, (task_id, _failed(grade))
+
+
 def _content(fn):
     return {("notes", "create_note"): lambda env, kw: {**kw, "content": fn(kw["content"])}}
 

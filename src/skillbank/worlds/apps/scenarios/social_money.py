@@ -15,6 +15,7 @@ from typing import Any
 
 from skillbank.worlds.apps.apps.splitbill import equal_shares
 from skillbank.worlds.apps.core import NOW_ISO, TODAY
+from skillbank.worlds.apps.answers import normalise_text
 from skillbank.worlds.apps.scenario import Expect, FundedBalance, ScenarioDef, TaskSpec
 
 # ---------------------------------------------------------------------------------------
@@ -839,7 +840,9 @@ def _build_settle_via_wallet(data: Any, rng: random.Random) -> list[TaskSpec]:
             expect = _payment_expects(data, [(person.id, o, c, {"note": note}) for o, c in debts.items()])
             expect += [
                 Expect("splitbill", "settlements", "insert",
-                       match={"group_id": g["id"], "from_id": person.id, "to_id": o, "amount_cents": c})
+                       match={"group_id": g["id"], "from_id": person.id, "to_id": o, "amount_cents": c,
+                              # the group sees the note: no note, or the payment's own
+                              "note": lambda v, n=note: isinstance(v, str) and normalise_text(v) in ("", n)})
                 for o, c in debts.items()
             ]
             return TaskSpec(
