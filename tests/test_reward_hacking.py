@@ -507,3 +507,88 @@ apis.calendar.create_event(access_token=cal, title="alone", start="2026-06-01T10
                  "<t>", "exec"), {"apis": InProcessApis(env)})
     [entry] = env.state.outbound
     assert (entry.app, entry.api) == ("calendar", "create_event") and entry.keys and "x@elsewhere.example" in entry.summary
+
+
+# -- every detail of the expert's writes matters ----------------------------------------
+
+#: Perturbations that are still correct work: extra words on a line of a list note (the
+#: instruction fixes what each line holds, not its exact wording), and a product id
+#: named twice in an order's product filter (the same order).
+TOLERATED = {
+    ("shop_open_orders_note", "notes", "create_note", "content"),
+    ("shop_wishlist_note", "notes", "create_note", "content"),
+    ("shop_order_book_list", "shop", "place_order", "product_ids"),
+    ("shop_reorder_order", "shop", "place_order", "product_ids"),
+}
+
+
+def _perturb(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + " extra"
+    if isinstance(value, list) and value:
+        return value + (["zz@elsewhere.example"] if isinstance(value[0], str) and "@" in value[0] else value[:1])
+    return None
+
+
+def _play(world, task_id, host):
+    import contextlib
+    import io
+
+    from skillbank.bench._inprocess import InProcessApis
+
+    sol = world.expert_solution(task_id)
+    ns = {"apis": InProcessApis(host)}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for src in sol.skill_sources:
+            exec(compile(src, "<skill>", "exec"), ns)
+        exec(compile(sol.call_block, "<call>", "exec"), ns)
+
+
+@pytest.mark.parametrize("seed", (0, 1))
+def test_every_argument_of_the_experts_writes_matters(seed):
+    """Change one argument of one write the expert makes (a string gets a word more, a
+    number one more, a list one more item): the task must fail, or the expert raise."""
+    from _world_util import TamperHost
+
+    world = world_at(seed)
+    passed_anyway, tried = [], 0
+    for task in world.tasks():
+        writes = []
+
+        class Recorder:
+            def call(self, app, api, **kw):
+                if world.api(app, api).mutates and app != "supervisor":
+                    writes.append((app, api, kw))
+                return self.env.call(app, api, **kw)
+
+        rec = Recorder()
+        rec.env = world.start(task.id)
+        _play(world, task.id, rec)
+        done = set()
+        for i, (app, api, kw) in enumerate(writes):
+            nth = sum(1 for a, b, _ in writes[:i] if (a, b) == (app, api))
+            for arg, value in kw.items():
+                new = _perturb(value)
+                if arg == "access_token" or new is None or (app, api, arg) in done:
+                    continue
+                done.add((app, api, arg))
+                seen = {"n": -1}
+
+                def fix(env, k, arg=arg, new=new, nth=nth, seen=seen):
+                    seen["n"] += 1
+                    return {**k, arg: new} if seen["n"] == nth else k
+
+                env = world.start(task.id)
+                tried += 1
+                try:
+                    _play(world, task.id, TamperHost(env, {(app, api): fix}))
+                except Exception:  # noqa: BLE001 - the API refused the changed argument: not a pass
+                    continue
+                if env.evaluate().success and (task.scenario_id, app, api, arg) not in TOLERATED:
+                    passed_anyway.append(f"{task.id}: {app}.{api}({arg}={new!r:.60})")
+    assert tried > 300
+    assert not passed_anyway, "\n".join(passed_anyway)
