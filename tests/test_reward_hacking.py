@@ -592,3 +592,69 @@ def test_every_argument_of_the_experts_writes_matters(seed):
                     passed_anyway.append(f"{task.id}: {app}.{api}({arg}={new!r:.60})")
     assert tried > 300
     assert not passed_anyway, "\n".join(passed_anyway)
+
+
+#: Optional arguments that only shape the supervisor's own private records (a note's tags
+#: or pin, a to-do's tags or private notes, overwrite on a path that does not exist yet):
+#: setting them where the task said nothing is not wrong work.
+PRIVATE_EXTRAS = {
+    ("notes", "create_note", "pinned"), ("notes", "create_note", "tags"),
+    ("todo", "create_task", "notes"), ("todo", "create_task", "tags"),
+    ("files", "write_file", "overwrite"), ("files", "copy_file", "overwrite"),
+}
+
+
+def _unasked(param):
+    if param.choices:
+        others = [c for c in param.choices if c != param.default]
+        return others[0] if others else None
+    return {
+        "boolean": lambda: not bool(param.default),
+        "integer": lambda: (param.default or 0) + 1,
+        "string": lambda: "extra",
+        "list[string]": lambda: ["zz@elsewhere.example"] if "email" in param.name or param.name in ("cc", "attendees")
+        else ["extra"],
+    }.get(param.type, lambda: None)()
+
+
+@pytest.mark.parametrize("seed", (0, 1))
+def test_an_optional_argument_the_task_did_not_ask_for_fails(seed):
+    """Add, to one write the expert makes, an optional argument it leaves out (a cc, an
+    attachment, a review text, a public flag, a priority, …): the task must fail unless
+    the argument only shapes a private record (PRIVATE_EXTRAS)."""
+    from _world_util import TamperHost
+
+    world = world_at(seed)
+    passed_anyway, tried = [], 0
+    for task in world.tasks():
+        writes = []
+
+        class Recorder:
+            def call(self, app, api, **kw):
+                if world.api(app, api).mutates and app != "supervisor":
+                    writes.append((app, api, kw))
+                return self.env.call(app, api, **kw)
+
+        rec = Recorder()
+        rec.env = world.start(task.id)
+        _play(world, task.id, rec)
+        done = set()
+        for app, api, kw in writes:
+            for param in world.api(app, api).params:
+                key = (app, api, param.name)
+                if param.required or param.name in kw or param.name in ("page_index", "page_limit") or key in done:
+                    continue
+                value = _unasked(param)
+                if value is None:
+                    continue
+                done.add(key)
+                env = world.start(task.id)
+                tried += 1
+                try:
+                    _play(world, task.id, TamperHost(env, {(app, api): lambda e, k, n=param.name, v=value: {**k, n: v}}))
+                except Exception:  # noqa: BLE001 - refused by the API: not a pass
+                    continue
+                if env.evaluate().success and key not in PRIVATE_EXTRAS:
+                    passed_anyway.append(f"{task.id}: {app}.{api}({param.name}={value!r})")
+    assert tried > 50
+    assert not passed_anyway, "\n".join(passed_anyway)
