@@ -5,7 +5,13 @@ different supervisors and parameters. Each task declares, as data, the changes i
 requests (:class:`Expect`), the extra changes it tolerates (:class:`Allow`) and the
 answer it asks for. Grading is state-based, as in AppWorld: the task's whole state is
 diffed against the base, every requested change must be there, every other change is
-collateral damage, and the answer is compared after normalisation.
+collateral damage, and the answer is compared after normalisation
+(`skillbank.worlds.apps.answers`, the one place answers are normalised).
+
+The requested changes and the answer are *task* tests; completion, no collateral damage
+and "nothing sent that was not asked for" (the outbound ledger: every email, text,
+payment, order or share made during the task, which deleting the sent copy does not
+erase, must be accounted for by a requested change) are *guards*; see `Grade.fraction`.
 """
 
 from __future__ import annotations
