@@ -6,6 +6,10 @@
 Both are fractions in [0, 1]; an empty input gives 0.0 (nothing was completed). A
 scenario counts only when every one of its tasks has a passing grade: a task of the
 scenario with no grade (not run, crashed) makes the scenario incomplete.
+
+`summarise` also reports ``mean_test_fraction``, the mean of `Grade.fraction`: partial
+credit for the tasks' own work only (0 for a grade whose guards fail, so doing nothing
+or doing damage earns nothing; see `skillbank.worlds.base.Grade`).
 """
 
 from __future__ import annotations

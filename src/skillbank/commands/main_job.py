@@ -68,7 +68,7 @@ def run(
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Where run directories (traces) are written.")] = DEFAULT_RUNS_DIR,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Library namespace.")] = "default",
     max_steps: Annotated[int, typer.Option("--max-steps", help="Replies per task.")] = 40,
-    seed: Annotated[int, typer.Option("--seed", help="World seed (passed to a factory that takes one).")] = 0,
+    seed: Annotated[str, typer.Option("--seed", help="World seed (passed to a factory that takes one), or 'random' (train draws from the training seeds, other splits from the held-out evaluation seeds; the seed is printed and recorded).")] = "0",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
     adapter_path: Annotated[Optional[str], typer.Option("--adapter-path", help="local: a fine-tuned adapter.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
@@ -85,7 +85,12 @@ def run(
         raise ValidationError(f"--retrieval: unknown mode {retrieval!r}; modes: {', '.join(RETRIEVAL_MODES)}")
     config = RunConfig(split=split, policy=policy, retrieval=retrieval, top_k=top_k, with_skills=with_skills,
                        limit=limit, namespace=namespace, runs_dir=runs_dir, agent=AgentConfig(max_steps=max_steps))
-    world = make_world(world_name, seed=seed)
+    from skillbank.worlds.base import seed_for
+
+    seed_value = seed_for(seed, split)
+    if str(seed_value) != seed.strip():
+        err_console.print(f"world seed: {seed_value}")
+    world = make_world(world_name, seed=seed_value)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
     agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path,
@@ -113,7 +118,7 @@ def run(
 
             summary: RunSummary = run_split(
                 world, agent_policy, store, lambda host, task_id: pool.session(host, task_id=task_id), retriever,
-                config, on_episode=on_episode, extra_config={"seed": seed, "world_spec": world_name},
+                config, on_episode=on_episode, extra_config={"seed": seed_value, "world_spec": world_name},
             )
     finally:
         store.close()

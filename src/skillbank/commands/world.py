@@ -11,26 +11,31 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from skillbank.commands._output import console, emit
+from skillbank.commands._output import console, emit, err_console
 from skillbank.errors import NotFoundError, ValidationError
-from skillbank.worlds.base import ApiError
+from skillbank.worlds.base import ApiError, seed_for
 from skillbank.worlds.registry import make_world
 
 app = typer.Typer(no_args_is_help=True)
 
-SeedOpt = Annotated[int, typer.Option("--seed", help="World seed: the same seed gives the same people, data and tasks.")]
+SeedOpt = Annotated[str, typer.Option(
+    "--seed", help="World seed (the same seed gives the same people, data and tasks), or 'random' for a fresh one "
+    "(printed on stderr; evaluation splits draw from the held-out evaluation seeds).")]
 WorldOpt = Annotated[str, typer.Option("--world", help="apps, support, or your own: package.module:make_world.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 SOLVE_POLICIES = ("expert",)
 
 
-def _world(seed: int, name: str = "apps") -> Any:
-    return make_world(name, seed=seed)
+def _world(seed: str | int, name: str = "apps", split: str | None = None) -> Any:
+    chosen = seed_for(seed, split)
+    if str(chosen) != str(seed).strip():
+        err_console.print(f"world seed: {chosen}")
+    return make_world(name, seed=chosen)
 
 
 @app.command("apps")
-def apps(seed: SeedOpt = 0, world_name: WorldOpt = "apps", as_json: JsonOpt = False) -> None:
+def apps(seed: SeedOpt = "0", world_name: WorldOpt = "apps", as_json: JsonOpt = False) -> None:
     """The apps and how many APIs each has."""
     infos = _world(seed, world_name).app_infos()
     rows = [{"name": a.name, "description": a.description, "api_count": a.api_count, "apis": list(a.apis)} for a in infos]
@@ -58,7 +63,7 @@ def _lookup(world: Any, app_name: str, api_name: str | None) -> Any:
 def docs(
     app_name: Annotated[str, typer.Argument(metavar="APP", help="An app, e.g. notes.")],
     api_name: Annotated[Optional[str], typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,12 +126,12 @@ def _task_row(t: Any) -> dict[str, Any]:
 @app.command("tasks")
 def tasks(
     split: Annotated[Optional[str], typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """The tasks (of one split), with their scenario, difficulty and apps."""
-    rows = [_task_row(t) for t in _world(seed, world_name).tasks(split)]
+    rows = [_task_row(t) for t in _world(seed, world_name, split).tasks(split)]
 
     def render(rs: list[dict[str, Any]]) -> None:
         scenarios = len({r["scenario_id"] for r in rs})
@@ -143,7 +148,7 @@ def tasks(
 @app.command("show")
 def show(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
@@ -201,7 +206,7 @@ def solve_task(world: Any, task_id: str, policy: str = "expert") -> dict[str, An
         "grade": {
             "success": grade.success,
             "fraction": grade.fraction,
-            "tests": [{"name": t.name, "passed": t.passed, "message": t.message} for t in grade.tests],
+            "tests": [{"name": t.name, "passed": t.passed, "message": t.message, "kind": t.kind} for t in grade.tests],
         },
     }
 
@@ -210,12 +215,13 @@ def solve_task(world: Any, task_id: str, policy: str = "expert") -> dict[str, An
 def solve(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
     policy: Annotated[str, typer.Option("--policy", help="Who writes the code: expert (the world's reference solution).")] = "expert",
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """Run a policy's code for one task in the sandbox; show the calls it made and the grade."""
-    data = solve_task(_world(seed, world_name), task_id, policy)
+    world = _world(seed, world_name)
+    data = solve_task(world, task_id, policy) | {"seed": getattr(world, "seed", seed)}
 
     def render(d: dict[str, Any]) -> None:
         for b in d["blocks"]:
@@ -230,10 +236,11 @@ def solve(
             if not b["ok"]:
                 console.print(f"[red]{b['error_type']}: {b['error_message']}[/red]")
         g = d["grade"]
-        console.rule(f"grade: {'success' if g['success'] else 'failed'} ({100 * g['fraction']:.0f}% of tests)")
+        console.rule(f"grade: {'success' if g['success'] else 'failed'} (task credit {100 * g['fraction']:.0f}%)")
         for t in g["tests"]:
             mark = "[green]pass[/green]" if t["passed"] else "[red]FAIL[/red]"
-            console.print(f"  {mark}  {t['name']}: {t['message']}", highlight=False)
+            kind = " [dim](guard)[/dim]" if t.get("kind") == "guard" else ""
+            console.print(f"  {mark}  {t['name']}{kind}: {t['message']}", highlight=False)
 
     emit(data, as_json, render)
 
@@ -241,7 +248,7 @@ def solve(
 @app.command("check")
 def check(
     split: Annotated[Optional[str], typer.Option("--split", help="Check one split; default all.")] = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
