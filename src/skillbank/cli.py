@@ -9,6 +9,7 @@ line naming the problem and exits non-zero; a Python traceback appears only with
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 
@@ -16,6 +17,7 @@ import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
+from skillbank import __version__
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -48,26 +50,67 @@ app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, exp
 app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbox.")
 app.add_typer(world.app, name="world", help="Explore the built-in apps world: apps, API docs, tasks, expert solutions.")
 app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).")
-app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
-app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
+app.add_typer(bench.app, name="bench", help="Benchmarks: a summary table, or one JSON object with --json.")
+app.command("doctor", help="Check this machine: sandbox isolation layers, installed extras, offline models.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"skillbank {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version_callback, is_eager=True
+    ),
+) -> None:
+    """Executable skill libraries for self-improving LLM agents."""
 
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _usage_message(exc: BaseException) -> str:
+    """A Click/Typer usage error as one line in our words: the coercion layer's
+    "Value error, " prefix (pydantic's wording) is dropped."""
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return _one_line(re.sub(r"\b[Vv]alue error, ", "", text))
+
+
+def _usage_hint(exc: BaseException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return ""
+    return f" (see `{ctx.command_path} --help`)"
+
+
+def quiet_third_party_progress() -> None:
+    """Keep Hugging Face's download/loading bars and advisory logging out of our
+    output: progress is ours to show."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SKILLBANK_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
+    quiet_third_party_progress()
     try:
         rv = app(args=args, prog_name="skillbank", standalone_mode=False)
     except _EXITS as exc:
         return getattr(exc, "exit_code", 0)
     except _CLICK_ERRORS as exc:
-        exc.show()
+        message = _usage_message(exc)
+        if message:  # empty: Click already printed the help (a group called bare)
+            sys.stderr.write(f"error: {message}{_usage_hint(exc)}\n")
         return exc.exit_code
     except _ABORTS:
         sys.stderr.write("aborted\n")
@@ -77,15 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"error: {_one_line(exc)}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    except KeyboardInterrupt as exc:
+        detail = _one_line(exc)
+        sys.stderr.write(f"interrupted: {detail}\n" if detail else "interrupted\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             traceback.print_exc()
-        sys.stderr.write(
-            f"internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)\n"
-        )
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {_one_line(exc)}{hint}\n")
         return 2
     return rv if isinstance(rv, int) else 0
 
