@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 
 import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
+from skillbank.commands._output import Interrupted
 from skillbank import __version__
 from skillbank.errors import SkillbankError
 
@@ -103,10 +106,35 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("SKILLBANK_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
     quiet_third_party_progress()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    try:
+        return _run(args, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+def _interrupted_line(exc: BaseException) -> str:
+    detail = _one_line(exc)
+    return f"interrupted: {detail}\n" if detail else "interrupted\n"
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         rv = app(args=args, prog_name="skillbank", standalone_mode=False)
     except _EXITS as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into Exit(130)
+            sys.stderr.write(_interrupted_line(exc.__cause__))
         return getattr(exc, "exit_code", 0)
+    except Interrupted as exc:
+        sys.stderr.write(_interrupted_line(exc))
+        return 130
     except _CLICK_ERRORS as exc:
         message = _usage_message(exc)
         if message:  # empty: Click already printed the help (a group called bare)
@@ -121,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {_one_line(exc)}\n")
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        detail = _one_line(exc)
-        sys.stderr.write(f"interrupted: {detail}\n" if detail else "interrupted\n")
+        sys.stderr.write(_interrupted_line(exc))
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:

@@ -25,6 +25,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+class Interrupted(BaseException):
+    """Ctrl-C, as the CLI raises it. Not a KeyboardInterrupt, which Typer swallows into
+    a silent exit code; commands may catch it to record what was cut short and re-raise
+    it with a message for the one line the CLI prints."""
+
+
 console = Console(markup=False, highlight=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
 

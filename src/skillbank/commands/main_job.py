@@ -25,7 +25,7 @@ from skillbank import __version__
 from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR, AgentConfig, RunConfig
 from skillbank.agent.runner import RunSummary, ordered_tasks, run_split
 from skillbank.agent.trace import mark_failed, new_run_id
-from skillbank.commands._output import add_column, console, emit, err_console, markup
+from skillbank.commands._output import Interrupted, add_column, console, emit, err_console, markup
 from skillbank.errors import ConfigError, ValidationError
 
 EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "
@@ -208,7 +208,7 @@ def run(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(),
             TextColumn("{task.fields[current]}", markup=False),
-            console=err_console, transient=as_json, disable=as_json,
+            console=err_console, transient=as_json, disable=as_json or not err_console.is_terminal,
         ) as progress:
             total = len(ordered_tasks(world.tasks(split), limit))
             bar = progress.add_task(f"{policy} on {split}", total=total, counts="", current="")
@@ -229,9 +229,9 @@ def run(
                 lambda host, task_id: pool.session(host, task_id=task_id), retriever,
                 config, on_episode=on_episode, extra_config=record,
             )
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         mark_failed(run_dir, "interrupted (Ctrl-C)", interrupted=True)
-        raise KeyboardInterrupt(
+        raise Interrupted(
             f"run {run_id} stopped after {counts['done']} task(s); its trace is in {run_dir}"
         ) from None
     except BaseException as exc:

@@ -180,7 +180,8 @@ def compare(
     data = {"run1": a.run_id, "run2": b.run_id, "setup": setup, "figures": figures, "tasks_differing": differing}
 
     def render(d: dict[str, Any]) -> None:
-        t = table("figure", f"run1 {d['run1']}", f"run2 {d['run2']}", "run2 - run1")
+        console.print(f"run1 {d['run1']}  vs  run2 {d['run2']}")
+        t = table("figure", "run1", "run2", "run2 - run1", keep=("figure",))
         for key in ("policy", "split", "with_skills", "retrieval"):
             t.add_row(key, str(d["setup"][d["run1"]][key]), str(d["setup"][d["run2"]][key]), "")
         for key, label, fmt in _COMPARED:
