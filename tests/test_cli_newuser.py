@@ -263,6 +263,26 @@ def test_run_with_an_unwritable_runs_dir_is_a_one_line_error(capsys, tmp_path: P
     assert code == 1 and "--runs-dir" in line and "internal error" not in line and out == ""
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["skills", "export", "/proc/no/such/dir"], "cannot export to '/proc/no/such/dir'"),
+    (["runs", "ls", "--runs-dir", "FILE"], "is a file, not a directory of runs"),
+    (["skills", "ls", "--limit", "abc"], "'--limit': not an integer"),
+    (["skills", "ls", "--limit", "0"], "'--limit': must be at least 1"),
+    (["run", "--temperature", "hot"], "'--temperature': not a number"),
+    (["sandbox", "exec", "x.py", "--timeout", "-1"], "'--timeout': must be at least"),
+])
+def test_audit_of_the_commands_finds_one_line_errors(capsys, lib, tmp_path: Path, args, fragment) -> None:
+    add(capsys, lib, tmp_path, V1)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    args = [str(a_file) if a == "FILE" else a for a in args]
+    if args[0] == "skills":
+        args += ["--library", lib]
+    code, _, err = run(capsys, *args)
+    line = one_error_line(err)
+    assert code in (1, 2) and fragment in line and "Input should" not in line and "internal error" not in line
+
+
 # -- bug 7: one convention for the benches --------------------------------------------------
 
 

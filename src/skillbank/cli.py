@@ -78,11 +78,24 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+# Typer's coercion layer words its errors as pydantic does; say the same in ours.
+_PYDANTIC_WORDING = (
+    (re.compile(r"\b[Vv]alue error, "), ""),
+    (re.compile(r"Input should be a valid integer(, [^.;]*)?"), "not an integer"),
+    (re.compile(r"Input should be a valid number(, [^.;]*)?"), "not a number"),
+    (re.compile(r"Input should be a valid boolean(, [^.;]*)?"), "not true or false"),
+    (re.compile(r"Input should be greater than or equal to"), "must be at least"),
+    (re.compile(r"Input should be less than or equal to"), "must be at most"),
+    (re.compile(r"Input should be"), "must be"),
+)
+
+
 def _usage_message(exc: BaseException) -> str:
-    """A Click/Typer usage error as one line in our words: the coercion layer's
-    "Value error, " prefix (pydantic's wording) is dropped."""
+    """A Click/Typer usage error as one line in our words."""
     text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    return _one_line(re.sub(r"\b[Vv]alue error, ", "", text))
+    for pattern, ours in _PYDANTIC_WORDING:
+        text = pattern.sub(ours, text)
+    return _one_line(text)
 
 
 def _usage_hint(exc: BaseException) -> str:

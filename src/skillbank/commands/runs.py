@@ -3,6 +3,7 @@ writes)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -30,6 +31,8 @@ def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> Non
     """List runs, newest first; a run that failed or was interrupted says so.
 
     Token figures are in `runs show`, `runs compare` and `--json`."""
+    if Path(runs_dir).exists() and not Path(runs_dir).is_dir():
+        raise ValidationError(f"--runs-dir: {runs_dir!r} is a file, not a directory of runs")
     rows = []
     for r in list_runs(runs_dir):
         s = r.summary or {}

@@ -46,7 +46,7 @@ def exec_file(
     file: Path = typer.Argument(..., help="Python file to run in a fresh sandbox session."),
     as_json: bool = typer.Option(False, "--json", help="Print the ExecutionResult as JSON."),
     no_static_check: bool = typer.Option(False, "--no-static-check", help="Skip the AST check (the kernel boundary still holds)."),
-    timeout: float = typer.Option(30.0, "--timeout", help="Wall-clock limit in seconds."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.001, help="Wall-clock limit in seconds."),
     task: Optional[str] = typer.Option(
         None, "--task", metavar="TASK_ID",
         help="Run against this task of the built-in apps world (its `apis` are the world's) and grade it.",

@@ -486,7 +486,10 @@ def export(
     from skillbank.store.portable import export_library
 
     with _library(library) as store:
-        counts = export_library(store, directory)
+        try:
+            counts = export_library(store, directory)
+        except OSError as exc:
+            raise ValidationError(f"cannot export to {str(directory)!r}: {exc.strerror or exc}") from None
     emit({"directory": str(directory), **counts}, json_,
          lambda c: console.print(f"exported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events to {directory}"))
 
