@@ -49,10 +49,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, export and import skill versions.")
+app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, remove, export and import skill versions.")
 app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbox.")
 app.add_typer(world.app, name="world", help="Explore the built-in apps world: apps, API docs, tasks, expert solutions.")
-app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).")
+app.add_typer(runs.app, name="runs", help="List, inspect and compare agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks: a summary table, or one JSON object with --json.")
 app.command("doctor", help="Check this machine: sandbox isolation layers, installed extras, offline models.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
