@@ -5,7 +5,7 @@ Puts `versions` versions (spread over `names` skills, so most puts are version 2
 write an ``updated`` event too) into a library in a temporary directory, points a
 ``promoted`` alias at one version of every skill, then times `reads` get-by-alias
 lookups and `lists` list calls (latest version per name, and a text search). Each figure
-is the median and 95th percentile of individually timed calls, in milliseconds; puts per
+is the median and range (min, p95, max) of individually timed calls, in milliseconds; puts per
 second is the count over the wall time of the whole put phase.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,19 +22,14 @@ from typing import Annotated, Any
 
 import typer
 
-from skillbank.commands._output import console, emit
+from skillbank.bench._stats import render_timings, timing_ms
+from skillbank.commands._output import emit
 from skillbank.errors import ValidationError
 from skillbank.store import open_store
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {
-        "median_ms": round(statistics.median(ordered) * 1000, 4),
-        "p95_ms": round(p95 * 1000, 4),
-        "n": len(ordered),
-    }
+def _summary(samples: list[float]) -> dict[str, Any]:
+    return timing_ms(samples)
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -127,14 +121,19 @@ def command(
         str | None,
         typer.Option("--library", help="An EMPTY library to run on (e.g. postgresql://...); default: a temporary SQLite file."),
     ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the summary.")] = False,
 ) -> None:
     """Store latency (median, p95) and puts/second on a temporary SQLite library (or --library)."""
     result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed, library=library)
 
     def render(r: dict[str, Any]) -> None:
-        console.print(f"store bench: {r['versions']} versions over {r['names']} names, {r['puts_per_s']} puts/s")
-        for key in ("put", "get_by_alias", "list_latest", "list_text_search"):
-            console.print(f"  {key:<17} median {r[key]['median_ms']:.3f} ms   p95 {r[key]['p95_ms']:.3f} ms   (n={r[key]['n']})")
+        render_timings(
+            f"store: {r['versions']:,} versions over {r['names']:,} names ("
+            + ("SQLite, temporary file" if r["backend"] == "sqlite" and r.get("library_bytes") is not None else r["backend"]) + ")",
+            [("put", r["put"], f"{r['puts_per_s']:,} puts/s"),
+             ("get by alias", r["get_by_alias"], ""),
+             ("list latest", r["list_latest"], f"{r['list_latest']['rows']:,} rows"),
+             ("list text search", r["list_text_search"], "")],
+        )
 
     emit(result, json_, render)

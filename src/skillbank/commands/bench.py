@@ -1,7 +1,7 @@
-"""`skillbank bench …`: each benchmark prints one JSON object on stdout.
-
-Speed is reported as medians and as ratios against a baseline measured in the same
-run, because the machines are shared and noisy.
+"""`skillbank bench …`: the benchmarks, under one convention (`skillbank.bench._stats`):
+a Rich summary by default, one JSON object on stdout with ``--json``; every time in
+milliseconds under a key ending ``_ms``, as a median with its range; speed as ratios
+against a baseline measured in the same run, because the machines are shared and noisy.
 """
 
 from __future__ import annotations

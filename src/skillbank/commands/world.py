@@ -11,7 +11,7 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from skillbank.commands._output import console, emit, err_console
+from skillbank.commands._output import add_column, console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.worlds.base import ApiError, seed_for
 from skillbank.worlds.registry import make_world
@@ -44,7 +44,7 @@ def apps(seed: SeedOpt = "0", world_name: WorldOpt = "apps", as_json: JsonOpt = 
     def render(d: dict[str, Any]) -> None:
         t = Table(title=f"{d['app_count']} apps, {d['api_count']} APIs")
         for col, kw in (("app", {"style": "bold"}), ("APIs", {"justify": "right"}), ("description", {})):
-            t.add_column(col, **kw)
+            add_column(t, col, **kw)
         for r in d["apps"]:
             t.add_row(r["name"], str(r["api_count"]), r["description"])
         console.print(t)
@@ -81,8 +81,8 @@ def docs(
 
         def render_app(d: dict[str, Any]) -> None:
             t = Table(title=f"{d['app_name']}: {d['description']}")
-            t.add_column("API", style="bold")
-            t.add_column("description")
+            add_column(t, "API", style="bold")
+            add_column(t, "description")
             for r in d["apis"]:
                 t.add_row(r["name"], r["description"])
             console.print(t)
@@ -94,10 +94,10 @@ def docs(
         doc = world.api_doc(app_name, api_name)
 
     def render_api(d: dict[str, Any]) -> None:
-        console.print(f"[bold]{d['app_name']}.{d['api_name']}[/bold]: {d['description']}")
+        console.print(markup("[bold]{}.{}[/bold]: {}", d["app_name"], d["api_name"], d["description"]))
         t = Table(title="parameters")
         for col in ("name", "type", "required", "default", "constraints", "description"):
-            t.add_column(col)
+            add_column(t, col)
         for p in d["parameters"]:
             t.add_row(
                 p["name"], p["type"], "yes" if p["required"] else "no",
@@ -135,11 +135,13 @@ def tasks(
 
     def render(rs: list[dict[str, Any]]) -> None:
         scenarios = len({r["scenario_id"] for r in rs})
-        t = Table(title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""))
-        for col in ("task", "split", "diff.", "apps", "instruction"):
-            t.add_column(col)
+        # With --split every row has the same split: the column would only take room.
+        cols = ("task",) + ("split",) * (split is None) + ("diff.", "apps", "instruction")
+        t = table(*cols, title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""),
+                  keep=("task",), flex=("apps", "instruction"))
         for r in rs:
-            t.add_row(r["id"], r["split"], str(r["difficulty"]), ",".join(r["apps"]), r["instruction"])
+            t.add_row(r["id"], *((r["split"],) * (split is None)), str(r["difficulty"]), ", ".join(r["apps"]),
+                      r["instruction"])
         console.print(t)
 
     emit(rows, as_json, render)
@@ -162,7 +164,8 @@ def show(
 
     def render(d: dict[str, Any]) -> None:
         sup = d["supervisor"]
-        console.print(f"[bold]{d['id']}[/bold]  ({d['split']}, difficulty {d['difficulty']}, apps: {', '.join(d['apps'])})")
+        console.print(markup("[bold]{}[/bold]  ({}, difficulty {}, apps: {})", d["id"], d["split"], d["difficulty"],
+                             ", ".join(d["apps"])))
         console.print(f"scenario: {d['scenario_id']}: {d['scenario_description']}  tasks: {', '.join(d['scenario_tasks'])}")
         console.print(f"supervisor: {sup.get('first_name', '')} {sup.get('last_name', '')} <{sup.get('email', '')}> {sup.get('phone', '')}")
         console.print(f"instruction: {d['instruction']}")
@@ -228,19 +231,21 @@ def solve(
             console.rule(f"{b['name']} ({len(b['api_calls'])} API calls)")
             console.print(Syntax(b["code"], "python", theme="ansi_dark", word_wrap=True))
             for c in b["api_calls"]:
-                mark = "[green]ok[/green]" if c["ok"] else f"[red]error[/red] {c['error']}"
-                console.print(f"  apis.{c['app']}.{c['api']}  {mark}")
+                if c["ok"]:
+                    console.print(markup("  apis.{}.{}  [green]ok[/green]", c["app"], c["api"]))
+                else:
+                    console.print(markup("  apis.{}.{}  [red]error[/red] {}", c["app"], c["api"], c["error"]))
             out = b["stdout"].strip()
             if out:
-                console.print("stdout:", out if len(out) <= 600 else out[:600] + " …", markup=False, highlight=False)
+                console.print("stdout:", out if len(out) <= 600 else out[:600] + " …")
             if not b["ok"]:
-                console.print(f"[red]{b['error_type']}: {b['error_message']}[/red]")
+                console.print(markup("[red]{}: {}[/red]", b["error_type"], b["error_message"]))
         g = d["grade"]
         console.rule(f"grade: {'success' if g['success'] else 'failed'} (task credit {100 * g['fraction']:.0f}%)")
         for t in g["tests"]:
             mark = "[green]pass[/green]" if t["passed"] else "[red]FAIL[/red]"
             kind = " [dim](guard)[/dim]" if t.get("kind") == "guard" else ""
-            console.print(f"  {mark}  {t['name']}{kind}: {t['message']}", highlight=False)
+            console.print(markup(f"  {mark}  {{}}{kind}: {{}}", t["name"], t["message"]))
 
     emit(data, as_json, render)
 
@@ -262,12 +267,12 @@ def check(
 
     def render(d: dict[str, Any]) -> None:
         n = len(d["tasks"])
-        console.print(f"[bold]{d['world']}[/bold]: {n} tasks checked, {len(d['problems'])} problem(s), "
-                      f"{len(d['doc_warnings'])} doc warning(s)")
+        console.print(markup("[bold]{}[/bold]: {} tasks checked, {} problem(s), {} doc warning(s)",
+                             d["world"], n, len(d["problems"]), len(d["doc_warnings"])))
         for p in d["problems"]:
-            console.print(f"  [red]problem[/red] {p}", highlight=False)
+            console.print(markup("  [red]problem[/red] {}", p))
         for w in d["doc_warnings"]:
-            console.print(f"  [yellow]docs[/yellow] {w}", highlight=False)
+            console.print(markup("  [yellow]docs[/yellow] {}", w))
 
     emit(data, as_json, render)
     if not result.ok:

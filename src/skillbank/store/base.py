@@ -38,6 +38,8 @@ class EventType(str, enum.Enum):
     RETIRED = "retired"
     ALIAS_MOVED = "alias_moved"
     STATUS_CHANGED = "status_changed"
+    ALIAS_REMOVED = "alias_removed"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True)
@@ -199,5 +201,22 @@ class LibraryStore(Protocol):
 
     def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None: ...
     def call_stats(self, version_id: str) -> CallStats: ...
+
+    # removal
+    def remove_alias(
+        self, name: str, alias: str, *, expected_generation: int | None = None,
+        namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> Alias:
+        """Delete `alias` (logged as ``alias_removed``); returns it as it was."""
+        ...
+
+    def delete_skill(
+        self, name: str, *, namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> list[StoredVersion]:
+        """Delete every version of `name`, its aliases and call statistics (logged as
+        ``deleted``; earlier events stay); returns the deleted versions."""
+        ...
+
+    def event_types(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> list[str]: ...
 
     def close(self) -> None: ...

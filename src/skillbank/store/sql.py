@@ -11,7 +11,9 @@ Event types written by the store itself:
 - ``created`` for every new version, plus ``updated`` when it is version 2+ of a name;
 - ``alias_moved`` for every alias move (governance records ``promoted``/``canaried``/
   ``rolled_back`` itself, with its evidence);
-- ``status_changed`` for every status change.
+- ``status_changed`` for every status change;
+- ``alias_removed`` and ``deleted`` from :meth:`SqlLibraryStore.remove_alias` and
+  :meth:`SqlLibraryStore.delete_skill`.
 
 Calls are counted by :meth:`SqlLibraryStore.record_call` without writing events: the
 caller decides whether a call deserves a ``called``/``failed`` event.
@@ -436,6 +438,10 @@ class SqlLibraryStore:
                         namespace=namespace, name=name, alias=alias, version_id=target.id, generation=1, updated_at=now
                     ))
                     generation = 1
+                elif current is not None and current.version_id == target.id and current.generation == expected_generation:
+                    # Already there: a no-op, so no event and the generation stays.
+                    return Alias(namespace, name, alias, target.id, target.version, current.generation,
+                                 _dt(current.updated_at))
                 else:
                     moved = conn.execute(
                         update(t.aliases)
@@ -621,6 +627,66 @@ class SqlLibraryStore:
                 conn.exec_driver_sql(
                     "SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT MAX(id) FROM events))"
                 )
+
+    # -- removal (skills rm, alias rm) -------------------------------------------------
+
+    def remove_alias(
+        self, name: str, alias: str, *, expected_generation: int | None = None,
+        namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> Alias:
+        """Delete `alias` of `name` (compare-and-set when `expected_generation` is given)
+        and log an ``alias_removed`` event; returns the alias as it was."""
+        a = t.aliases.c
+        with self._write() as conn:
+            row = conn.execute(
+                _alias_select().where(a.namespace == namespace, a.name == name, a.alias == alias)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"skill {name!r} has no alias {alias!r} in namespace {namespace!r}")
+            if expected_generation is not None and row.generation != expected_generation:
+                raise _conflict(name, alias, expected_generation, row.generation)
+            conn.execute(t.aliases.delete().where(
+                a.namespace == namespace, a.name == name, a.alias == alias, a.generation == row.generation))
+            self._insert_event(
+                conn, EventType.ALIAS_REMOVED, namespace, name, row.version_id, actor, reason,
+                {"alias": alias, "version": row.version, "generation": row.generation}, utc_now(),
+            )
+        return _alias(row)
+
+    def delete_skill(
+        self, name: str, *, namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> list[StoredVersion]:
+        """Delete every version of `name` with its aliases and call statistics, in one
+        transaction, and log a ``deleted`` event naming what went. The event log keeps
+        the skill's earlier events. Returns the deleted versions."""
+        v, a, s = t.versions.c, t.aliases.c, t.call_stats.c
+        with self._write() as conn:
+            rows = conn.execute(
+                select(t.versions).where(v.namespace == namespace, v.name == name).order_by(v.version)
+            ).all()
+            if not rows:
+                raise NotFoundError(f"no skill {name!r} in namespace {namespace!r}")
+            gone = [_version(r) for r in rows]
+            ids = [sv.id for sv in gone]
+            aliases = [r.alias for r in conn.execute(
+                select(a.alias).where(a.namespace == namespace, a.name == name).order_by(a.alias))]
+            conn.execute(t.aliases.delete().where(a.namespace == namespace, a.name == name))
+            conn.execute(t.call_stats.delete().where(s.version_id.in_(ids)))
+            conn.execute(t.versions.delete().where(v.id.in_(ids)))
+            self._insert_event(
+                conn, EventType.DELETED, namespace, name, None, actor, reason,
+                {"versions": [sv.version for sv in gone], "version_ids": ids, "aliases": aliases}, utc_now(),
+            )
+        return gone
+
+    def event_types(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> list[str]:
+        """The distinct event types the log holds (of `namespace`; None: all)."""
+        e = t.events.c
+        q = select(e.type).distinct().order_by(e.type)
+        if namespace is not None:
+            q = q.where(e.namespace == namespace)
+        with self._read() as conn:
+            return list(conn.execute(q).scalars())
 
 
 # -- row <-> record ---------------------------------------------------------------------
