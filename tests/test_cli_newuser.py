@@ -92,7 +92,7 @@ def test_install_hints_keep_their_extras(capsys, monkeypatch: pytest.MonkeyPatch
     from skillbank.commands import world
     from skillbank.errors import ConfigError
 
-    def missing(seed: int):
+    def missing(*args, **kwargs):
         raise ConfigError("the local policy needs torch: pip install 'skillbank[local]'")
 
     monkeypatch.setattr(world, "_world", missing)
@@ -332,7 +332,7 @@ def test_world_bench_follows_the_convention(capsys) -> None:
 def test_debug_shows_the_traceback_without_telling_to_rerun(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     from skillbank.commands import world
 
-    def broken(seed: int):
+    def broken(*args, **kwargs):
         raise RuntimeError("kaput")
 
     monkeypatch.setattr(world, "_world", broken)
