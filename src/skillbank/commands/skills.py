@@ -341,10 +341,19 @@ def import_(
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Load an export into an empty library, keeping ids, versions, aliases and events."""
-    from skillbank.store.portable import import_library
+    """Load an export: exactly into an empty library (ids, versions, aliases, events),
+    merged into a non-empty one (same content skipped, alias conflicts reported, never
+    overwritten). All or nothing."""
+    from skillbank.store.portable import import_into
 
-    with _library(library) as store:
-        counts = import_library(store, directory)
-    emit({"directory": str(directory), **counts}, json_,
-         lambda c: console.print(f"imported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events"))
+    counts = import_into(library, directory)
+
+    def render(c: dict[str, Any]) -> None:
+        console.print(f"imported {c['versions']} versions ({c['skipped']} already stored), "
+                      f"{c['aliases']} aliases, {c['events']} events")
+        for line in c["renumbered"]:
+            console.print(f"  renumbered: {escape(line)}")
+        for line in c["conflicts"]:
+            console.print(f"  conflict: {escape(line)}")
+
+    emit({"directory": str(directory), **counts}, json_, render)
