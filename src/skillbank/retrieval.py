@@ -83,7 +83,7 @@ class SkillEntry:
     created_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
-        status = self.status.value if isinstance(self.status, VersionStatus) else self.status
+        status = getattr(self.status, "_value_", self.status)  # an enum member's value, read without the descriptor
         if status not in _ALL_STATUSES:
             raise ValidationError(
                 f"skill entry {self.name!r} has unknown status {self.status!r}; "
@@ -102,7 +102,7 @@ class SkillEntry:
             source=v.source,
             docstring=v.docstring,
             signature=v.signature,
-            status=v.status.value if isinstance(v.status, VersionStatus) else str(v.status),
+            status=getattr(v.status, "_value_", v.status),
             scenario_id=p.scenario_id,
             query=p.query,
             run_id=p.run_id,
@@ -187,6 +187,10 @@ def _grow(array: np.ndarray, size: int) -> np.ndarray:
     bigger = np.zeros((max(size, 2 * array.shape[0], 64), *array.shape[1:]), dtype=array.dtype)
     bigger[: array.shape[0]] = array
     return bigger
+
+
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+_NO_TFS = np.zeros(0, dtype=np.float64)
 
 
 class _Eligibility:
@@ -489,8 +493,10 @@ class NgramRetriever(_IndexedRetriever):
         super().__init__(top_k=top_k)
 
     def _clear(self) -> None:
-        self._postings: dict[str, tuple[list[int], list[int]]] = {}
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # term -> [slots array, tf array, pending slots, pending tfs]: adds go to the
+        # plain lists (cheap per document), a query folds them into the arrays of the
+        # terms it reads (one concatenate), so neither side pays per posting in Python.
+        self._postings: dict[str, list[Any]] = {}
         self._doclen = np.zeros(0, dtype=np.float64)
         self._total_len = 0.0
 
@@ -503,23 +509,23 @@ class NgramRetriever(_IndexedRetriever):
             for term, tf in Counter(tokens).items():
                 post = self._postings.get(term)
                 if post is None:
-                    post = self._postings[term] = ([], [])
-                post[0].append(slot)
-                post[1].append(tf)
-                self._arrays.pop(term, None)
+                    post = self._postings[term] = [_NO_SLOTS, _NO_TFS, [], []]
+                post[2].append(slot)
+                post[3].append(tf)
 
     def _remove(self, slot: int, entry: SkillEntry) -> None:
         # The posting stays (masked by `_alive` at query time) until compaction.
         self._total_len -= self._doclen[slot]
 
     def _posting(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        arrays = self._arrays.get(term)
-        if arrays is None:
-            post = self._postings.get(term)
-            if post is None:
-                return None
-            arrays = self._arrays[term] = (np.asarray(post[0], dtype=np.int64), np.asarray(post[1], dtype=np.float64))
-        return arrays
+        post = self._postings.get(term)
+        if post is None:
+            return None
+        if post[2]:
+            post[0] = np.concatenate((post[0], np.asarray(post[2], dtype=np.int64)))
+            post[1] = np.concatenate((post[1], np.asarray(post[3], dtype=np.float64)))
+            post[2], post[3] = [], []
+        return post[0], post[1]
 
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every slot, or None when no query term is in the index."""

@@ -130,10 +130,10 @@ class RunLibrary:
     def _may_see(self, v: StoredVersion) -> bool:
         # The retriever applies the same rule; filtering first keeps other runs'
         # candidates (most of a shared library) out of the index and its embeddings.
-        status = v.status.value if isinstance(v.status, VersionStatus) else str(v.status)
-        if status == VersionStatus.CANDIDATE.value:
+        status = getattr(v.status, "_value_", v.status)
+        if status == "candidate":
             return v.id in self._own or v.provenance.run_id == self.run_id
-        return status in (VersionStatus.PROMOTED.value, VersionStatus.CANARY.value)
+        return status == "promoted" or status == "canary"
 
     def _entry(self, v: StoredVersion) -> Any:
         from skillbank.retrieval import SkillEntry
@@ -144,10 +144,12 @@ class RunLibrary:
     def _replace(self, names: set[str], versions: Sequence[StoredVersion]) -> None:
         """Make the index hold, for each of `names` (and each name in `versions`), exactly
         the visible ones among `versions`."""
-        visible = {v.id: v for v in versions if self._may_see(v)}
+        may_see = self._may_see
+        visible = {v.id: v for v in versions if may_see(v)}
         names = names | {v.name for v in visible.values()}
         removed = [i for n in names for i in self._ids_of.get(n, ()) if i not in visible]
-        changed = [v for i, v in visible.items() if self._held.get(i) != v or i in self._own]
+        held, own = self._held, self._own
+        changed = [v for i, v in visible.items() if i in own or held.get(i) != v]
         for i in removed:
             v = self._held.pop(i)
             ids = self._ids_of[v.name]
