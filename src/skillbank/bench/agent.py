@@ -3,7 +3,8 @@
 For each library size a SQLite library is loaded in one batch (the import path) with
 the synthetic versions of `bench retrieval` (promoted, canary second versions, other
 runs' candidates, quarantined and retired rows; content hashes are of the source text,
-the sources are not parsed). Then, for each retrieval mode, a run's `RunLibrary` plays
+the sources are not parsed). Then, for each retrieval mode, on its own copy of that
+library, a run's `RunLibrary` plays
 `tasks` tasks the way `skillbank run` does, minus the policy and the sandbox:
 
 - ``first_task_ms``: the first retrieval: reading the visible part of the library,
@@ -35,6 +36,7 @@ import hashlib
 import os
 import platform
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -218,7 +220,10 @@ def run_bench(
             for mode in modes:
                 if mode in errors:
                     continue
-                store, other = open_store(path), open_store(path)
+                # Each mode plays on its own copy: runs change the library (saves, quarantines).
+                copy = Path(tmp) / f"library-{size}-{mode}.db"
+                shutil.copyfile(path, copy)
+                store, other = open_store(copy), open_store(copy)
                 try:
                     row: dict[str, Any] = {"mode": mode, "size": size, "visible_versions": len(_visible(versions))}
                     if mode in emb_modes:
@@ -255,6 +260,8 @@ def run_bench(
                 finally:
                     other.close()
                     store.close()
+                    for leftover in Path(tmp).glob(f"library-{size}-{mode}.db*"):
+                        leftover.unlink()
                     gc.collect()
     if encode_rates:
         rate = statistics.median(encode_rates)
