@@ -3,7 +3,9 @@
 Puts `versions` versions (spread over `names` skills, so most puts are version 2+ and
 write an ``updated`` event too) into a library in a temporary directory, points a
 ``promoted`` alias at one version of every skill, then times `reads` get-by-alias
-lookups and `lists` list calls (latest version per name, and a text search). Each figure
+lookups and `lists` list calls (latest version per name, a text search, every version),
+the library's counts (`stats`) and the incremental reader's `changes_since` over the
+last five events. Each figure
 is the median and 95th percentile of individually timed calls, in milliseconds; puts per
 second is the count over the wall time of the whole put phase.
 """
@@ -87,6 +89,10 @@ def run_bench(
             ]
             list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
             search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
+            all_samples = [_timed(lambda: store.list_versions(latest_only=False)) for _ in range(max(1, lists // 4))]
+            stats_samples = [_timed(store.stats) for _ in range(lists)]
+            cursor = store.changes_since(None).cursor
+            changes_samples = [_timed(lambda: store.changes_since(cursor - 5)) for _ in range(reads // 10 or 1)]
             file_bytes = path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
         finally:
             store.close()
@@ -100,6 +106,9 @@ def run_bench(
         "get_by_alias": _summary(alias_samples),
         "list_latest": {**_summary(list_samples), "rows": names},
         "list_text_search": _summary(search_samples),
+        "list_all_versions": {**_summary(all_samples), "rows": versions},
+        "stats": _summary(stats_samples),
+        "changes_since_5_events": _summary(changes_samples),
         "library_bytes": file_bytes,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
@@ -118,7 +127,8 @@ def command(
 
     def render(r: dict[str, Any]) -> None:
         console.print(f"store bench: {r['versions']} versions over {r['names']} names, {r['puts_per_s']} puts/s")
-        for key in ("put", "get_by_alias", "list_latest", "list_text_search"):
+        for key in ("put", "get_by_alias", "list_latest", "list_text_search", "list_all_versions", "stats",
+                    "changes_since_5_events"):
             console.print(f"  {key:<17} median {r[key]['median_ms']:.3f} ms   p95 {r[key]['p95_ms']:.3f} ms   (n={r[key]['n']})")
 
     emit(result, json_, render)

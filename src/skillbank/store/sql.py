@@ -630,6 +630,28 @@ class SqlLibraryStore:
             found = [_version(r) for r in rows]
         return int(head), found
 
+    def stats(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> dict[str, Any]:
+        """Counts of the library (versions by status, skills, aliases, events), each one
+        SQL aggregate: no row reaches Python."""
+        v, a, e = t.versions.c, t.aliases.c, t.events.c
+
+        def scoped(q: Any, col: Any) -> Any:
+            return q if namespace is None else q.where(col == namespace)
+
+        with self._read() as conn, conn.begin():
+            by_status = dict(conn.execute(scoped(select(v.status, func.count()), v.namespace).group_by(v.status)).all())
+            skills = conn.execute(scoped(select(func.count(func.distinct(v.name))), v.namespace)).scalar_one()
+            aliases = conn.execute(scoped(select(func.count()).select_from(t.aliases), a.namespace)).scalar_one()
+            events = conn.execute(scoped(select(func.count()).select_from(t.events), e.namespace)).scalar_one()
+        return {
+            "namespace": namespace,
+            "versions": int(sum(by_status.values())),
+            "skills": int(skills),
+            "by_status": {s.value: int(by_status.get(s.value, 0)) for s in VersionStatus},
+            "aliases": int(aliases),
+            "events": int(events),
+        }
+
     # -- persisted embeddings ---------------------------------------------------------
 
     def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, bytes]:
