@@ -281,6 +281,7 @@ class _IndexedRetriever:
     """
 
     mode = ""
+    _compacting = False  # True while rows are re-added as they were (already normalised)
 
     def __init__(self, *, top_k: int = DEFAULT_TOP_K) -> None:
         self.top_k = _check_k(top_k, "top_k")
@@ -380,7 +381,11 @@ class _IndexedRetriever:
         """Rebuild without the dead slots once they outnumber the live ones."""
         live = [e for e in self._entries if e is not None]
         vectors = self._live_vectors()
-        self.index(live, vectors=vectors)
+        self._compacting = True
+        try:
+            self.index(live, vectors=vectors)
+        finally:
+            self._compacting = False
 
     def _live_vectors(self) -> np.ndarray | None:
         return None
@@ -688,8 +693,9 @@ class EmbeddingRetriever(_IndexedRetriever):
     def _add(self, slots: list[int], entries: list[SkillEntry], vectors: np.ndarray | None) -> None:
         m = vectors if vectors is not None else self.embedder.encode([self._text(e) for e in entries])
         m = np.asarray(m, dtype=np.float32)
-        norms = np.linalg.norm(m, axis=1, keepdims=True)
-        m = m / np.maximum(norms, 1e-12)
+        if not self._compacting:  # normalising twice would move the last bits and reorder ties
+            norms = np.linalg.norm(m, axis=1, keepdims=True)
+            m = m / np.maximum(norms, 1e-12)
         if self._matrix.shape[1] != m.shape[1]:
             if self._slot_of.keys() - {e.version_id for e in entries}:
                 raise ValidationError(
