@@ -797,6 +797,7 @@ class SqlLibraryStore:
             _stats_row(dataclasses.replace(stats.get(i) or CallStats(i), version_id=i)) for i in sorted(new_ids)
         ])
         now = utc_now()
+        exported_number = {sv.id: sv.version for sv in snap.versions}
         alias_rows: list[dict[str, Any]] = []
         alias_events: list[dict[str, Any]] = []
         added_aliases = 0
@@ -808,8 +809,10 @@ class SqlLibraryStore:
                 continue
             if current is not None:
                 here = conn.execute(select(v.version).where(v.id == current)).scalar()
+                theirs = exported_number[al.version_id]
+                stored_as = "" if number_of[target] == theirs else f" (stored here as version {number_of[target]})"
                 conflicts.append(f"{al.namespace}/{al.name}@{al.alias}: the library points it at version {here}, "
-                                 f"the export at version {number_of[target]}; kept version {here}")
+                                 f"the export at version {theirs}{stored_as}; kept version {here}")
                 continue
             alias_rows.append(dict(namespace=al.namespace, name=al.name, alias=al.alias, version_id=target,
                                    generation=1, updated_at=_ts(now)))
