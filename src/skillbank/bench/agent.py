@@ -314,8 +314,7 @@ def command(
         from rich.table import Table
 
         table = Table(title=f"bench agent: retrieval per task ({r['tasks']} tasks, top-{r['k']})")
-        for col in ("mode", "size", "first task ms", "encoded", "per task ms (median, range)", "full rebuild ms",
-                    "2nd run first ms", "2nd run encoded"):
+        for col in ("mode", "size", "first ms", "enc", "per task ms", "rebuild ms", "2nd run first ms", "enc"):
             table.add_column(col, overflow="fold")
         for row in r["rows"]:
             p = row["per_task"]
@@ -325,6 +324,9 @@ def command(
                           "-" if base is None else f"{base['median_ms']:.1f} (x{row['speedup_vs_full_rebuild']})",
                           f"{row['second_run_first_task_ms']:.1f}", str(row["second_run_encoded"]))
         console.print(table)
+        console.print("first: the first task (read, index build, encoding 'enc' texts); per task: median (min-max) "
+                      "of later tasks; rebuild: listing and indexing afresh per task (the old path); 2nd run: a new "
+                      "run over the same library", markup=False)
         if r["embedding"].get("encode_texts_per_s"):
             console.print(f"model encode: {r['embedding']['encode_texts_per_s']} texts/s "
                           f"(a whole library at that rate: extrapolated, not measured)")
