@@ -4,8 +4,10 @@
 Puts `versions` versions (spread over `names` skills, so most puts are version 2+ and
 write an ``updated`` event too) into a library in a temporary directory, points a
 ``promoted`` alias at one version of every skill, then times `reads` get-by-alias
-lookups and `lists` list calls (latest version per name, and a text search). Each figure
-is the median and range (min, p95, max) of individually timed calls, in milliseconds; puts per
+lookups and `lists` list calls (latest version per name, a text search, every version),
+the library's counts (`stats`) and the incremental reader's `changes_since` over the
+last five events. Each figure is the median and range (min, p95, max) of individually
+timed calls, in milliseconds; puts per
 second is the count over the wall time of the whole put phase.
 """
 
@@ -91,6 +93,10 @@ def run_bench(
             ]
             list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
             search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
+            all_samples = [_timed(lambda: store.list_versions(latest_only=False)) for _ in range(max(1, lists // 4))]
+            stats_samples = [_timed(store.stats) for _ in range(lists)]
+            cursor = store.changes_since(None).cursor
+            changes_samples = [_timed(lambda: store.changes_since(cursor - 5)) for _ in range(reads // 10 or 1)]
             file_bytes = (
                 None if library else path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
             )
@@ -106,6 +112,9 @@ def run_bench(
         "get_by_alias": _summary(alias_samples),
         "list_latest": {**_summary(list_samples), "rows": names},
         "list_text_search": _summary(search_samples),
+        "list_all_versions": {**_summary(all_samples), "rows": versions},
+        "stats": _summary(stats_samples),
+        "changes_since_5_events": _summary(changes_samples),
         "library_bytes": file_bytes,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
@@ -133,7 +142,10 @@ def command(
             [("put", r["put"], f"{r['puts_per_s']:,} puts/s"),
              ("get by alias", r["get_by_alias"], ""),
              ("list latest", r["list_latest"], f"{r['list_latest']['rows']:,} rows"),
-             ("list text search", r["list_text_search"], "")],
+             ("list text search", r["list_text_search"], ""),
+             ("list all versions", r["list_all_versions"], ""),
+             ("stats", r["stats"], ""),
+             ("changes since (5 events)", r["changes_since_5_events"], "")],
         )
 
     emit(result, json_, render)

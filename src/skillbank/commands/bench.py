@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from skillbank.bench import agent as _agent
 from skillbank.bench import retrieval as _retrieval
 from skillbank.bench import sandbox as _sandbox
 from skillbank.bench import store as _store
@@ -17,4 +18,5 @@ app = typer.Typer(no_args_is_help=True)
 app.command("store", help="Store latency and throughput (put, get-by-alias, list).")(_store.command)
 app.command("sandbox", help="Sandbox execution time vs in-process exec and smolagents.")(_sandbox.command)
 app.command("world", help="Apps-world API call latency, reset, grading, expert throughput.")(_world.command)
+app.command("agent", help="Per-task retrieval overhead of a run at 1k/10k/100k versions, first-task cost.")(_agent.command)
 app.command("retrieval", help="Top-k retrieval latency over 1k/10k/100k skills per mode.")(_retrieval.command)

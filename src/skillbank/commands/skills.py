@@ -514,35 +514,19 @@ def import_(
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Load an export into the library, keeping ids, versions, aliases and events.
+    """Load an export: exactly into an empty library (ids, versions, aliases, events),
+    merged into a non-empty one (same content skipped, alias conflicts reported, never
+    overwritten). All or nothing."""
+    from skillbank.store.portable import import_into
 
-    A failed import changes nothing: a library it had to create is removed again.
-    """
-    from sqlalchemy.exc import IntegrityError
+    counts = import_into(library, directory)
 
-    from skillbank.store.portable import import_library
+    def render(c: dict[str, Any]) -> None:
+        console.print(f"imported {c['versions']} versions ({c['skipped']} already stored), "
+                      f"{c['aliases']} aliases, {c['events']} events")
+        for line in c["renumbered"]:
+            console.print(f"  renumbered: {escape(line)}")
+        for line in c["conflicts"]:
+            console.print(f"  conflict: {escape(line)}")
 
-    if not directory.is_dir():
-        raise NotFoundError(f"export directory {str(directory)!r} does not exist")
-    path = sqlite_file(library)
-    created = path is not None and not path.exists()
-    made_dirs: list[Path] = []
-    if created:
-        parent = path.resolve().parent
-        while not parent.exists():
-            made_dirs.append(parent)
-            parent = parent.parent
-    try:
-        with _library(library, create=True) as store:
-            try:
-                counts = import_library(store, directory)
-            except IntegrityError as exc:
-                raise ValidationError(
-                    f"the export in {str(directory)!r} is inconsistent (nothing was imported): {exc.orig}"
-                ) from None
-    except BaseException:
-        if created:
-            _remove_new_library(path, made_dirs)
-        raise
-    emit({"directory": str(directory), **counts}, json_,
-         lambda c: console.print(f"imported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events"))
+    emit({"directory": str(directory), **counts}, json_, render)
