@@ -173,7 +173,7 @@ def test_failed_import_leaves_no_library_behind(capsys, lib, tmp_path: Path) -> 
     target = tmp_path / "new" / "deeper" / "other.db"
     code, _, err = run(capsys, "skills", "import", str(out), "--library", str(target))
     line = one_error_line(err)
-    assert code == 1 and "inconsistent" in line and "internal error" not in line
+    assert code == 1 and "which the export does not hold" in line and "internal error" not in line
     assert not (tmp_path / "new").exists()
     # an import from something that is no export at all
     code, _, err = run(capsys, "skills", "import", str(tmp_path / "missing"), "--library", str(target))

@@ -844,51 +844,6 @@ class SqlLibraryStore:
                 "events": len(history) + len(alias_events) + len(marks), "conflicts": conflicts, "renumbered": renumbered,
                 "merged": True}
 
-
-def _check_snapshot(snap: LibrarySnapshot) -> None:
-    """Everything a snapshot must satisfy before a single row is written, so a bad export
-    fails with one sentence instead of a database constraint error."""
-    for ns in snap.namespaces:
-        check_namespace(ns)
-    ids: set[str] = set()
-    seen_hash: set[tuple[str, str]] = set()
-    seen_number: set[tuple[str, str, int]] = set()
-    for sv in snap.versions:
-        check_namespace(sv.namespace)
-        if sv.id in ids:
-            raise ValidationError(f"the export holds version id {sv.id!r} twice")
-        if (sv.namespace, sv.content_hash) in seen_hash:
-            raise ValidationError(f"the export holds the content of {sv.name}@{sv.version} twice in {sv.namespace!r}")
-        if (sv.namespace, sv.name, sv.version) in seen_number:
-            raise ValidationError(f"the export holds {sv.namespace}/{sv.name}@{sv.version} twice")
-        ids.add(sv.id)
-        seen_hash.add((sv.namespace, sv.content_hash))
-        seen_number.add((sv.namespace, sv.name, sv.version))
-    where = {sv.id: (sv.namespace, sv.name) for sv in snap.versions}
-    for al in snap.aliases:
-        check_alias_name(al.alias)
-        if al.version_id not in where:
-            raise ValidationError(
-                f"alias {al.alias!r} of {al.name!r} names version id {al.version_id!r}, which the export does not hold"
-            )
-        if where[al.version_id] != (al.namespace, al.name):
-            raise ValidationError(f"alias {al.alias!r} of {al.name!r} names a version of another skill")
-
-
-def _insert_batches(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    for i in range(0, len(rows), _BATCH):
-        conn.execute(insert(table), rows[i:i + _BATCH])
-
-
-def _stats_row(s: CallStats) -> dict[str, Any]:
-    return dict(version_id=s.version_id, calls=s.calls, successes=s.successes, failures=s.failures,
-                total_latency_s=s.total_latency_s)
-
-
-def _event_row(ev: Event) -> dict[str, Any]:
-    return dict(type=ev.type, namespace=ev.namespace, name=ev.name, version_id=ev.version_id, actor=ev.actor,
-                reason=ev.reason, payload=json.dumps(ev.payload, sort_keys=True, default=str), at=_ts(ev.at or utc_now()))
-
     # -- removal (skills rm, alias rm) -------------------------------------------------
 
     def remove_alias(
@@ -949,6 +904,50 @@ def _event_row(ev: Event) -> dict[str, Any]:
         with self._read() as conn:
             return list(conn.execute(q).scalars())
 
+
+def _check_snapshot(snap: LibrarySnapshot) -> None:
+    """Everything a snapshot must satisfy before a single row is written, so a bad export
+    fails with one sentence instead of a database constraint error."""
+    for ns in snap.namespaces:
+        check_namespace(ns)
+    ids: set[str] = set()
+    seen_hash: set[tuple[str, str]] = set()
+    seen_number: set[tuple[str, str, int]] = set()
+    for sv in snap.versions:
+        check_namespace(sv.namespace)
+        if sv.id in ids:
+            raise ValidationError(f"the export holds version id {sv.id!r} twice")
+        if (sv.namespace, sv.content_hash) in seen_hash:
+            raise ValidationError(f"the export holds the content of {sv.name}@{sv.version} twice in {sv.namespace!r}")
+        if (sv.namespace, sv.name, sv.version) in seen_number:
+            raise ValidationError(f"the export holds {sv.namespace}/{sv.name}@{sv.version} twice")
+        ids.add(sv.id)
+        seen_hash.add((sv.namespace, sv.content_hash))
+        seen_number.add((sv.namespace, sv.name, sv.version))
+    where = {sv.id: (sv.namespace, sv.name) for sv in snap.versions}
+    for al in snap.aliases:
+        check_alias_name(al.alias)
+        if al.version_id not in where:
+            raise ValidationError(
+                f"alias {al.alias!r} of {al.name!r} names version id {al.version_id!r}, which the export does not hold"
+            )
+        if where[al.version_id] != (al.namespace, al.name):
+            raise ValidationError(f"alias {al.alias!r} of {al.name!r} names a version of another skill")
+
+
+def _insert_batches(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), _BATCH):
+        conn.execute(insert(table), rows[i:i + _BATCH])
+
+
+def _stats_row(s: CallStats) -> dict[str, Any]:
+    return dict(version_id=s.version_id, calls=s.calls, successes=s.successes, failures=s.failures,
+                total_latency_s=s.total_latency_s)
+
+
+def _event_row(ev: Event) -> dict[str, Any]:
+    return dict(type=ev.type, namespace=ev.namespace, name=ev.name, version_id=ev.version_id, actor=ev.actor,
+                reason=ev.reason, payload=json.dumps(ev.payload, sort_keys=True, default=str), at=_ts(ev.at or utc_now()))
 
 # -- row <-> record ---------------------------------------------------------------------
 
