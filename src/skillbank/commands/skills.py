@@ -519,6 +519,8 @@ def import_(
     overwritten). All or nothing."""
     from skillbank.store.portable import import_into
 
+    if not directory.is_dir():
+        raise NotFoundError(f"export directory {str(directory)!r} does not exist")
     counts = import_into(library, directory)
 
     def render(c: dict[str, Any]) -> None:
