@@ -193,3 +193,73 @@ def test_world_commands_take_the_support_world(capsys):
         "close_ticket", "complete_task"]
     assert main(["world", "tasks", "--world", "support", "--split", "test_normal"]) == 1
     assert "unknown split 'test_normal'" in capsys.readouterr().err
+
+
+GENERIC_ANSWERS = (None, 0, 1, 2, True, "", [], {})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 1000])
+def test_zero_work_passes_nothing_and_earns_no_task_credit_on_every_task(seed):
+    world = make_support(seed)
+    runs, problems = 0, []
+    for split in world.splits():
+        for task in world.tasks(split):
+            for policy in ("no call", *GENERIC_ANSWERS, "give up"):
+                env = world.start(task.id)
+                if policy == "give up":
+                    env.call("supervisor", "complete_task", status="fail")
+                elif policy != "no call":
+                    env.call("supervisor", "complete_task", answer=policy)
+                grade = env.evaluate()
+                runs += 1
+                if grade.success or grade.fraction != 0.0 or grade.reward("fraction") != 0.0:
+                    problems.append(f"{task.id} {policy!r}: success={grade.success} fraction={grade.fraction}")
+    assert runs == len(world.tasks()) * 10 >= 360
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_guards_are_guards_and_the_work_is_the_credit(world):
+    from skillbank.worlds.base import ANSWER, GUARD, TASK
+
+    tid = "refund_order-1"
+    _, grade = solve_in_process(world, tid, world.expert_solution(tid).call_block)
+    kinds = {t.name: t.kind for t in grade.tests}
+    for name in ("task completed", "no collateral damage", "nothing sent that was not asked for",
+                 "no money to another customer", "no double refund"):
+        assert kinds.pop(name) == GUARD, name
+    assert kinds.pop("answer") == ANSWER and set(kinds.values()) == {TASK} and len(kinds) == 2
+    # the refund made but the wrong answer: half the task credit; no success
+    tid, order, _ = _refund_task(world, 1)
+    code = (f'apis.payments.refund_payment(payment_id="{order["payment_id"]}", amount_cents={order["total_cents"]}, '
+            f'reason="damaged")\napis.supervisor.complete_task(answer=1)')
+    _, half = solve_in_process(world, tid, code)
+    assert not half.success and half.fraction == pytest.approx(2 / 3)
+
+
+def test_a_refund_undone_by_deleting_its_record_still_fails_the_task(world):
+    # a read-only task ("do not refund anything yet"): refund, then erase every trace from the state
+    tid = "refund_quote-1"
+    env = world.start(tid)
+    apis = InProcessApis(env)
+    order_id = world.task(tid).instruction.split("order ")[1].split(" ")[0]
+    order = apis.desk.show_order(order_id=order_id)
+    before = apis.payments.show_payment(payment_id=order["payment_id"])
+    refund = apis.payments.refund_payment(payment_id=before["id"], amount_cents=500, reason="changed_mind")
+    env.state.table("payments", "refunds").delete(refund["id"])
+    env.state.table("payments", "payments").update(before["id"], refunded_cents=before["refunded_cents"],
+                                                   status=before["status"])
+    ns = {"apis": apis}
+    exec(world.expert_solution(tid).skill_sources[0], ns)
+    exec(world.expert_solution(tid).call_block, ns)
+    assert env.state.diff() == []  # nothing left to see in the state...
+    grade = env.evaluate()
+    bad = failed(grade)
+    assert list(bad) == ["nothing sent that was not asked for"]  # ...but the money left
+    assert "payments.refund_payment" in bad["nothing sent that was not asked for"] and grade.fraction == 0.0
+    # the same task done right: the ledger is empty and the task passes
+    _, good = solve_in_process(world, tid, world.expert_solution(tid).call_block)
+    assert good.success
+    # a reply to the customer is in the ledger too (it cannot be unsent)
+    assert world.api("desk", "reply_to_ticket").outbound is True
+    assert world.api("payments", "issue_credit").outbound is True
+    assert world.api("desk", "close_ticket").outbound is False

@@ -19,13 +19,16 @@ from skillbank.toolkit.world import (
     answers_equal,
     check_state,
     completed_test,
+    ledger_test,
     side_effects,
 )
 from skillbank.worlds.apps.scenario import Allow, Expect
-from skillbank.worlds.base import Grade, TestResult
+from skillbank.worlds.apps.state import OutboundEntry
+from skillbank.worlds.base import ANSWER, GUARD, TASK, Grade, TestResult
 
 __all__ = [
-    "Allow", "App", "CallRecord", "Expect", "Field", "Grade", "Outcome", "Scenario", "TaskDef", "TestResult",
-    "ToolContext", "ToolError", "ToolInfo", "ToolkitTaskEnv", "ToolkitWorld", "answers_equal", "api_doc",
-    "check_state", "completed_test", "parse_docstring", "read_signature", "side_effects",
+    "ANSWER", "GUARD", "TASK", "Allow", "App", "CallRecord", "Expect", "Field", "Grade", "OutboundEntry", "Outcome",
+    "Scenario", "TaskDef", "TestResult", "ToolContext", "ToolError", "ToolInfo", "ToolkitTaskEnv", "ToolkitWorld",
+    "answers_equal", "api_doc", "check_state", "completed_test", "ledger_test", "parse_docstring", "read_signature",
+    "side_effects",
 ]

@@ -158,6 +158,7 @@ class App:
         name: str | None = None,
         mutates: bool = False,
         destructive: bool = False,
+        outbound: bool | Callable[[dict[str, Any]], bool] | None = None,
         paginated: bool = False,
     ) -> Any:
         """Register `func` as a tool (usable bare, ``@app.tool``, or ``@app.tool(...)``).
@@ -166,7 +167,12 @@ class App:
             name: the API name (default: the function's name).
             mutates: the tool changes state (the side-effect audit looks at these).
             destructive: its effect cannot be undone (money moved, a message sent);
-                implies `mutates`.
+                implies `mutates`, and by default `outbound`.
+            outbound: each successful call that writes something goes to the task's
+                append-only outbound ledger, which the standard checker holds against
+                the requested changes (deleting what the call wrote does not erase the
+                entry). True, False, or a predicate of the call's arguments (say, only a
+                message to an outside address); default: the value of `destructive`.
             paginated: the function returns a whole list; the agent pages through it
                 with ``page_index`` / ``page_limit`` like every list API of the apps world.
         """
@@ -178,6 +184,9 @@ class App:
             if api in self.apis:
                 raise ValidationError(f"{self.name}: tool {api!r} is defined twice")
             where = f"{self.name}.{api}"
+            if outbound is not None and not isinstance(outbound, bool) and not callable(outbound):
+                raise ValidationError(f"{where}: outbound must be True, False or a predicate of the arguments, "
+                                      f"got {type(outbound).__name__}")
             sig = read_signature(f, where=where, context_type=ToolContext)
             for p in sig.params:
                 if paginated and p.name in ("page_index", "page_limit"):
@@ -185,6 +194,7 @@ class App:
             self.definition.api(
                 api, sig.description, sig.params, response=sig.response, errors=sig.errors, auth=False,
                 mutates=mutates, destructive=destructive, paginated=paginated,
+                outbound=destructive if outbound is None else outbound,
             )(_adapter(f, sig.takes_context, paginated))
             return f
 

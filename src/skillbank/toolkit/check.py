@@ -2,7 +2,9 @@
 expert that fails its own task, turns every figure built on the world into noise.
 
 For each task, in the sandbox: the expert's solution must pass; completing the task
-without doing anything must fail ("zero work earns zero"); giving up must fail. The
+without doing anything must fail and earn zero task credit (`Grade.fraction`: "zero work
+earns zero", which a checker whose own checks are not marked as guards breaks); giving
+up must fail. The
 docs are linted too: a tool parameter without a description is a guess for the agent.
 """
 
@@ -24,10 +26,12 @@ class TaskCheck:
     idle_fails: bool
     give_up_fails: bool
     expert_failures: tuple[str, ...] = ()
+    #: the partial credit (`Grade.fraction`) a bare complete_task() earns; must be 0
+    idle_credit: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.expert_passes is not False and self.idle_fails and self.give_up_fails
+        return self.expert_passes is not False and self.idle_fails and self.give_up_fails and not self.idle_credit
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class WorldCheck:
                 out.append(f"{t.task_id}: the expert's solution fails ({'; '.join(t.expert_failures[:2])})")
             if not t.idle_fails:
                 out.append(f"{t.task_id}: completing the task without doing anything passes its checker")
+            elif t.idle_credit:
+                out.append(f"{t.task_id}: completing the task without doing anything earns {t.idle_credit:.2f} "
+                           "task credit (mark completion and no-collateral checks as guards: TestResult kind GUARD)")
             if not t.give_up_fails:
                 out.append(f"{t.task_id}: giving up (status 'fail') passes its checker")
         return out
@@ -101,4 +108,4 @@ def _check_task(world: Any, pool: Any, task_id: str) -> TaskCheck:
         failures = tuple(f"{t.name}: {t.message}" for t in grade.tests if not t.passed)
     idle = _attempt(world, pool, task_id, IDLE)
     give_up = _attempt(world, pool, task_id, GIVE_UP)
-    return TaskCheck(task_id, expert_passes, not idle.success, not give_up.success, failures)
+    return TaskCheck(task_id, expert_passes, not idle.success, not give_up.success, failures, idle.fraction)

@@ -1,10 +1,16 @@
 """`ToolkitWorld`: your apps, your data and your tasks as a skillbank world.
 
 A task is an instruction plus a checker: a function that reads the task's
-:class:`Outcome` (the state changes it made, its answer, its API calls) and returns a
-:class:`~skillbank.worlds.base.Grade`. :func:`check_state` builds the usual checker:
-the requested changes were made, nothing else changed (collateral damage), the answer
-matches after the apps world's normalisation, and any extra guards hold.
+:class:`Outcome` (the state changes it made, its answer, its API calls, its outbound
+ledger) and returns a :class:`~skillbank.worlds.base.Grade`. :func:`check_state` builds
+the usual checker: the requested changes were made and the answer matches after the apps
+world's normalisation (*task* tests: the partial credit `Grade.fraction` counts only
+these), and the *guards* hold: completed, nothing else changed (collateral damage),
+nothing sent or done irreversibly that the task did not ask for (the ledger), and any
+guards you add. Doing nothing therefore earns zero, as in the apps world.
+
+Tools flagged ``destructive`` (or ``outbound``) write every successful call to the
+task's append-only outbound ledger, which deleting what the call wrote does not erase.
 
 Tasks are grouped into scenarios (a procedure worth a skill, and the tasks that need
 it); a scenario may carry an expert solution, which ``--policy expert`` plays in the
@@ -26,16 +32,17 @@ import difflib
 import random
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.skill import parse_skill
 from skillbank.toolkit.app import RESERVED_APPS, App, ToolContext, ToolError, api_doc
+from skillbank.worlds.apps import answers as _answers
 from skillbank.worlds.apps.core import NOW, ApiSpec, AppDef
-from skillbank.worlds.apps.scenario import Allow, Expect, normalise_answer
-from skillbank.worlds.apps.state import BaseState, BaseTable, Change, State
-from skillbank.worlds.base import ApiError, AppInfo, ExpertSolution, Grade, Task, TestResult
+from skillbank.worlds.apps.scenario import Allow, Expect
+from skillbank.worlds.apps.state import BaseState, BaseTable, Change, OutboundEntry, State
+from skillbank.worlds.base import ANSWER, GUARD, TASK, ApiError, AppInfo, ExpertSolution, Grade, Task, TestResult
 
 #: Bounds on what a tool may return (the sandbox bounds it again on its side).
 _MAX_DEPTH = 32
@@ -63,6 +70,9 @@ class Outcome:
     answer: Any
     calls: tuple[CallRecord, ...]
     state: State = field(repr=False)
+    #: The outbound ledger: every successful call of a tool flagged ``destructive`` (or
+    #: ``outbound``) that wrote something, in order; deletions do not erase entries.
+    outbound: tuple[OutboundEntry, ...] = ()
 
     def rows(self, app: str, table: str, **where: Any) -> list[dict[str, Any]]:
         """The task's final records of `app.table` matching `where`."""
@@ -89,6 +99,7 @@ _UNSET = object()
 
 
 def completed_test(o: Outcome) -> TestResult:
+    """The guard every task has: `complete_task` was called with status 'success'."""
     ok = o.completed and o.status == "success"
     if ok:
         msg = "complete_task was called with status 'success'"
@@ -96,15 +107,32 @@ def completed_test(o: Outcome) -> TestResult:
         msg = "the task was given up (status 'fail')"
     else:
         msg = "complete_task was never called"
-    return TestResult("task completed", ok, msg)
+    return TestResult("task completed", ok, msg, GUARD)
+
+
+def ledger_test(o: Outcome, claimed: Iterable[tuple[str, str, str]]) -> TestResult:
+    """The guard "nothing sent that was not asked for": every outbound ledger entry wrote
+    a record (app, table, id) that a requested change claims. A refund issued and then
+    "undone" by deleting its record stays in the ledger, and fails this test."""
+    keys = set(claimed)
+    unasked = [e for e in o.outbound if not any(k in keys for k in e.keys)]
+    if not unasked:
+        return TestResult("nothing sent that was not asked for", True,
+                          f"{len(o.outbound)} outbound action(s), all requested", GUARD)
+    return TestResult("nothing sent that was not asked for", False,
+                      f"{len(unasked)} outbound action(s) the task did not ask for (deleting what they wrote does "
+                      "not undo them): " + "; ".join(e.summary for e in unasked[:3]), GUARD)
 
 
 def answers_equal(got: Any, want: Any, *, order_matters: bool = False) -> bool:
-    """Compare after the apps world's normalisation (case, spacing, number types)."""
-    g, w = normalise_answer(got), normalise_answer(want)
-    if isinstance(w, list) and isinstance(g, list) and not order_matters:
-        return sorted(map(repr, g)) == sorted(map(repr, w))
-    return g == w
+    """Compare under the apps world's one answer normalisation
+    (`skillbank.worlds.apps.answers`): case and spacing, numbers by value ("$461.43" is
+    461.43), booleans never equal numbers, a one-element list equals its element. An
+    answer too deep or too large to compare is not equal to anything."""
+    try:
+        return _answers.answers_equal(got, want, order_matters=order_matters)
+    except _answers.AnswerRefused:
+        return False
 
 
 def check_state(
@@ -115,33 +143,42 @@ def check_state(
     answer_order_matters: bool = False,
     guards: Sequence[Guard] = (),
 ) -> Checker:
-    """The standard checker: completed, every `expect`ed change made (exactly `count`
-    each), no change outside `expect` and `allow`, the `answer` right (when given), and
-    every guard passing. Guards return one or more named :class:`TestResult`."""
+    """The standard checker. Task tests (what `Grade.fraction` credits): every
+    `expect`ed change made (exactly `count` each) and the `answer` right (when given).
+    Guards (they earn nothing, and any failing one zeroes the grade): completed, no
+    change outside `expect` and `allow`, nothing in the outbound ledger that no requested
+    change claims, and every one of `guards` passing. A guard returns one or more named
+    :class:`TestResult`; they count as guards whatever kind they carry."""
     expect, allow, guards = tuple(expect), tuple(allow), tuple(guards)
 
     def check(o: Outcome) -> Grade:
         tests = [completed_test(o)]
         unmatched = list(o.changes)
+        claimed: list[tuple[str, str, str]] = []
         for exp in expect:
             hits = [c for c in unmatched if exp.accepts(c)]
             ok = len(hits) == exp.count
             tests.append(TestResult(f"requested: {exp.describe()}", ok,
-                                    "found" if ok else f"expected {exp.count} matching change(s), found {len(hits)}"))
+                                    "found" if ok else f"expected {exp.count} matching change(s), found {len(hits)}",
+                                    TASK))
             for c in hits[: exp.count]:
                 unmatched.remove(c)
+                claimed.append((c.app, c.table, c.id))
         collateral = [c for c in unmatched if not any(a.accepts(c) for a in allow)]
         tests.append(TestResult(
             "no collateral damage", not collateral,
             "no other changes" if not collateral else f"{len(collateral)} unexpected change(s): "
             + "; ".join(f"{c.kind} {c.app}.{c.table} {c.id}" for c in collateral[:3]),
+            GUARD,
         ))
+        tests.append(ledger_test(o, claimed))
         if answer is not _UNSET:
             ok = answers_equal(o.answer, answer, order_matters=answer_order_matters)
-            tests.append(TestResult("answer", ok, "correct" if ok else f"got {o.answer!r:.200}"))
+            tests.append(TestResult("answer", ok, "correct" if ok else f"got {_answers.describe(o.answer)}", ANSWER))
         for guard in guards:
             got = guard(o)
-            tests.extend([got] if isinstance(got, TestResult) else got)
+            for t in [got] if isinstance(got, TestResult) else got:
+                tests.append(t if t.kind == GUARD else replace(t, kind=GUARD))
         return o.grade(tests)
 
     return check
@@ -411,9 +448,9 @@ class ToolkitTaskEnv:
             raise ApiError("The task is already completed; no further API calls are accepted.")
         args = spec.bind(kwargs)
         saved = self._checkpoint()
+        mark = len(self.state.journal)
         try:
-            value = spec.func(ToolContext(self, app), **args)
-            return _plain(value, f"{app}.{api}")
+            value = _plain(spec.func(ToolContext(self, app), **args), f"{app}.{api}")
         except ToolError as exc:
             self._rollback(saved)
             msg = str(exc)
@@ -425,6 +462,12 @@ class ToolkitTaskEnv:
             self._rollback(saved)
             self.tool_failures.append((f"{app}.{api}", traceback.format_exc()))
             raise ApiError(f"{app}.{api} failed: {type(exc).__name__}: {exc}"[:2000]) from None
+        if _sends(spec, args):
+            keys = tuple(dict.fromkeys(self.state.journal[mark:]))
+            if keys:  # a call that wrote nothing sent nothing
+                shown = ", ".join(f"{k}={_answers.describe(v)}" for k, v in args.items())
+                self.state.outbound.append(OutboundEntry(app, api, f"{app}.{api}({shown})"[:300], keys))
+        return value
 
     # -- transactions: a tool that raises leaves no partial change ------------------------
     def _checkpoint(self) -> dict[Any, tuple[dict[str, Any], dict[Any, list[str]]]]:
@@ -452,7 +495,7 @@ class ToolkitTaskEnv:
     # -- grading -------------------------------------------------------------------------
     def outcome(self) -> Outcome:
         return Outcome(self.task, tuple(self.state.diff()), self.completed, self.status, self.answer,
-                       tuple(self.calls), self.state)
+                       tuple(self.calls), self.state, tuple(self.state.outbound))
 
     def evaluate(self) -> Grade:
         try:
@@ -464,6 +507,18 @@ class ToolkitTaskEnv:
             return Grade(self.task.id, (TestResult("checker", False, f"the task's checker returned "
                                                    f"{type(grade).__name__}, not a Grade"),))
         return grade if grade.task_id == self.task.id else Grade(self.task.id, grade.tests)
+
+
+def _sends(spec: ApiSpec, args: dict[str, Any]) -> bool:
+    """Whether this call goes to the outbound ledger: the tool's `outbound` flag, or its
+    predicate of the arguments (a predicate that raises counts as sending)."""
+    outbound = spec.outbound
+    if outbound is True or not outbound:
+        return outbound is True
+    try:
+        return bool(outbound(dict(args)))
+    except Exception:  # noqa: BLE001 - a broken predicate must not hide a send
+        return True
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

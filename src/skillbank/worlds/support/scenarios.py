@@ -1,11 +1,14 @@
 """The support desk's scenarios: 12 procedures x 3 tasks (train 6, dev 3, test 3).
 
 Each scenario adds the customers and orders its tasks are about to the data, states each
-task's instruction, and grades it by state: the refunds, credits and ticket changes it
-asks for were made (exactly), nothing else changed, the answer is right, and two guards
-hold on every task: **no money to another customer** and **no double refund**. Each has
-an expert solution in the skill-library style: the first task defines the skill, the
-next two call it.
+task's instruction, and grades it by state. Task tests (the only ones `Grade.fraction`
+credits): the refunds, credits and ticket changes it asks for were made (exactly), the
+answer is right. Guards: completed, nothing else changed, nothing in the outbound ledger
+(refunds, credits, replies: they cannot be taken back) that the task did not ask for, and
+two money guards: **no money to another customer** and **no double refund**. Doing
+nothing passes no task and earns zero credit, whatever generic answer (0, 1, True, None,
+...) it gives. Each scenario has an expert solution in the skill-library style: the first
+task defines the skill, the next two call it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from skillbank.toolkit import Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
+from skillbank.toolkit import GUARD, Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
 from skillbank.worlds.apps.core import TODAY
 from skillbank.worlds.support.data import CATALOGUE, DeskData
 from skillbank.worlds.support.tools import late_credit, refund_verdict
@@ -27,7 +30,8 @@ MONEY_TABLES = (("payments", "refunds"), ("payments", "credits"))
 # -- guards every support task has ---------------------------------------------------------
 
 def money_only_to(customer_ids: Sequence[str]) -> Callable[[Outcome], TestResult]:
-    """Refunds and credits may go only to the customers the task is about."""
+    """Refunds and credits may go only to the customers the task is about (a guard: it
+    earns no credit, and failing it zeroes the task)."""
     allowed = set(customer_ids)
 
     def guard(o: Outcome) -> TestResult:
@@ -35,7 +39,7 @@ def money_only_to(customer_ids: Sequence[str]) -> Callable[[Outcome], TestResult
                  and c.after.get("customer_id") not in allowed]
         return TestResult("no money to another customer", not wrong,
                           "none" if not wrong else "; ".join(f"{r['id']} paid {r['amount_cents']} cents to "
-                                                             f"{r['customer_id']}" for r in wrong[:3]))
+                                                             f"{r['customer_id']}" for r in wrong[:3]), GUARD)
     return guard
 
 
@@ -44,7 +48,7 @@ def no_double_refund(o: Outcome) -> TestResult:
     counts = Counter(c.after["payment_id"] for c in o.changes_to("payments", "refunds", "insert"))
     doubles = sorted(p for p, n in counts.items() if n > 1)
     return TestResult("no double refund", not doubles,
-                      "none" if not doubles else f"refunded more than once: {', '.join(doubles)}")
+                      "none" if not doubles else f"refunded more than once: {', '.join(doubles)}", GUARD)
 
 
 def support_check(expect: Sequence[Expect] = (), *, answer: Any, customers: Sequence[str] = (),
@@ -452,10 +456,11 @@ def close_refunded_tickets(d: DeskData) -> Scenario:
 # == test =====================================================================================
 
 REFUND_QUOTE = '''
-def refund_quote(order_id: str, reason: str) -> float:
-    """Dollars the refund policy would allow for an order and reason, without refunding anything."""
+def refund_quote(order_id: str, reason: str) -> float | str:
+    """Dollars the refund policy would allow for an order and reason, without refunding anything;
+    the policy's code (e.g. 'window_closed') when it allows nothing."""
     verdict = apis.policy.check_refund_eligibility(order_id=order_id, reason=reason)
-    return verdict["refund_cents"] / 100 if verdict["eligible"] else 0.0
+    return verdict["refund_cents"] / 100 if verdict["eligible"] else verdict["code"]
 '''
 
 
@@ -468,8 +473,10 @@ def refund_quote(d: DeskData) -> Scenario:
         v = verdict(d, o, reason)
         tasks.append(TaskDef(
             f"{c['name']} asks how much they would get back for order {o['id']} because {REASON_TEXT[reason]}. "
-            "Do not refund anything yet; tell me the dollars the refund policy allows (0 if none).",
-            support_check(answer=dollars(v["refund_cents"]) if v["eligible"] else 0),
+            "Do not refund anything yet; tell me the dollars the refund policy allows or, if it allows nothing, "
+            "the code the policy gives for that.",
+            # a denial is answered with its code, not 0: a generic answer of 0 must not pass
+            support_check(answer=dollars(v["refund_cents"]) if v["eligible"] else v["code"]),
             solution=f"refund_quote(order_id={o['id']!r}, reason={reason!r})",
         ))
     return Scenario("refund_quote", "test", tuple(tasks), skills=(REFUND_QUOTE,), apps=("policy",),
