@@ -14,7 +14,7 @@ the store changes, and other runs keep not seeing it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,6 +32,10 @@ class Retriever(Protocol):
                run_id: str | None = None) -> list[Any]: ...
 
 
+#: `(run_id, task, retrieved versions) -> the versions to serve`.
+VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
+
+
 class RunLibrary:
     """A store, a retriever, and the run's identity (namespace, run id, actor)."""
 
@@ -45,6 +49,7 @@ class RunLibrary:
         top_k: int = 5,
         actor: str = "agent",
         writable: bool = True,
+        version_chooser: VersionChooser | None = None,
     ):
         self.store = store
         self.retriever = retriever
@@ -54,6 +59,9 @@ class RunLibrary:
         self.actor = actor
         # False leaves the store untouched (the no-skills ablation): no events, no saves.
         self.writable = writable
+        # Governance's hook: which version of each retrieved name is served (canary
+        # routing); it may drop versions, never add unseen ones.
+        self.version_chooser = version_chooser
         self._own: set[str] = set()  # ids of the versions this run saved or re-derived
         self._indexed: tuple | None = None  # what the retriever holds now
         self._vectors: dict[str, Any] = {}  # embedding per indexed text
@@ -71,7 +79,8 @@ class RunLibrary:
         entries = [dataclasses.replace(e, run_id=self.run_id) if e.version_id in self._own else e for e in entries]
         self._index([e for e in entries if self._may_see(e)])
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
-        return [by_id[h.version_id] for h in hits if h.version_id in by_id]
+        found = [by_id[h.version_id] for h in hits if h.version_id in by_id]
+        return self.version_chooser(self.run_id, task, found) if self.version_chooser is not None else found
 
     def _may_see(self, entry: Any) -> bool:
         # The retriever applies the same rule; filtering first keeps other runs'

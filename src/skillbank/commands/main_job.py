@@ -24,7 +24,14 @@ def _make_policy(name: str, world: Any, options: dict[str, Any]) -> Any:
     from skillbank.llm.registry import make_policy
 
     if name == "expert":
+        if options.get("fault_rate"):
+            from skillbank.llm.expert import ExpertPolicy
+
+            return ExpertPolicy(world, fault_rate=options["fault_rate"], fault_seed=options.get("fault_seed") or 0)
         return make_policy(name, world=world)
+    if options.get("fault_rate"):
+        raise ValidationError("--fault-rate applies to the expert policy only")
+    options = {k: v for k, v in options.items() if k not in ("fault_rate", "fault_seed")}
     # Only the options given are passed: the registry names any that do not fit `name`.
     return make_policy(name, **{k: v for k, v in options.items() if v is not None})
 
@@ -47,12 +54,27 @@ def _render(summary: dict[str, Any]) -> None:
         ("skills saved", str(summary["skills_saved"])),
         ("skill usage rate", pct(summary["skill_usage_rate"])),
         ("retrieval", f"{summary['retrieval']} (top {summary['top_k']})" if summary["with_skills"] else "none (--no-skills)"),
+        *_governance_rows(summary.get("governance")),
         ("time", f"{summary['duration_s']:.1f}s"),
         ("trace", summary["run_dir"]),
     ]
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def _governance_rows(gov: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not gov:
+        return [("governance", "off")]
+    if gov["mode"] == "trust":
+        return [("governance", "trust (every save promoted)"), ("promoted", str(gov["promoted"]))]
+    return [
+        ("governance", f"on ({gov['policy']} policy)"),
+        ("evaluated / red-teamed", f"{gov['evaluated']} / {gov['redteamed']}"),
+        ("promoted / canaried", f"{gov['promoted']} / {gov['canaried']}"),
+        ("rolled back / quarantined", f"{gov['rolled_back']} / {gov['quarantined']}"),
+        ("regressions blocked", str(gov["regressions_blocked"])),
+    ]
 
 
 def run(
@@ -72,6 +94,10 @@ def run(
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
+    governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
+    policy_file: Annotated[Optional[str], typer.Option("--policy-file", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
+    fault_rate: Annotated[float, typer.Option("--fault-rate", help="expert: probability of writing a realistically buggy variant of a skill.")] = 0.0,
+    fault_seed: Annotated[int, typer.Option("--fault-seed", help="expert: seed of the fault injection.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     from skillbank.retrieval import RETRIEVAL_MODES, make_retriever
@@ -86,14 +112,29 @@ def run(
     world = AppsWorld(seed=seed)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
+    from skillbank.governance.run import GOVERNANCE_MODES
+
+    if governance not in GOVERNANCE_MODES:
+        raise ValidationError(f"--governance: unknown mode {governance!r}; modes: {', '.join(GOVERNANCE_MODES)}")
+    if not 0.0 <= fault_rate <= 1.0:
+        raise ValidationError(f"--fault-rate must be in [0, 1], got {fault_rate}")
     agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path,
-                                                "base_url": base_url, "model": model, "path": responses})
+                                                "base_url": base_url, "model": model, "path": responses,
+                                                "fault_rate": fault_rate, "fault_seed": fault_seed})
     if policy == "expert" and not as_json:
         console.print(f"[bold]{EXPERT_NOTE}[/bold]")
     retriever = make_retriever(retrieval, top_k=top_k) if with_skills and retrieval != "none" else None
     store = open_store(library)
     counts = {"passed": 0, "used": 0, "saved": 0}
+    governed = close_harness = None
     try:
+        if governance != "off" and with_skills:
+            from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
+
+            gov_policy = load_policy(policy_file)
+            harness, close_harness = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed)
+            governed = GovernedRun(Governance(store, policy=gov_policy, namespace=namespace, harness=harness),
+                                   seed=seed, mode=governance)
         with SandboxPool(SandboxConfig()) as pool, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
@@ -106,14 +147,21 @@ def run(
                 counts["passed"] += bool(episode.success)
                 counts["used"] += len({op.name for op in episode.operations() if op.kind.value == "use"})
                 counts["saved"] += len(episode.saved)
+                if governed is not None:
+                    governed.after_episode(episode)
                 progress.update(bar, completed=done, total=total,
                                 counts=f"passed {counts['passed']}/{done} · used {counts['used']} · saved {counts['saved']}")
 
+            sessions: Any = lambda host, task_id: pool.session(host, task_id=task_id)  # noqa: E731
             summary: RunSummary = run_split(
-                world, agent_policy, store, lambda host, task_id: pool.session(host, task_id=task_id), retriever,
-                config, on_episode=on_episode, extra_config={"seed": seed},
+                world, agent_policy, store, governed.sessions(sessions) if governed else sessions, retriever,
+                config, on_episode=on_episode, extra_config={"seed": seed, "governance": governance},
+                version_chooser=governed.choose if governed else None,
+                governance_summary=governed.summary if governed else None,
             )
     finally:
+        if close_harness is not None:
+            close_harness()
         store.close()
     data = dataclasses.asdict(summary)
     if policy == "expert":

@@ -348,3 +348,9 @@ def import_(
         counts = import_library(store, directory)
     emit({"directory": str(directory), **counts}, json_,
          lambda c: console.print(f"imported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events"))
+
+
+# Governance's commands (eval, redteam, promote, rollback, approve, quarantine, release, cases).
+from skillbank.commands import governance as _governance  # noqa: E402
+
+_governance.register(app)
