@@ -248,3 +248,22 @@ def test_two_processes_promoting_and_rolling_back_one_wins(tmp_path):
         # reset for the next round: promote 2 again
         gov.promote("f", 2, reason="reset")
     store.close()
+
+
+def test_run_chooser_serves_the_canary_for_its_share_of_calls(promoted_library, world):
+    store, gov, _ = promoted_library
+    v2 = _update(store, gov, _equivalent(gov.version(NAME, 1).source, "c"))
+    gov.start_canary(NAME, 2)
+    chooser = GovernedRun(gov, seed=0).choose
+    v1 = gov.version(NAME, 1)
+    served = []
+    for i in range(300):
+        task = world.task(f"{SCENARIO}-{i % 3 + 1}")
+        picked = chooser(f"run{i}", task, [v1])
+        assert len(picked) == 1
+        served.append(picked[0].id == v2.id)
+        assert chooser(f"run{i}", task, [v1]) == picked  # deterministic per call id
+    assert 0.03 < sum(served) / len(served) < 0.2
+    # a canary that is rolled back is no longer served
+    gov.rollback(NAME)
+    assert all(chooser(f"run{i}", world.task(f"{SCENARIO}-1"), [v1])[0].id == v1.id for i in range(50))

@@ -15,8 +15,11 @@ incumbent's own failure rate, so the test is an ordinary Bernoulli SPRT on the f
 stream with Wald's thresholds ``A = (1 - beta) / alpha`` and ``B = beta / (1 - alpha)``:
 
 - log-likelihood ratio >= log A: **roll back**. The false-alarm (false rollback)
-  probability is at most ``1 / A = alpha / (1 - beta)`` (Wald's inequality), for every
-  incumbent failure rate; the defaults (alpha 0.025, beta 0.10) bound it by 2.78%.
+  probability is at most ``1 / A = alpha / (1 - beta)``, for every incumbent failure
+  rate: under H0 the likelihood ratio is a non-negative martingale with mean 1, so by
+  Ville's inequality it ever reaches A with probability at most 1 / A, however long the
+  canary runs and whenever it is looked at. The defaults (alpha 0.025, beta 0.10) bound
+  it by 2.78%.
 - log-likelihood ratio <= log B, once the canary has had `min_calls` calls: **promote**.
 - after `max_calls` canary calls without a rollback: **promote** (truncation only ever
   stops without rejecting, so it cannot raise the false-alarm rate).

@@ -25,7 +25,7 @@ from typing import Any
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
 from skillbank.governance.canary import ArmStats, CanaryDecision, SequentialRule, routes_to_canary
-from skillbank.governance.cases import EvalCase
+from skillbank.governance.cases import MAX_CASE_CHARS, EvalCase
 from skillbank.governance.evaluation import EvaluationReport, evaluate
 from skillbank.governance.gate import Evidence, GateDecision, PromotionGate
 from skillbank.governance.harness import Harness
@@ -227,9 +227,11 @@ class Governance:
         """Red-team the version; a finding at or above the policy's quarantine severity
         quarantines it. Returns (report, quarantined)."""
         v = self.version(name, ref)
-        recorded = [(list(c.args), dict(c.kwargs)) for c, _ in self.cases_of(v) if c.kind == "call"]
+        # Real arguments for the audit: recorded calls first, then a person's cases.
+        with_args = [c for c, _ in self.cases_of(v) if c.kind == "call"] + self.user_cases(v.name)
+        recorded = [(list(c.args), dict(c.kwargs)) for c in with_args]
         task_id, seed = v.provenance.task_id, None
-        for c, _ in self.cases_of(v):
+        for c in with_args or [c for c, _ in self.cases_of(v)]:
             if c.task_id:
                 task_id, seed = c.task_id, c.seed
                 break
@@ -422,6 +424,8 @@ class Governance:
         used). Call cases come from the recorder (first call per skill, in tasks that
         passed); task cases from the episode's code."""
         code = "\n".join(t.code for t in episode.turns if t.ok and t.code)
+        if len(code) > MAX_CASE_CHARS:
+            code = ""  # an episode this long makes no useful test; its calls still count
         origin = {"run_id": episode.run_id, "episode_id": episode.episode_id, "source": "live"}
         task_case = EvalCase(kind="task", task_id=episode.task_id, seed=seed, world=world, code=code, origin=origin)
         saved: dict[str, StoredVersion] = {}
