@@ -267,3 +267,34 @@ def test_run_chooser_serves_the_canary_for_its_share_of_calls(promoted_library, 
     # a canary that is rolled back is no longer served
     gov.rollback(NAME)
     assert all(chooser(f"run{i}", world.task(f"{SCENARIO}-1"), [v1])[0].id == v1.id for i in range(50))
+
+
+def test_injected_faults_are_kept_out_where_trust_on_save_promotes_them(world, pool, tmp_path):
+    from skillbank.skill import parse_skill
+
+    reference = {sc.skill_name: parse_skill(sc.skill_source).content_hash for sc in world.scenarios.values()}
+    promoted_faulty = {}
+    for mode in ("trust", "on"):
+        store = open_store(tmp_path / f"{mode}.db")
+        try:
+            gov = Governance(store, harness=Harness(pool, _worlds(world)))
+            governed = GovernedRun(gov, seed=0, mode=mode)
+            expert = ExpertPolicy(world, fault_rate=1.0, fault_seed=5)
+            config = RunConfig(split="train", limit=9, runs_dir=str(tmp_path / f"runs-{mode}"),
+                               agent=AgentConfig(max_steps=6))
+            run_split(world, expert, store, governed.sessions(lambda h, t: pool.session(h, task_id=t)),
+                      make_retriever("same-scenario"), config, on_episode=lambda ep, d, t: governed.after_episode(ep),
+                      version_chooser=governed.choose)
+            assert expert.injected
+            promoted = [store.get_version_by_id(e.version_id) for e in store.events(type="promoted")]
+            promoted_faulty[mode] = [v for v in promoted if reference[v.name] != v.content_hash]
+            if mode == "on":
+                for v in promoted:  # everything governance promoted passed every task it ran
+                    failed = [e for e in store.events(name=v.name, type=CASE_RECORDED)
+                              if e.version_id == v.id and e.payload["outcome"] is False]
+                    assert not failed
+                    assert not [f for f in gov.evidence(v).findings if f["severity"] in ("medium", "high", "critical")]
+        finally:
+            store.close()
+    assert len(promoted_faulty["trust"]) >= 2
+    assert len(promoted_faulty["on"]) < len(promoted_faulty["trust"])

@@ -8,8 +8,10 @@ probability `--fault-rate` (`skillbank.llm.faults`): the first on world seed
 
 A version is *faulty* when its source differs from its scenario's reference skill
 (content hash after normalisation). Reported per mode: faulty and good versions saved,
-faulty and good versions ever promoted, quarantined, and each run's TGC, mean steps and
-mean generated tokens.
+faulty and good versions ever promoted, quarantined, each run's TGC, the second run's
+tasks that failed while using a faulty version the first run promoted, and its mean steps and
+mean generated tokens. ``faults_injected`` counts the buggy skills the expert actually
+wrote (a task that reuses a library skill writes none).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
     if not 0.0 <= fault_rate <= 1.0:
         raise ValidationError(f"--fault-rate must be in [0, 1], got {fault_rate}")
     from skillbank.sandbox import SandboxConfig, SandboxPool
+    from skillbank.agent.trace import load_run
     from skillbank.skill import parse_skill
     from skillbank.store import open_store
     from skillbank.store.base import EventType
@@ -82,14 +85,24 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
                 try:
                     runs = []
                     injected = 0
+                    kinds: dict[str, str] = {}
                     for i, s in enumerate((seed, seed + 1)):
                         summary, policy = _one_run(store, worlds[s], seed=s, mode=mode, fault_rate=fault_rate,
                                                    fault_seed=fault_seed + 1000 * i, runs_dir=str(Path(tmp) / "runs"),
                                                    pool=pool)
+                        if i == 0:
+                            carried = {e.version_id for e in store.events(type=EventType.PROMOTED.value)}
                         injected += len(policy.injected)
+                        kinds.update({parse_skill(f["source"]).content_hash: f["fault"] for f in policy.injected})
                         runs.append(summary)
                     versions = store.list_versions(latest_only=False)
-                    faulty = {v.id for v in versions if reference.get(v.name) != v.content_hash}
+                    faulty_ids = {v.id for v in versions if reference.get(v.name) != v.content_hash}
+                    _, episodes = load_run(str(Path(tmp) / "runs"), runs[1].run_id)
+                    harmed = sum(
+                        1 for e in episodes if not e.get("success") and any(
+                            op.get("kind") == "use" and op.get("version_id") in faulty_ids & carried
+                            for t in e["turns"] for op in t["operations"]))
+                    faulty = faulty_ids
                     promoted_ids = {e.version_id for e in store.events(type=EventType.PROMOTED.value)}
                     quarantined = {e.version_id for e in store.events(type=EventType.QUARANTINED.value)}
                     out["modes"][mode] = {
@@ -98,9 +111,12 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
                         "good_saved": len(versions) - len(faulty),
                         "faulty_promoted": len(promoted_ids & faulty),
                         "good_promoted": len(promoted_ids - faulty),
+                        "faulty_promoted_kinds": sorted(f"{v.name}: {kinds.get(v.content_hash, '?')}" for v in versions
+                                                        if v.id in promoted_ids & faulty),
                         "faulty_quarantined": len(quarantined & faulty),
                         "run1_tgc": round(runs[0].tgc, 4),
                         "run2_tgc": round(runs[1].tgc, 4),
+                        "run2_failed_using_carried_faulty": harmed,
                         "run2_mean_steps": round(runs[1].mean_steps, 3),
                         "run2_mean_tokens": round(runs[1].mean_tokens, 1),
                         "run2_skill_usage_rate": round(runs[1].skill_usage_rate, 4),
@@ -127,7 +143,8 @@ def command(
         for mode in r["modes"]:
             table.add_column(mode, justify="right")
         keys = ["faults_injected", "faulty_saved", "good_saved", "faulty_promoted", "good_promoted",
-                "faulty_quarantined", "run1_tgc", "run2_tgc", "run2_mean_steps", "run2_mean_tokens"]
+                "faulty_quarantined", "run1_tgc", "run2_tgc", "run2_failed_using_carried_faulty",
+                "run2_mean_steps", "run2_mean_tokens"]
         for key in keys:
             table.add_row(key, *(str(m[key]) for m in r["modes"].values()))
         console.print(table)

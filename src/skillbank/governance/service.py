@@ -18,8 +18,6 @@ active while the version its alias names has status ``canary``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -436,6 +434,11 @@ class Governance:
             except (NotFoundError, ValueError):
                 continue
         used: dict[str, tuple[StoredVersion, bool]] = {}
+        latency: dict[str, float] = {}  # per name: the wall time of the blocks that called it
+        for turn in episode.turns:
+            for op in turn.operations:
+                if op.kind.value in ("use", "create", "update"):
+                    latency[op.name] = latency.get(op.name, 0.0) + float(turn.exec_duration_s or 0.0)
         for op in episode.operations():
             if op.kind.value == "use" and op.version_id and op.ok is not None:
                 try:
@@ -448,13 +451,15 @@ class Governance:
         for call in recorded or []:
             firsts.setdefault(call.name, call)
         for v in saved.values():
-            self.observe(v, ok=True, task_success=episode.success, task_id=episode.task_id, run_id=episode.run_id)
+            self.observe(v, ok=True, task_success=episode.success, latency_s=latency.get(v.name, 0.0),
+                         task_id=episode.task_id, run_id=episode.run_id)
             if code:
                 self.record_case(v, task_case, outcome=episode.success)
         for name, (v, ok) in used.items():
             if name in saved and saved[name].id == v.id:
                 continue
-            self.observe(v, ok=ok, task_success=episode.success, task_id=episode.task_id, run_id=episode.run_id)
+            self.observe(v, ok=ok, task_success=episode.success, latency_s=latency.get(name, 0.0),
+                         task_id=episode.task_id, run_id=episode.run_id)
             if code:
                 self.record_case(v, task_case, outcome=bool(ok and episode.success))
             call = firsts.get(name)
@@ -464,12 +469,6 @@ class Governance:
                                              expected_kind=call.result_kind, expected=call.result, origin=origin),
                                  outcome=True)
         return list(saved.values()), [v for v, _ in used.values()]
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - started
 
 
 __all__ = ["CANARY_ALIAS", "PROMOTED_ALIAS", "Governance", "Move", "severity_at_least"]
