@@ -83,6 +83,8 @@ def test_governed_run_collects_evidence_and_promotes_after_three_successes(promo
     cases = [e.payload["case"] for e in store.events(name=NAME, type=CASE_RECORDED)]
     kinds = {c["kind"] for c in cases}
     assert kinds == {"call", "task"}
+    # the recorder wrapped the preloaded skill in tasks 2 and 3: live call cases
+    assert {c["origin"]["source"] for c in cases if c["kind"] == "call"} >= {"live"}
     call = next(c for c in cases if c["kind"] == "call")
     assert call["expected_kind"] == "json" and isinstance(call["expected"], int) and call["kwargs"]["word"]
 

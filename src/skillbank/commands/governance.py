@@ -18,7 +18,7 @@ LibraryOpt = Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LI
                                          help="Library: SQLite path or sqlite:///, postgresql:// URL.")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-PolicyOpt = Annotated[Optional[str], typer.Option("--policy-file", help="Governance policy TOML (default: the shipped one).")]
+PolicyOpt = Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped one).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="World seed for cases that record none.")]
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the events).")]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (recorded in the events).")]

@@ -95,7 +95,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
-    policy_file: Annotated[Optional[str], typer.Option("--policy-file", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
+    policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="expert: probability of writing a realistically buggy variant of a skill.")] = 0.0,
     fault_seed: Annotated[int, typer.Option("--fault-seed", help="expert: seed of the fault injection.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

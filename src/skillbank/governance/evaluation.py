@@ -71,12 +71,11 @@ def run_case(harness: Harness, name: str, source: str, case: EvalCase) -> tuple[
         why = run.error or "; ".join(run.failed_tests[:2]) or "task failed"
         return False, why[:300], run
     tail = None
+    code = call_code(name, case.args, case.kwargs)
     if case.kind == "user" and case.predicate:
-        tail = f"bool({case.predicate})"
-        code = "result = " + call_code(name, case.args, case.kwargs).splitlines()[1] + "\n"
-        code = call_code(name, case.args, case.kwargs).splitlines()[0] + "\n" + code
-    else:
-        code = call_code(name, case.args, case.kwargs)
+        # The predicate is a person's expression over `result`; it runs in the sandbox too.
+        payload, call = code.splitlines()
+        code, tail = f"{payload}\nresult = {call}\n", f"bool({case.predicate})"
     run = harness.run(name, source, code, task_id=case.task_id, seed=case.seed, tail=tail)
     if not run.ok:
         return False, (run.error or "error")[:300], run

@@ -35,6 +35,7 @@ UNSERIALISABLE = "unserialisable"
 TOO_LARGE = "too_large"
 
 _WRAPPER = '''
+import functools as _sb_functools
 import json as _sb_json
 
 try:
@@ -47,6 +48,7 @@ def _sb_wrap(_sb_fn, _sb_name):
     if getattr(_sb_fn, "_sb_recorded", False):
         return _sb_fn
 
+    @_sb_functools.wraps(_sb_fn)
     def _sb_recorded_call(*args, **kwargs):
         result = _sb_fn(*args, **kwargs)
         if len(_sb_calls) < {max_calls}:

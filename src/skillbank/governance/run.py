@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from skillbank.errors import ConflictError, ValidationError
+from skillbank.errors import ConflictError, SkillbankError, ValidationError
 from skillbank.governance.recorder import RecordedCall, recording_sessions
 from skillbank.governance.service import Governance
 from skillbank.store.base import EventType, StoredVersion, VersionStatus
@@ -37,7 +37,8 @@ class GovernedRun:
         self.mode = mode
         self._recorded: dict[str, list[RecordedCall]] = {}
         self.counts = {"evaluated": 0, "redteamed": 0, "promoted": 0, "canaried": 0, "rolled_back": 0,
-                       "quarantined": 0, "regressions_blocked": 0, "gate_blocked": 0, "conflicts": 0}
+                       "quarantined": 0, "regressions_blocked": 0, "gate_blocked": 0, "conflicts": 0,
+                       "errors": 0}
         self.decisions: list[dict[str, Any]] = []
 
     # -- hooks ------------------------------------------------------------------------
@@ -76,11 +77,17 @@ class GovernedRun:
         for v in saved:
             if self.gov._last(v, EventType.EVALUATED.value) is not None or v.status is not VersionStatus.CANDIDATE:
                 continue
-            self.gov.evaluate(v.name, v.version)
-            self.counts["evaluated"] += 1
-            _, quarantined = self.gov.redteam(v.name, v.version)
-            self.counts["redteamed"] += 1
-            self.counts["quarantined"] += quarantined
+            try:
+                self.gov.evaluate(v.name, v.version)
+                self.counts["evaluated"] += 1
+                _, quarantined = self.gov.redteam(v.name, v.version)
+                self.counts["redteamed"] += 1
+                self.counts["quarantined"] += quarantined
+            except SkillbankError as exc:
+                # The run goes on; the version stays an unevaluated candidate, which the
+                # gate never promotes.
+                self.counts["errors"] += 1
+                self.gov._event("governance_error", v, reason=str(exc)[:500])
         for v in {x.id: x for x in [*saved, *used]}.values():
             current = self.gov.store.get_version_by_id(v.id)
             if current.status is VersionStatus.CANDIDATE:
