@@ -152,3 +152,15 @@ def test_run_reports_governance(capsys, tmp_path):
     assert code == 1 and "--governance" in err
     code, _, err = run_cli(capsys, *base, "--fault-rate", "3")
     assert code == 1 and "--fault-rate" in err
+
+
+def test_bench_governance_small(capsys):
+    data = as_json(capsys, "bench", "governance", "--fault-rate", "1.0", "--limit", "6", "--fault-seed", "5")
+    assert set(data["modes"]) == {"off", "trust", "on"} and data["limit"] == 6
+    off, trust, on = (data["modes"][m] for m in ("off", "trust", "on"))
+    assert off["faulty_promoted"] == off["good_promoted"] == 0
+    assert trust["faulty_promoted"] == trust["faulty_saved"] >= 1
+    assert on["faulty_promoted"] < trust["faulty_promoted"]
+    assert all(0 <= m["run2_tgc"] <= 1 and m["faults_injected"] >= 1 for m in data["modes"].values())
+    code, _, err = run_cli(capsys, "bench", "governance", "--fault-rate", "2")
+    assert code == 1 and "--fault-rate" in err

@@ -136,6 +136,10 @@ def test_regressing_update_is_blocked(promoted_library, world):
     assert gov.version(NAME, 2).status is VersionStatus.CANDIDATE
     with pytest.raises(ValidationError, match="already the promoted"):
         gov.promote(NAME, 1)
+    with pytest.raises(ValidationError, match="regression"):
+        gov.promote(NAME, 2, actor="alice")
+    move = gov.promote(NAME, 2, actor="alice", reason="known and accepted", force=True)
+    assert move.version == 2 and store.events(name=NAME, type="promoted")[-1].payload["forced"] is True
 
 
 def test_worse_canary_is_rolled_back_within_bounded_calls(promoted_library):

@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -32,7 +32,7 @@ MODES = ("off", "trust", "on")
 
 
 def _one_run(store: Any, world: Any, *, seed: int, mode: str, fault_rate: float, fault_seed: int, runs_dir: str,
-             pool: Any) -> tuple[Any, Any]:
+             pool: Any, limit: int | None = None) -> tuple[Any, Any]:
     from skillbank.agent.config import AgentConfig, RunConfig
     from skillbank.agent.runner import run_split
     from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
@@ -41,7 +41,7 @@ def _one_run(store: Any, world: Any, *, seed: int, mode: str, fault_rate: float,
 
     policy = ExpertPolicy(world, fault_rate=fault_rate, fault_seed=fault_seed)
     config = RunConfig(split="train", policy="expert", retrieval="same-scenario", top_k=5, runs_dir=runs_dir,
-                       agent=AgentConfig(max_steps=10))
+                       limit=limit, agent=AgentConfig(max_steps=10))
     governed = close = None
     if mode != "off":
         gov_policy = load_policy()
@@ -63,9 +63,14 @@ def _one_run(store: Any, world: Any, *, seed: int, mode: str, fault_rate: float,
 
 
 def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
-              modes: tuple[str, ...] = MODES) -> dict[str, Any]:
+              modes: tuple[str, ...] = MODES, limit: int | None = None) -> dict[str, Any]:
     if not 0.0 <= fault_rate <= 1.0:
         raise ValidationError(f"--fault-rate must be in [0, 1], got {fault_rate}")
+    if limit is not None and limit < 1:
+        raise ValidationError(f"--limit must be at least 1, got {limit}")
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValidationError(f"unknown governance mode(s) {', '.join(unknown)}; modes: {', '.join(MODES)}")
     from skillbank.sandbox import SandboxConfig, SandboxPool
     from skillbank.agent.trace import load_run
     from skillbank.skill import parse_skill
@@ -75,7 +80,8 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
 
     worlds = {seed: AppsWorld(seed), seed + 1: AppsWorld(seed + 1)}
     reference = {sc.skill_name: parse_skill(sc.skill_source).content_hash for sc in worlds[seed].scenarios.values()}
-    out: dict[str, Any] = {"fault_rate": fault_rate, "seeds": [seed, seed + 1], "fault_seed": fault_seed, "modes": {}}
+    out: dict[str, Any] = {"fault_rate": fault_rate, "seeds": [seed, seed + 1], "fault_seed": fault_seed,
+                           "limit": limit, "modes": {}}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="skillbank-govbench-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,7 +95,7 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
                     for i, s in enumerate((seed, seed + 1)):
                         summary, policy = _one_run(store, worlds[s], seed=s, mode=mode, fault_rate=fault_rate,
                                                    fault_seed=fault_seed + 1000 * i, runs_dir=str(Path(tmp) / "runs"),
-                                                   pool=pool)
+                                                   pool=pool, limit=limit)
                         if i == 0:
                             carried = {e.version_id for e in store.events(type=EventType.PROMOTED.value)}
                         injected += len(policy.injected)
@@ -132,10 +138,11 @@ def command(
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Probability that the expert writes a buggy variant.")] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="World seed of the first run (the second uses seed + 1).")] = 0,
     fault_seed: Annotated[int, typer.Option("--fault-seed")] = 0,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Play only the first N train tasks per run.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
 ) -> None:
     """Governance off / trust-on-save / on, over two train runs with injected faults."""
-    result = run_bench(fault_rate=fault_rate, seed=seed, fault_seed=fault_seed)
+    result = run_bench(fault_rate=fault_rate, seed=seed, fault_seed=fault_seed, limit=limit)
 
     def render(r: dict[str, Any]) -> None:
         table = Table(title=f"governance demonstration: fault rate {r['fault_rate']}, world seeds {r['seeds']}")

@@ -113,12 +113,14 @@ def redteam_command(
 def promote_command(
     ref: Annotated[str, typer.Argument(help="NAME (its active canary, else its latest) or NAME@VERSION.")],
     library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
-    actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
+    actor: ActorOpt = "user", reason: ReasonOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even a version with a regression.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Point the `promoted` alias at a version (compare-and-set) and record who and why."""
     name, version = _split(ref)
     with _governance(library, namespace, None) as gov:
-        move = gov.promote(name, version, actor=actor, reason=reason or f"promoted by {actor}")
+        move = gov.promote(name, version, actor=actor, reason=reason or f"promoted by {actor}", force=force)
     emit(move.to_dict(), as_json, _move_render)
 
 

@@ -277,10 +277,12 @@ class Governance:
         return (None if current is None else current.version), moved.generation
 
     def promote(self, name: str, ref: int | str | None = None, *, actor: str | None = None, reason: str | None = None,
-                expected_generation: int | None | str = "read", evidence: dict[str, Any] | None = None) -> Move:
+                expected_generation: int | None | str = "read", evidence: dict[str, Any] | None = None,
+                force: bool = False) -> Move:
         """Point ``promoted`` at the version (default: the active canary, else the
         latest), retire the version it pointed at. Compare-and-set: a concurrent move
-        raises ConflictError and changes nothing."""
+        raises ConflictError and changes nothing. A version whose last evaluation found
+        a regression is refused unless `force` (a person overriding the gate)."""
         if ref is None:
             canary = self.active_canary(name)
             v = canary if canary is not None else self.version(name)
@@ -289,6 +291,10 @@ class Governance:
         if v.status is VersionStatus.QUARANTINED:
             raise ValidationError(f"{v.ref} is quarantined; release it first (skillbank skills release {v.ref})")
         who, why = actor or self.actor, reason or "promoted"
+        last = self._last(v, EventType.EVALUATED.value)
+        if last is not None and last.payload.get("regressions") and not force and self.policy.gate.block_regressions:
+            raise ValidationError(f"{v.ref} fails {len(last.payload['regressions'])} case(s) its predecessor passed "
+                                  "(a regression); --force to override")
         old = self.incumbent(name)
         if old is not None and old.id == v.id:
             raise ValidationError(f"{v.ref} is already the promoted version of {name!r}")
@@ -298,7 +304,7 @@ class Governance:
             self.store.set_status(old.id, VersionStatus.RETIRED, actor=who, reason=f"replaced by {v.ref}")
         self._event(EventType.PROMOTED.value, v, actor=who, reason=why,
                     payload={"version": v.version, "from_version": from_version, "generation": generation,
-                             "evidence": evidence or {}})
+                             "forced": force, "evidence": evidence or {}})
         return Move("promoted", name, v.version, from_version, generation, why)
 
     def start_canary(self, name: str, ref: int | str | None = None, *, actor: str | None = None,
