@@ -155,3 +155,14 @@ def test_claims_and_fuzz_inputs_follow_the_signature():
     assert -1 in values_a and None in values_a and "" in [kw["b"] for kw, _ in inputs]
     assert any(isinstance(kw["b"], str) and len(kw["b"]) >= 10_000 for kw, _ in inputs)
     assert any(not typed for _, typed in inputs) and any(typed for _, typed in inputs)
+
+
+def test_fuzzing_degrades_clearly_without_hypothesis(harness, monkeypatch):
+    from skillbank.governance import redteam as rt
+
+    monkeypatch.setattr(rt, "hypothesis_available", lambda: False)
+    report = redteam(harness, version_id="v", ref="g@1", name="g", source="def g(x: int) -> int:\n    return x + 1\n",
+                     docstring="Add one.", rules=RedteamRules(fuzz_examples=50), task_id=TASK, seed=0)
+    assert [f.kind for f in report.findings] == ["fuzz_unavailable"] and report.findings[0].severity == "info"
+    assert "skillbank[redteam]" in report.findings[0].message
+    assert 0 < report.fuzz_inputs < 20  # the fixed edge cases still ran

@@ -304,3 +304,39 @@ def test_injected_faults_are_kept_out_where_trust_on_save_promotes_them(world, p
             store.close()
     assert len(promoted_faulty["trust"]) >= 2
     assert len(promoted_faulty["on"]) < len(promoted_faulty["trust"])
+
+
+def _ender(path, generation, barrier, out):
+    store = open_store(path)
+    gov = Governance(store)
+    barrier.wait(timeout=30)
+    try:
+        gov.rollback("f", actor="p", reason="race", expected_generation=generation)
+        out.put("won")
+    except ConflictError as exc:
+        out.put("conflict: " + str(exc))
+    finally:
+        store.close()
+
+
+def test_two_processes_ending_one_canary_one_wins(tmp_path):
+    path = tmp_path / "canary.db"
+    store = open_store(path)
+    for i in range(2):
+        store.put_version(f"def f(x):\n    return x * {i + 2}\n")
+    gov = Governance(store)
+    gov.promote("f", 1, reason="setup")
+    gov.start_canary("f", 2, reason="setup")
+    generation = store.get_alias("f", "canary").generation
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_ender, args=(str(path), generation, barrier, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = sorted(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert results[1] == "won" and results[0].startswith("conflict: ")
+    assert len(store.events(name="f", type="rolled_back")) == 1
+    assert gov.active_canary("f") is None and gov.version("f", 2).status is VersionStatus.RETIRED
+    store.close()

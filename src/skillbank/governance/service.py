@@ -332,17 +332,17 @@ class Governance:
         who, why = actor or self.actor, reason or "rolled back"
         canary = self.active_canary(name)
         if canary is not None and to is None:
-            alias = self.store.get_alias(name, CANARY_ALIAS, namespace=self.namespace)
-            if expected_generation not in ("read", None) and alias.generation != expected_generation:
-                raise ConflictError(f"alias 'canary' of skill {name!r} moved: expected generation "
-                                    f"{expected_generation}, actual {alias.generation}")
-            self.store.set_status(canary.id, VersionStatus.RETIRED, actor=who, reason=why)
             incumbent = self.incumbent(name)
+            if incumbent is None:
+                raise NotFoundError(f"{name!r} has a canary but no promoted version to fall back to")
+            # The compare-and-set point: the canary alias moves back onto the incumbent,
+            # so of two processes ending the same canary one wins and one conflicts.
+            _, generation = self._move(name, CANARY_ALIAS, incumbent, expected_generation, actor=who, reason=why)
+            self.store.set_status(canary.id, VersionStatus.RETIRED, actor=who, reason=why)
             self._event(EventType.ROLLED_BACK.value, canary, actor=who, reason=why,
-                        payload={"version": canary.version, "kind": "canary",
-                                 "incumbent": incumbent.version if incumbent else None, "evidence": evidence or {}})
-            return Move("rolled_back", name, incumbent.version if incumbent else canary.version, canary.version,
-                        alias.generation, why)
+                        payload={"version": canary.version, "kind": "canary", "incumbent": incumbent.version,
+                                 "generation": generation, "evidence": evidence or {}})
+            return Move("rolled_back", name, incumbent.version, canary.version, generation, why)
         current = self.incumbent(name)
         if current is None:
             raise NotFoundError(f"{name!r} has no promoted version to roll back")
