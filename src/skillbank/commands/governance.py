@@ -42,7 +42,6 @@ def _governance(library: str, namespace: str, policy_file: str | None, *, sandbo
     store = open_store(library)
     close = None
     try:
-        store.create_namespace(namespace) if namespace != DEFAULT_NAMESPACE else None
         harness = None
         if sandbox:
             harness, close = open_harness(timeout_s=policy.redteam.timeout_s, seed=seed)
