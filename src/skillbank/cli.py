@@ -24,6 +24,7 @@ from skillbank.commands import train as train_cmd
 from skillbank.commands import mcp as mcp_cmd
 from skillbank.commands._output import Interrupted
 from skillbank import __version__
+from skillbank.commands import policy as policy_cmd
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -57,6 +58,7 @@ app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbo
 app.add_typer(world.app, name="world", help="Explore a world (apps, support or --world your.module:make_world): apps, API docs, tasks, expert solutions.")
 app.add_typer(runs.app, name="runs", help="List, inspect and compare agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks: a summary table, or one JSON object with --json.")
+app.add_typer(policy_cmd.app, name="policy", help="The governance policy in force (promotion gate, canary rule, red-team).")
 app.add_typer(train_cmd.app, name="train", help="Train the local policy (SAGE: GRPO over sequential rollouts).")
 app.command("doctor", help="Check this machine: sandbox isolation layers, installed extras, offline models.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,6 +37,9 @@ class Retriever(Protocol):
 
 
 _VISIBLE = (VersionStatus.PROMOTED, VersionStatus.CANARY)
+
+#: `(run_id, task, retrieved versions) -> the versions to serve`.
+VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
 
 
 class RunLibrary:
@@ -62,6 +65,7 @@ class RunLibrary:
         top_k: int = 5,
         actor: str = "agent",
         writable: bool = True,
+        version_chooser: VersionChooser | None = None,
     ):
         self.store = store
         self.retriever = retriever
@@ -71,6 +75,9 @@ class RunLibrary:
         self.actor = actor
         # False leaves the store untouched (the no-skills ablation): no events, no saves.
         self.writable = writable
+        # Governance's hook: which version of each retrieved name is served (canary
+        # routing); it may drop versions, never add unseen ones.
+        self.version_chooser = version_chooser
         self._own: set[str] = set()  # ids of the versions this run saved or re-derived
         self._own_pending: set[str] = set()  # re-derived since the last sync (no event marks them)
         self._cursor: int | None = None  # the store's change cursor the index reflects
@@ -87,7 +94,8 @@ class RunLibrary:
         # Synced per task: earlier tasks of the scenario save candidates later ones must see.
         self.sync()
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
-        return [self._held[h.version_id] for h in hits if h.version_id in self._held]
+        found = [self._held[h.version_id] for h in hits if h.version_id in self._held]
+        return self.version_chooser(self.run_id, task, found) if self.version_chooser is not None else found
 
     # -- keeping the index in step with the store ---------------------------------------
 

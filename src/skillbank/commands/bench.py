@@ -13,6 +13,8 @@ from skillbank.bench import retrieval as _retrieval
 from skillbank.bench import sandbox as _sandbox
 from skillbank.bench import store as _store
 from skillbank.bench import world as _world
+from skillbank.bench import canary as _canary
+from skillbank.bench import governance as _governance
 
 app = typer.Typer(no_args_is_help=True)
 app.command("store", help="Store latency and throughput (put, get-by-alias, list).")(_store.command)
@@ -20,3 +22,5 @@ app.command("sandbox", help="Sandbox execution time vs in-process exec and smola
 app.command("world", help="Apps-world API call latency, reset, grading, expert throughput.")(_world.command)
 app.command("agent", help="Per-task retrieval overhead of a run at 1k/10k/100k versions, first-task cost.")(_agent.command)
 app.command("retrieval", help="Top-k retrieval latency over 1k/10k/100k skills per mode.")(_retrieval.command)
+app.command("canary", help="Canary rule: false-rollback rate (as-good canaries) and calls to rollback (worse ones).")(_canary.command)
+app.command("governance", help="Governance off / trust / on over two train runs with injected faults.")(_governance.command)

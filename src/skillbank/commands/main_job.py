@@ -75,7 +75,14 @@ def _make_policy(name: str, world: Any, options: dict[str, Any]) -> Any:
     from skillbank.llm.registry import make_policy
 
     if name == "expert":
+        if options.get("fault_rate"):
+            from skillbank.llm.expert import ExpertPolicy
+
+            return ExpertPolicy(world, fault_rate=options["fault_rate"], fault_seed=options.get("fault_seed") or 0)
         return make_policy(name, world=world)
+    if options.get("fault_rate"):
+        raise ValidationError("--fault-rate applies to the expert policy only")
+    options = {k: v for k, v in options.items() if k not in ("fault_rate", "fault_seed")}
     return make_policy(name, **options)
 
 
@@ -134,6 +141,7 @@ def _render(summary: dict[str, Any]) -> None:
         ("skills saved", str(summary["skills_saved"])),
         ("skill usage rate", pct(summary["skill_usage_rate"])),
         ("retrieval", f"{summary['retrieval']} (top {summary['top_k']})" if summary["with_skills"] else "none (--no-skills)"),
+        *_governance_rows(summary.get("governance")),
         ("time", f"{summary['duration_s']:.1f}s"),
         ("trace", summary["run_dir"]),
     ]
@@ -142,6 +150,20 @@ def _render(summary: dict[str, Any]) -> None:
     console.print(table)
     if summary.get("note"):
         console.print(markup("[bold]{}[/bold]", summary["note"]))
+
+
+def _governance_rows(gov: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not gov:
+        return [("governance", "off")]
+    if gov["mode"] == "trust":
+        return [("governance", "trust (every save promoted)"), ("promoted", str(gov["promoted"]))]
+    return [
+        ("governance", f"on ({gov['policy']} policy)"),
+        ("evaluated / red-teamed", f"{gov['evaluated']} / {gov['redteamed']}"),
+        ("promoted / canaried", f"{gov['promoted']} / {gov['canaried']}"),
+        ("rolled back / quarantined", f"{gov['rolled_back']} / {gov['quarantined']}"),
+        ("regressions blocked", str(gov["regressions_blocked"])),
+    ]
 
 
 def run(
@@ -164,6 +186,10 @@ def run(
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
+    governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
+    policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
+    fault_rate: Annotated[float, typer.Option("--fault-rate", help="expert: probability of writing a realistically buggy variant of a skill.")] = 0.0,
+    fault_seed: Annotated[int, typer.Option("--fault-seed", help="expert: seed of the fault injection.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     from skillbank.llm.registry import describe_policy
@@ -192,12 +218,18 @@ def run(
     world = make_world(world_name, seed=seed_value)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
+    from skillbank.governance.run import GOVERNANCE_MODES
+
+    if governance not in GOVERNANCE_MODES:
+        raise ValidationError(f"--governance: unknown mode {governance!r}; modes: {', '.join(GOVERNANCE_MODES)}")
+    if not 0.0 <= fault_rate <= 1.0:
+        raise ValidationError(f"--fault-rate must be in [0, 1], got {fault_rate}")
     _prepare_runs_dir(runs_dir)
     run_id = new_run_id()
     config = RunConfig(split=split, policy=policy, retrieval=retrieval, top_k=top_k, with_skills=with_skills,
                        limit=limit, namespace=namespace, runs_dir=runs_dir, run_id=run_id,
                        agent=AgentConfig(max_steps=max_steps))
-    agent_policy = _make_policy(policy, world, options)
+    agent_policy = _make_policy(policy, world, {**options, "fault_rate": fault_rate, "fault_seed": fault_seed})
     note = EXPERT_NOTE if policy == "expert" else (
         LOCAL_BASE_NOTE if policy == "local" and adapter_path is None and model_path is None else None)
     retriever = make_retriever(retrieval, top_k=top_k) if with_skills and retrieval != "none" else None
@@ -205,13 +237,22 @@ def run(
     record = {
         "seed": seed_value,
         "world_spec": world_name,
+        "governance": governance if with_skills else "off",
         "policy_config": describe_policy(agent_policy),
         "skillbank_version": __version__,
         "python": platform.python_version(),
     }
     counts = {"passed": 0, "used": 0, "saved": 0, "done": 0}
     run_dir = Path(runs_dir) / run_id
+    governed = close_harness = None
     try:
+        if governance != "off" and with_skills:
+            from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
+
+            gov_policy = load_policy(policy_file)
+            harness, close_harness = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed_value)
+            governed = GovernedRun(Governance(store, policy=gov_policy, namespace=namespace, harness=harness),
+                                   seed=seed_value, mode=governance)
         with SandboxPool(SandboxConfig()) as pool, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(),
@@ -229,13 +270,18 @@ def run(
                 counts["passed"] += bool(episode.success)
                 counts["used"] += len({op.name for op in episode.operations() if op.kind.value == "use"})
                 counts["saved"] += len(episode.saved)
+                if governed is not None:
+                    governed.after_episode(episode)
                 progress.update(bar, completed=done, total=total, current="",
                                 counts=f"passed {counts['passed']}/{done} · used {counts['used']} · saved {counts['saved']}")
 
+            sessions: Any = lambda host, task_id: pool.session(host, task_id=task_id)  # noqa: E731
             summary: RunSummary = run_split(
                 world, _WatchedPolicy(agent_policy, on_turn), store,
-                lambda host, task_id: pool.session(host, task_id=task_id), retriever,
+                governed.sessions(sessions) if governed else sessions, retriever,
                 config, on_episode=on_episode, extra_config=record,
+                version_chooser=governed.choose if governed else None,
+                governance_summary=governed.summary if governed else None,
             )
     except (Interrupted, KeyboardInterrupt):
         mark_failed(run_dir, "interrupted (Ctrl-C)", interrupted=True)
@@ -246,6 +292,8 @@ def run(
         mark_failed(run_dir, exc)
         raise
     finally:
+        if close_harness is not None:
+            close_harness()
         store.close()
         close = getattr(agent_policy, "close", None)
         if callable(close):

@@ -527,8 +527,14 @@ def import_(
         console.print(f"imported {c['versions']} versions ({c['skipped']} already stored), "
                       f"{c['aliases']} aliases, {c['events']} events")
         for line in c["renumbered"]:
-            console.print(f"  renumbered: {escape(line)}")
+            console.print(f"  renumbered: {line}")
         for line in c["conflicts"]:
-            console.print(f"  conflict: {escape(line)}")
+            console.print(f"  conflict: {line}")
 
     emit({"directory": str(directory), **counts}, json_, render)
+
+
+# Governance's commands (eval, redteam, promote, rollback, approve, quarantine, release, cases).
+from skillbank.commands import governance as _governance  # noqa: E402
+
+_governance.register(app)
