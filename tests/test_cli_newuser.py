@@ -209,6 +209,8 @@ def test_long_names_and_source_are_never_cut(capsys, lib, tmp_path: Path, narrow
 def test_tables_fold_instead_of_ellipsis(capsys, narrow) -> None:
     code, out, _ = run(capsys, "world", "docs", "wallet", "send_money")
     assert code == 0 and "…" not in out
+    for name in ("access_token", "receiver_email", "amount_cents", "payment_card_id"):
+        assert name in out  # parameter names stay whole
     code, out, _ = run(capsys, "world", "tasks", "--split", "test_challenge")
     assert code == 0 and "…" not in out
     from skillbank.worlds.registry import make_world

@@ -8,9 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.syntax import Syntax
-from rich.table import Table
 
-from skillbank.commands._output import add_column, console, emit, markup, table
+from skillbank.commands._output import console, emit, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.worlds.base import ApiError
 from skillbank.worlds.registry import make_world
@@ -35,9 +34,8 @@ def apps(seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
     data = {"apps": rows, "app_count": len(rows), "api_count": sum(r["api_count"] for r in rows)}
 
     def render(d: dict[str, Any]) -> None:
-        t = Table(title=f"{d['app_count']} apps, {d['api_count']} APIs")
-        for col, kw in (("app", {"style": "bold"}), ("APIs", {"justify": "right"}), ("description", {})):
-            add_column(t, col, **kw)
+        t = table("app", "APIs", "description", title=f"{d['app_count']} apps, {d['api_count']} APIs",
+                  keep=("app",), flex=("description",))
         for r in d["apps"]:
             t.add_row(r["name"], str(r["api_count"]), r["description"])
         console.print(t)
@@ -72,9 +70,8 @@ def docs(
         }
 
         def render_app(d: dict[str, Any]) -> None:
-            t = Table(title=f"{d['app_name']}: {d['description']}")
-            add_column(t, "API", style="bold")
-            add_column(t, "description")
+            t = table("API", "description", title=f"{d['app_name']}: {d['description']}", keep=("API",),
+                      flex=("description",))
             for r in d["apis"]:
                 t.add_row(r["name"], r["description"])
             console.print(t)
@@ -85,9 +82,8 @@ def docs(
 
     def render_api(d: dict[str, Any]) -> None:
         console.print(markup("[bold]{}.{}[/bold]: {}", d["app_name"], d["api_name"], d["description"]))
-        t = Table(title="parameters")
-        for col in ("name", "type", "required", "default", "constraints", "description"):
-            add_column(t, col)
+        t = table("name", "type", "required", "default", "constraints", "description", title="parameters",
+                  keep=("name",), flex=("constraints", "description"))
         for p in d["parameters"]:
             t.add_row(
                 p["name"], p["type"], "yes" if p["required"] else "no",
