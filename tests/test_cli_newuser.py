@@ -139,6 +139,21 @@ def test_agent_refuses_a_bad_namespace_and_traces_unstorable_saves(tmp_path: Pat
         store.close()
 
 
+def test_run_reports_candidates_that_could_not_be_saved(capsys, tmp_path: Path) -> None:
+    from test_agent_fakes import block
+
+    code = "def sorted(xs):\n    return list(xs)\n\nsorted([2, 1])\napis.supervisor.complete_task(answer=None)"
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(json.dumps(block(code)) + "\n")
+    args = ["run", "--policy", "replay", "--responses", str(replies), "--limit", "1",
+            "--runs-dir", str(tmp_path / "runs"), "--library", str(tmp_path / "l.db")]
+    data = run_json(capsys, *args)
+    assert data["skills_saved"] == 0 and data["unsaved_candidates"] == 1
+    replies.write_text(json.dumps(block(code)) + "\n")
+    code_, out, _ = run(capsys, *args)
+    assert code_ == 0 and "1 function(s) that earned a save were not storable skills" in " ".join(out.split())
+
+
 # -- bug 3: read-only commands never create a library ----------------------------------
 
 

@@ -139,6 +139,10 @@ def _render(summary: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if summary.get("unsaved_candidates"):
+        console.print(markup("[yellow]{} function(s) that earned a save were not storable skills; "
+                             "`skillbank runs show {} --task TASK_ID` says why[/yellow]",
+                             summary["unsaved_candidates"], summary["run_id"]))
     if summary.get("note"):
         console.print(markup("[bold]{}[/bold]", summary["note"]))
 
@@ -201,7 +205,7 @@ def run(
         "skillbank_version": __version__,
         "python": platform.python_version(),
     }
-    counts = {"passed": 0, "used": 0, "saved": 0, "done": 0}
+    counts = {"passed": 0, "used": 0, "saved": 0, "done": 0, "unsaved": 0}
     run_dir = Path(runs_dir) / run_id
     try:
         with SandboxPool(SandboxConfig()) as pool, Progress(
@@ -221,6 +225,7 @@ def run(
                 counts["passed"] += bool(episode.success)
                 counts["used"] += len({op.name for op in episode.operations() if op.kind.value == "use"})
                 counts["saved"] += len(episode.saved)
+                counts["unsaved"] += len(episode.save_errors)
                 progress.update(bar, completed=done, total=total, current="",
                                 counts=f"passed {counts['passed']}/{done} · used {counts['used']} · saved {counts['saved']}")
 
@@ -243,6 +248,7 @@ def run(
         if callable(close):
             close()
     data = dataclasses.asdict(summary)
+    data["unsaved_candidates"] = counts["unsaved"]
     if note:
         data["note"] = note
     emit(data, as_json, _render)
