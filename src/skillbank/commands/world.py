@@ -116,15 +116,18 @@ def tasks(
     rows = [_task_row(t) for t in _world(seed).tasks(split)]
 
     def render(rs: list[dict[str, Any]]) -> None:
-        scenarios = len({r["scenario_id"] for r in rs})
-        # With --split every row has the same split: the column would only take room.
-        cols = ("task",) + ("split",) * (split is None) + ("diff.", "apps", "instruction")
-        t = table(*cols, title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""),
-                  keep=("task",), flex=("apps", "instruction"))
+        # One table per split: the split is its title, not a column taking room.
+        by_split: dict[str, list[dict[str, Any]]] = {}
         for r in rs:
-            t.add_row(r["id"], *((r["split"],) * (split is None)), str(r["difficulty"]), ", ".join(r["apps"]),
-                      r["instruction"])
-        console.print(t)
+            by_split.setdefault(r["split"], []).append(r)
+        for name, group in by_split.items():
+            scenarios = len({r["scenario_id"] for r in group})
+            t = table("task", "diff.", "apps", "instruction",
+                      title=f"{name}: {len(group)} tasks in {scenarios} scenarios",
+                      keep=("task",), flex=("instruction",))
+            for r in group:
+                t.add_row(r["id"], str(r["difficulty"]), ", ".join(r["apps"]), r["instruction"])
+            console.print(t)
 
     emit(rows, as_json, render)
 
