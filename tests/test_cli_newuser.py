@@ -139,6 +139,21 @@ def test_agent_refuses_a_bad_namespace_and_traces_unstorable_saves(tmp_path: Pat
         store.close()
 
 
+def test_run_reports_candidates_that_could_not_be_saved(capsys, tmp_path: Path) -> None:
+    from test_agent_fakes import block
+
+    code = "def sorted(xs):\n    return list(xs)\n\nsorted([2, 1])\napis.supervisor.complete_task(answer=None)"
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(json.dumps(block(code)) + "\n")
+    args = ["run", "--policy", "replay", "--responses", str(replies), "--limit", "1",
+            "--runs-dir", str(tmp_path / "runs"), "--library", str(tmp_path / "l.db")]
+    data = run_json(capsys, *args)
+    assert data["skills_saved"] == 0 and data["unsaved_candidates"] == 1
+    replies.write_text(json.dumps(block(code)) + "\n")
+    code_, out, _ = run(capsys, *args)
+    assert code_ == 0 and "1 function(s) that earned a save were not storable skills" in " ".join(out.split())
+
+
 # -- bug 3: read-only commands never create a library ----------------------------------
 
 
@@ -209,6 +224,8 @@ def test_long_names_and_source_are_never_cut(capsys, lib, tmp_path: Path, narrow
 def test_tables_fold_instead_of_ellipsis(capsys, narrow) -> None:
     code, out, _ = run(capsys, "world", "docs", "wallet", "send_money")
     assert code == 0 and "…" not in out
+    for name in ("access_token", "receiver_email", "amount_cents", "payment_card_id"):
+        assert name in out  # parameter names stay whole
     code, out, _ = run(capsys, "world", "tasks", "--split", "test_challenge")
     assert code == 0 and "…" not in out
     from skillbank.worlds.registry import make_world

@@ -67,3 +67,46 @@ def test_local_links_resolve(page: Path) -> None:
 def test_readme_links_the_architecture_page_and_keeps_a_roadmap() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "(docs/architecture.md)" in text and "\n## Roadmap\n" in text
+
+
+_BASH = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+
+
+def _cli_lines() -> list[str]:
+    lines = []
+    for page in PAGES:
+        for block in _BASH.findall(page.read_text(encoding="utf-8")):
+            for line in block.splitlines():
+                for part in re.split(r"&&|\|", line.split("#", 1)[0]):
+                    part = part.strip()
+                    if part.startswith("skillbank "):
+                        lines.append(part)
+    return lines
+
+
+def test_every_cli_line_in_the_docs_names_a_real_command_and_real_flags() -> None:
+    import typer
+
+    from skillbank.cli import app
+
+    root = typer.main.get_command(app)  # Typer's own click: groups are told by their `commands`
+    lines = _cli_lines()
+    assert len(lines) > 20
+    for line in lines:
+        tokens = line.replace(">", " > ").split()[1:]
+        command = root
+        while hasattr(command, "commands") and tokens and tokens[0] in command.commands:
+            command = command.commands[tokens.pop(0)]
+        if command is root and tokens and tokens[0].startswith("--"):
+            assert tokens[0] in {o for p in root.params for o in p.opts}, f"no global option: {line}"
+            continue
+        if hasattr(command, "commands"):
+            alternatives = tokens[0].split("|") if tokens else []
+            assert alternatives and all(a in command.commands for a in alternatives), f"not a command: {line}"
+            continue
+        flags = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+        for token in tokens:
+            if token == ">":
+                break
+            if token.startswith("--"):
+                assert token.split("=")[0] in flags, f"{line}: {command.name} has no {token}"

@@ -148,6 +148,10 @@ def _render(summary: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if summary.get("unsaved_candidates"):
+        console.print(markup("[yellow]{} function(s) that earned a save were not storable skills; "
+                             "`skillbank runs show {} --task TASK_ID` says why[/yellow]",
+                             summary["unsaved_candidates"], summary["run_id"]))
     if summary.get("note"):
         console.print(markup("[bold]{}[/bold]", summary["note"]))
 
@@ -242,7 +246,7 @@ def run(
         "skillbank_version": __version__,
         "python": platform.python_version(),
     }
-    counts = {"passed": 0, "used": 0, "saved": 0, "done": 0}
+    counts = {"passed": 0, "used": 0, "saved": 0, "done": 0, "unsaved": 0}
     run_dir = Path(runs_dir) / run_id
     governed = close_harness = None
     try:
@@ -272,6 +276,7 @@ def run(
                 counts["saved"] += len(episode.saved)
                 if governed is not None:
                     governed.after_episode(episode)
+                counts["unsaved"] += len(episode.save_errors)
                 progress.update(bar, completed=done, total=total, current="",
                                 counts=f"passed {counts['passed']}/{done} · used {counts['used']} · saved {counts['saved']}")
 
@@ -299,6 +304,7 @@ def run(
         if callable(close):
             close()
     data = dataclasses.asdict(summary)
+    data["unsaved_candidates"] = counts["unsaved"]
     if note:
         data["note"] = note
     emit(data, as_json, _render)

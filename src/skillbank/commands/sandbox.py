@@ -108,15 +108,15 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
     report["environment"] = environment_report()
 
     def render(data: dict[str, Any]) -> None:
-        console.print(f"kernel: {data['kernel']['platform']}")
+        console.print(f"kernel: {data['kernel']['platform']}", highlight=False)
         for name in LAYERS:
             status = data["layers"].get(name, "missing: not reported")
             colour = "green" if status == "active" else "red"
             console.print(markup(f"  {{:<13}} [{colour}]{{}}[/{colour}]", name, status))
         if "capabilities" in data["layers"]:
-            console.print(f"  {'capabilities':<13} {data['layers']['capabilities']}")
+            console.print(f"  {'capabilities':<13} {data['layers']['capabilities']}", highlight=False)
         if "landlock_abi" in data["layers"]:
-            console.print(f"  landlock ABI  {data['layers']['landlock_abi']}")
+            console.print(f"  landlock ABI  {data['layers']['landlock_abi']}", highlight=False)
         for text in data["warnings"]:
             console.print(markup("[yellow]warning: {}[/yellow]", text))
         render_environment(data["environment"])

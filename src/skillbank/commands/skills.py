@@ -213,9 +213,11 @@ def _render_versions(found: list[StoredVersion]) -> None:
         return
     several = len({sv.namespace for sv in found}) > 1
     cols = ("namespace",) * several + ("skill", "status", "signature", "created", "by")
-    t = table(*cols, keep=("skill",), flex=("signature", "by"))
+    t = table(*cols, keep=("skill",), flex=("signature",))
     for sv in found:
-        row = (sv.ref, sv.status.value, sv.signature, _short_time(sv.created_at, minutes=True), sv.provenance.created_by)
+        # The name is in the first column: the signature column shows what follows it.
+        params = sv.signature.removeprefix(f"def {sv.name}")
+        row = (sv.ref, sv.status.value, params, _short_time(sv.created_at, minutes=True), sv.provenance.created_by)
         t.add_row(*((sv.namespace,) * several + row))
     console.print(t)
 

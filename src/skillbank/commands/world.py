@@ -9,7 +9,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.syntax import Syntax
-from rich.table import Table
 
 from skillbank.commands._output import add_column, console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
@@ -42,9 +41,8 @@ def apps(seed: SeedOpt = "0", world_name: WorldOpt = "apps", as_json: JsonOpt = 
     data = {"apps": rows, "app_count": len(rows), "api_count": sum(r["api_count"] for r in rows)}
 
     def render(d: dict[str, Any]) -> None:
-        t = Table(title=f"{d['app_count']} apps, {d['api_count']} APIs")
-        for col, kw in (("app", {"style": "bold"}), ("APIs", {"justify": "right"}), ("description", {})):
-            add_column(t, col, **kw)
+        t = table("app", "APIs", "description", title=f"{d['app_count']} apps, {d['api_count']} APIs",
+                  keep=("app",), flex=("description",))
         for r in d["apps"]:
             t.add_row(r["name"], str(r["api_count"]), r["description"])
         console.print(t)
@@ -80,9 +78,8 @@ def docs(
         }
 
         def render_app(d: dict[str, Any]) -> None:
-            t = Table(title=f"{d['app_name']}: {d['description']}")
-            add_column(t, "API", style="bold")
-            add_column(t, "description")
+            t = table("API", "description", title=f"{d['app_name']}: {d['description']}", keep=("API",),
+                      flex=("description",))
             for r in d["apis"]:
                 t.add_row(r["name"], r["description"])
             console.print(t)
@@ -95,9 +92,8 @@ def docs(
 
     def render_api(d: dict[str, Any]) -> None:
         console.print(markup("[bold]{}.{}[/bold]: {}", d["app_name"], d["api_name"], d["description"]))
-        t = Table(title="parameters")
-        for col in ("name", "type", "required", "default", "constraints", "description"):
-            add_column(t, col)
+        t = table("name", "type", "required", "default", "constraints", "description", title="parameters",
+                  keep=("name",), flex=("constraints", "description"))
         for p in d["parameters"]:
             t.add_row(
                 p["name"], p["type"], "yes" if p["required"] else "no",
@@ -134,15 +130,18 @@ def tasks(
     rows = [_task_row(t) for t in _world(seed, world_name, split).tasks(split)]
 
     def render(rs: list[dict[str, Any]]) -> None:
-        scenarios = len({r["scenario_id"] for r in rs})
-        # With --split every row has the same split: the column would only take room.
-        cols = ("task",) + ("split",) * (split is None) + ("diff.", "apps", "instruction")
-        t = table(*cols, title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""),
-                  keep=("task",), flex=("apps", "instruction"))
+        # One table per split: the split is its title, not a column taking room.
+        by_split: dict[str, list[dict[str, Any]]] = {}
         for r in rs:
-            t.add_row(r["id"], *((r["split"],) * (split is None)), str(r["difficulty"]), ", ".join(r["apps"]),
-                      r["instruction"])
-        console.print(t)
+            by_split.setdefault(r["split"], []).append(r)
+        for name, group in by_split.items():
+            scenarios = len({r["scenario_id"] for r in group})
+            t = table("task", "diff.", "apps", "instruction",
+                      title=f"{name}: {len(group)} tasks in {scenarios} scenarios",
+                      keep=("task",), flex=("instruction",))
+            for r in group:
+                t.add_row(r["id"], str(r["difficulty"]), ", ".join(r["apps"]), r["instruction"])
+            console.print(t)
 
     emit(rows, as_json, render)
 
