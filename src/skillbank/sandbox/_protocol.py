@@ -92,8 +92,8 @@ class Channel:
     """One end of a socketpair with a receive buffer, so a frame usually costs one
     `recv`.
 
-    The parent's end is non-blocking (`nonblocking=True`): it tries the socket first
-    and polls only when the socket has nothing (or no room), until the deadline.
+    The parent's end is non-blocking (`nonblocking=True`): it polls until the
+    deadline before each receive, and before each send the socket has no room for.
     The worker's end blocks, with no deadline: the parent times it.
     """
 
@@ -167,13 +167,15 @@ class Channel:
                         return marshal.loads(body)
                     return decode(body, max_depth)
             if self._nonblocking or deadline is not None:
+                # Poll first: the peer has usually not answered yet, and a failed
+                # non-blocking recv costs more than the poll it would save.
+                if self._in is None:
+                    self._in = select.poll()
+                    self._in.register(self.sock.fileno(), select.POLLIN)
+                self._wait(self._in, deadline)
                 try:
                     chunk = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
                 except BlockingIOError:
-                    if self._in is None:
-                        self._in = select.poll()
-                        self._in.register(self.sock.fileno(), select.POLLIN)
-                    self._wait(self._in, deadline)
                     continue
                 except (ConnectionResetError, BrokenPipeError) as exc:
                     raise PeerClosed() from exc
