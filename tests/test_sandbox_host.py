@@ -80,6 +80,9 @@ json_values = st.recursive(
 def test_nesting_measure_matches_the_decoded_depth(value, limit):
     body = json.dumps(value).encode()
     assert _protocol.nesting_exceeds(body, limit) == (_depth(value) > limit)
+    # Frames past 8 KiB count brackets another way.
+    padded = [value, "p" * 9000]
+    assert _protocol.nesting_exceeds(json.dumps(padded).encode(), limit) == (_depth(padded) > limit)
 
 
 def test_decode_failures_are_protocol_errors():

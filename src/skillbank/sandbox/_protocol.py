@@ -60,16 +60,32 @@ def encode(message: Any) -> bytes:
 def nesting_exceeds(body: bytes, max_depth: int) -> bool:
     """Whether the JSON text `body` nests containers deeper than `max_depth`.
 
-    Costs two `bytes.count` calls for the usual frame (fewer brackets than the limit
-    cannot nest deeper than it); otherwise strings are cut out and the brackets'
+    The usual frame costs two counts of opening brackets (`memchr` scans for large
+    frames): fewer of them than the limit cannot nest deeper than it. Otherwise strings are cut out and the brackets'
     running depth is taken in C (`itertools.accumulate`).
     """
-    if body.count(b"[") + body.count(b"{") <= max_depth:
+    if len(body) < 8192:
+        opens = body.count(b"[") + body.count(b"{")
+    else:
+        opens = _count_upto(body, b"[", max_depth + 1)
+        opens += _count_upto(body, b"{", max_depth + 1 - opens)
+    if opens <= max_depth:
         return False
     if b'"' in body:
         body = _JSON_STRING.sub(b"", body)
     brackets = body.translate(None, _NOT_BRACKETS)
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth
+
+
+def _count_upto(body: bytes, char: bytes, cap: int) -> int:
+    # bytes.find is memchr; bytes.count of one byte is a plain loop, ~30x slower.
+    found, pos = 0, -1
+    while found < cap:
+        pos = body.find(char, pos + 1)
+        if pos < 0:
+            break
+        found += 1
+    return found
 
 
 def decode(body: bytes, max_depth: int = MAX_FRAME_DEPTH) -> Any:
