@@ -143,7 +143,8 @@ def run_split(
         env = world.start(task.id)
         episode = agent.play(env, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
         grade = env.evaluate()  # only now, after the episode: the agent never sees it
-        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction)
+        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction,
+                                      grade_tests=tuple(dataclasses.asdict(t) for t in grade.tests))
         writer.append_episode(episode)
         episodes.append(episode)
         grades.append(grade)

@@ -245,7 +245,7 @@ def show_event(ctx, event_id):
     ],
     response={"event_id": "string"},
     errors=("422 times are malformed or end is not after start", "422 an attendee address is invalid"),
-    mutates=True,
+    mutates=True, outbound=lambda a: bool(a.get("attendees")),
 )
 def create_event(ctx, title, start, end, location="", description="", attendees=None):
     if not title.strip():
@@ -363,7 +363,7 @@ def rsvp_event(ctx, event_id, response):
     [Param("event_id", "string", "The event's id."), Param("email", "string", "The person's email address.")],
     response={"attendees": [{"email": "string", "rsvp": "string"}]},
     errors=("404 event not found", "403 only the organizer can change the event"),
-    mutates=True,
+    mutates=True, outbound=True,
 )
 def add_attendee(ctx, event_id, email):
     row = _organised(ctx, "add_attendee", event_id)

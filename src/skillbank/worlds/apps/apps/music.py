@@ -635,7 +635,7 @@ def rename_playlist(ctx, playlist_id, title):
     [Param("playlist_id", "string", "The playlist's id."), Param("is_public", "boolean", "True for public, false for private.")],
     response={"message": "string"},
     errors=("404 playlist not found",),
-    mutates=True,
+    mutates=True, outbound=lambda a: bool(a.get("is_public")),
 )
 def set_playlist_visibility(ctx, playlist_id, is_public):
     p = _own_playlist(ctx, playlist_id)

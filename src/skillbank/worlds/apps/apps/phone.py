@@ -375,7 +375,7 @@ def show_text_message(ctx, message_id):
      Param("content", "string", "The message text.", max_length=1000)],
     response={"message_id": "string"},
     errors=("422 the phone number is malformed or your own", "422 the content is empty"),
-    mutates=True,
+    mutates=True, outbound=True,
 )
 def send_text_message(ctx, phone_number, content):
     _check_phone("send_text_message", "phone_number", phone_number)

@@ -393,7 +393,7 @@ def remove_task_tag(ctx, task_id, tag):
     [Param("task_id", "string", "The task's id."), Param("email", "string", "The person's email address.")],
     response={"shared_with": "list[string]"},
     errors=("404 task not found", "422 the email address is invalid"),
-    mutates=True,
+    mutates=True, outbound=True,
 )
 def share_task(ctx, task_id, email):
     row = _task(ctx, task_id)
