@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.agent.operations import Operation
+from skillbank.bounded import bounded_jsonable
 from skillbank.errors import ConfigError, NotFoundError, ValidationError
 
 
@@ -76,7 +77,14 @@ class EpisodeTrace:
         return [op for t in self.turns for op in t.operations]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "steps": self.steps, "tokens": self.tokens}
+        # Turns hold agent data (code, output, API arguments): converted with bounds,
+        # so no shape the agent chose can stop a run from writing its trace.
+        return {**bounded_jsonable(self, **_TRACE_LIMITS), "steps": self.steps, "tokens": self.tokens}
+
+
+#: Traces keep what the sandbox returned (already capped in size); these limits only
+#: stop pathological shapes: nesting, and work beyond any real episode.
+_TRACE_LIMITS = {"max_depth": 48, "max_items": 100_000, "max_str": 8 << 20, "max_nodes": 20_000_000}
 
 
 def new_run_id() -> str:
@@ -134,11 +142,11 @@ def _write_json(path: Path, data: Any) -> None:
 def _default(obj: Any) -> Any:
     # Traces hold plain values, str-enums and the odd record or path from a config.
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
+        return bounded_jsonable(obj, **_TRACE_LIMITS)
     if isinstance(obj, (Path, dt.datetime)):
         return str(obj)
     if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
+        return bounded_jsonable(obj, **_TRACE_LIMITS)
     raise TypeError(f"cannot write {type(obj).__name__} to a trace")
 
 

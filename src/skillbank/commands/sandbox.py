@@ -8,37 +8,50 @@ from typing import Any, Optional
 
 import typer
 
-from skillbank.commands._output import console, emit, markup, table, to_jsonable
+from rich.text import Text
+
+from skillbank.bounded import bounded_jsonable, bounded_repr, terminal_text
+from skillbank.commands._output import console, emit, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)
 
 
+def _agent_text(text: str, style: str = "", end: str = "\n") -> None:
+    """Print text that agent code chose: no markup, no emoji codes, no highlighting,
+    no wrapping, and control characters (ESC, CR, BEL…) shown as escapes."""
+    console.print(Text(terminal_text(text), style=style), end=end, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
 def _render_result(data: dict[str, Any]) -> None:
     if data["stdout"]:
-        console.print(data["stdout"], end="" if data["stdout"].endswith("\n") else "\n", markup=False, highlight=False)
+        _agent_text(data["stdout"], end="" if data["stdout"].endswith("\n") else "\n")
     if data["result_repr"] is not None:
-        console.print(data["result_repr"], markup=False, highlight=False)
+        _agent_text(data["result_repr"])
     for call in data["api_calls"]:
         status = "ok" if call["ok"] else f"error: {call['error']}"
-        console.print(markup("[dim]api {}.{}({}) -> {}[/dim]", call["app"], call["api"], call["arguments"], status))
+        arguments = bounded_repr(call["arguments"], max_chars=300)
+        _agent_text(f"api {call['app']}.{call['api']}({arguments}) -> {status}", style="dim")
     if not data["ok"]:
-        if data["traceback"]:
-            console.print(data["traceback"].rstrip(), markup=False, highlight=False)
-        label = f" (killed: {data['killed']})" if data["killed"] else ""
         if data["static_errors"]:
-            console.print(markup("[red]{}: the code was refused before running[/red]", data["error_type"]))
+            _agent_text(f"{data['error_type']}: the code was refused before running", style="red")
             for problem in data["static_errors"]:
-                console.print(f"  - {problem}", markup=False, highlight=False)
+                _agent_text(f"  - {problem}")
+        elif data["traceback"] and not data["killed"]:
+            # The traceback ends with the error line; it is printed once.
+            _agent_text(data["traceback"].rstrip(), style="red")
         else:
-            console.print(markup("[red]{}{}: {}[/red]", data["error_type"], label, data["error_message"]))
+            if data["traceback"]:
+                _agent_text(data["traceback"].rstrip())
+            label = f" (killed: {data['killed']})" if data["killed"] else ""
+            _agent_text(f"{data['error_type']}{label}: {data['error_message']}", style="red")
     console.print(markup("[dim]{} in {} ms[/dim]", "ok" if data["ok"] else "failed", f"{data['duration_s'] * 1000:.1f}"))
     grade = data.get("grade")
     if grade is not None:
         verdict = "[green]success[/green]" if grade["success"] else "[red]failed[/red]"
         console.print(markup(f"task {{}}: {verdict} ({{}}% of tests)", data["task_id"], f"{100 * grade['fraction']:.0f}"))
         for t in grade["tests"]:
-            console.print(markup("  {}  {}: {}", "pass" if t["passed"] else "FAIL", t["name"], t["message"]))
+            console.print(markup("  {}  {}: {}", "pass" if t["passed"] else "FAIL", t["name"], terminal_text(t["message"])))
 
 
 @app.command("exec")
@@ -80,7 +93,7 @@ def exec_file(
     config = SandboxConfig(workers=1, static_check=not no_static_check, timeout_s=timeout)
     with SandboxPool(config) as pool, pool.session(host, task_id=task or f"exec:{file.name}") as session:
         result = session.run(code)
-    data = to_jsonable(result)
+    data = bounded_jsonable(result)
     if task is not None:
         grade = host.evaluate()
         data["task_id"] = task
