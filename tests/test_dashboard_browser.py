@@ -46,6 +46,9 @@ def site(tmp_path_factory):
     v2, _ = store.put_version(V2, actor="agent")
     store.set_alias("total", "promoted", 2, expected_generation=None, actor="alice")
     store.set_status(v2.id, VersionStatus.PROMOTED, actor="alice")
+    from skillbank.governance import Governance
+
+    Governance(store).redteam("total", 2, run=False)  # the static scan: a report on the skill page
     store.record_call(v2.id, ok=True, latency_s=0.02)
     store.record_call(v2.id, ok=False, latency_s=0.03)
     runs_dir = tmp / "runs"
@@ -112,6 +115,7 @@ def test_skill_page_shows_versions_and_a_diff(site, browser) -> None:
     diff = page.inner_text("#diff")
     assert "-    return sum(xs)" in diff and "+    return sum(x for x in xs if x is not None)" in diff
     assert "ignoring None" in page.inner_text("#source")
+    assert "Red-team findings" in page.content() and "0 finding(s)" in page.content()
     page.close()
 
 
@@ -125,7 +129,9 @@ def test_rollback_click_moves_the_alias(site, browser) -> None:
     assert "rolled back" in page.inner_text("#message")
     assert page.inner_text("#promoted-version") == "1"
     assert store.get_alias("total", "promoted").version == 1
-    assert store.events(type="rolled_back")[-1].payload == {"from": 2, "to": 1}
+    rolled = store.events(type="rolled_back")[-1]
+    assert (rolled.payload["version"], rolled.payload["to_version"]) == (2, 1)
+    assert store.get_version("total", 2).status is VersionStatus.RETIRED
     page.close()
 
 

@@ -43,19 +43,52 @@ def _rate(ok: int, calls: int) -> str:
 
 def move_promoted(store: Any, name: str, version: int, *, namespace: str, expected_generation: int | None,
                   actor: str) -> str:
-    """Point `promoted` at `version` (compare-and-set) and record whether that was a
-    promotion or a roll-back; returns the event type written."""
+    """Point `promoted` at `version` through governance (compare-and-set; the version it
+    pointed at is retired): a roll-back when `version` is older than the promoted one, a
+    promotion otherwise. Governance's refusals (a quarantined version, a regression)
+    stand. Returns the event type written."""
+    from skillbank.governance import Governance
+
+    gov = Governance(store, namespace=namespace, actor=actor)
     current = store.get_alias(name, "promoted", namespace=namespace)
-    kind = "rolled_back" if current is not None and version < current.version else "promoted"
-    target = store.get_version(name, version, namespace=namespace)
-    store.set_alias(name, "promoted", version, expected_generation=expected_generation, namespace=namespace,
-                    actor=actor, reason=f"{kind} from the dashboard")
-    if target.status is not VersionStatus.PROMOTED:
-        store.set_status(target.id, VersionStatus.PROMOTED, actor=actor, reason=f"{kind} from the dashboard")
-    store.record_event(kind, namespace=namespace, name=name, version_id=target.id, actor=actor,
-                       reason="from the dashboard",
-                       payload={"from": None if current is None else current.version, "to": version})
-    return kind
+    if current is not None and version < current.version:
+        gov.rollback(name, to=version, actor=actor, reason="rolled back from the dashboard",
+                     expected_generation=expected_generation)
+        return "rolled_back"
+    gov.promote(name, version, actor=actor, reason="promoted from the dashboard", expected_generation=expected_generation)
+    return "promoted"
+
+
+def _governance_sections(store: Any, namespace: str, name: str, by_id: dict[str, int]) -> list[tuple[str, list]]:
+    """The latest evaluation and red-team report of each version, from governance's events."""
+    evals, findings = [], []
+    latest: dict[tuple[str, str], Any] = {}
+    for e in store.events(namespace=namespace, name=name, type=["evaluated", "redteamed"], limit=None):
+        latest[(e.type, e.version_id or "")] = e
+    for (kind, vid), e in sorted(latest.items(), key=lambda kv: by_id.get(kv[0][1], 0)):
+        v = by_id.get(vid)
+        if v is None:
+            continue
+        p = e.payload
+        if kind == "evaluated":
+            evals.append([f"v{v}", f"{p.get('passed', 0)}/{p.get('cases', 0)} cases passed",
+                          "regressions: " + ", ".join(p.get("regressions") or []) if p.get("regressions") else "no regression",
+                          e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else ""])
+            for o in (p.get("outcomes") or [])[:20]:
+                evals.append(["", f"{o.get('kind')} case {o.get('case_id')}", "pass" if o.get("passed") else "FAIL",
+                              str(o.get("detail") or "")[:200]])
+        else:
+            fs = p.get("findings") or []
+            findings.append([f"v{v}", f"{len(fs)} finding(s)", "quarantined" if p.get("quarantined") else "",
+                             e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else ""])
+            for f in fs[:20]:
+                findings.append(["", str(f.get("severity")), str(f.get("kind")), str(f.get("message"))[:300]])
+    out = []
+    if evals:
+        out.append(("Evaluation", evals))
+    if findings:
+        out.append(("Red-team findings", findings))
+    return out
 
 
 def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: str | Path | None) -> None:
@@ -162,7 +195,8 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
                    "reason": e.reason} for e in store.events(namespace=ns, name=name, limit=None)[::-1][:200]]
         return page("skill.html", token=tok, name=name, versions=rows, promoted=promoted, canary=canary,
                     is_admin=tok.allows("admin"), csrf=_csrf(secret), v1=v1, v2=v2, diff_lines=diff_lines,
-                    shown=by_num[v2], events=events, message=message, extra_sections=[])
+                    shown=by_num[v2], events=events, message=message,
+                    extra_sections=_governance_sections(store, ns, name, ids))
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
     def promote(request: Request, name: str, version: Annotated[int, Form()], csrf: Annotated[str, Form()],
