@@ -241,3 +241,36 @@ def test_cli_tokens_create_ls_revoke(capsys, tmp_path) -> None:
     assert json.loads(capsys.readouterr().out)["revoked_at"]
     assert main(["tokens", "create", "--namespace", "default", "--role", "root", "--library", lib]) == 1
     assert "unknown role 'root'" in capsys.readouterr().err
+
+
+def test_governance_routes_promote_rollback_and_reports(client, lib, tokens) -> None:
+    from skillbank.governance import Governance
+
+    a, r = _h(tokens[("team-a", "admin")]), _h(tokens[("team-a", "read")])
+    lib.put_version(V1, namespace="team-a")
+    lib.put_version(V2, namespace="team-a")
+    Governance(lib, namespace="team-a").redteam("total", 2, run=False)
+    assert client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=r, json={"version": 1}).status_code == 403
+    moved = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                        json={"version": 1, "expected_generation": None, "reason": "first"})
+    assert moved.status_code == 200 and moved.json()["action"] == "promoted"
+    stale = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                        json={"version": 2, "expected_generation": 7})
+    assert stale.status_code == 409
+    assert client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                       json={"version": 2, "expected_generation": 1}).status_code == 200
+    back = client.post("/api/v1/namespaces/team-a/skills/total/rollback", headers=a, json={"expected_generation": 2})
+    assert back.status_code == 200 and back.json()["version"] == 1
+    assert lib.get_alias("total", "promoted", namespace="team-a").version == 1
+    assert lib.get_version("total", 2, namespace="team-a").status is VersionStatus.RETIRED
+    found = client.get("/api/v1/namespaces/team-a/skills/total/findings", headers=r).json()
+    assert len(found) == 1 and found[0]["payload"]["quarantined"] is False
+    assert client.get("/api/v1/namespaces/team-a/skills/total/evaluations", headers=r).json() == []
+    assert client.get("/api/v1/namespaces/team-a/canaries", headers=r).json() == []
+    assert client.get("/api/v1/namespaces/team-a/skills/nosuch/findings", headers=r).status_code == 404
+    v3, _ = lib.put_version(V1.replace("sum(xs)", "int(sum(xs))"), namespace="team-a")
+    Governance(lib, namespace="team-a").start_canary("total", 3)
+    (row,) = client.get("/api/v1/namespaces/team-a/canaries", headers=r).json()
+    assert (row["name"], row["canary"], row["promoted"], row["canary_calls"]["calls"]) == ("total", 3, 1, 0)
+    assert client.post("/api/v1/namespaces/team-a/skills/total/rollback", headers=a, json={}).json()["action"] == "rolled_back"
+    assert client.get("/api/v1/namespaces/team-a/canaries", headers=r).json() == []

@@ -296,6 +296,70 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         own_version(version_id, token, request)
         return wire.stats_to_json(store.call_stats(version_id))
 
+    # -- governance ------------------------------------------------------------------
+
+    def _gov(ns: str):
+        from skillbank.governance import Governance
+
+        return Governance(store, namespace=ns)
+
+    def _arm(stats: Any) -> dict[str, Any]:
+        return {"calls": stats.calls, "successes": stats.successes, "failures": stats.failures,
+                "failure_rate": stats.failure_rate, "mean_latency_s": stats.mean_latency_s}
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/evaluations", tags=["governance"])
+    def evaluations(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
+        """Every evaluation of the skill's versions (each case's outcome, regressions)."""
+        store.history(name, namespace=ns)  # 404 for an unknown skill
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=None)]
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/findings", tags=["governance"])
+    def findings(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
+        """Every red-team report of the skill's versions (findings, whether it quarantined)."""
+        store.history(name, namespace=ns)
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=None)]
+
+    @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
+    def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
+        """Each skill with an active canary: both versions and their calls since it started."""
+        gov = _gov(ns)
+        out = []
+        for a in store.list_aliases(namespace=ns):
+            if a.alias != "canary":
+                continue
+            stats = gov.canary_stats(a.name)
+            if stats is None:
+                continue
+            canary, incumbent, c, i = stats
+            out.append({"name": a.name, "canary": canary.version, "promoted": incumbent.version,
+                        "canary_calls": _arm(c), "promoted_calls": _arm(i), "share": gov.policy.canary.share})
+        return out
+
+    class MoveBody(BaseModel):
+        version: int | None = None
+        expected_generation: int | None = None  # absent: the alias as read now; null: it must not exist
+        reason: str | None = Field(default=None, max_length=2000)
+
+        def generation(self) -> int | None | str:
+            return self.expected_generation if "expected_generation" in self.model_fields_set else "read"
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/promote", tags=["governance"])
+    def promote(ns: str, name: str, body: MoveBody, token: Admin) -> dict[str, Any]:
+        """Point `promoted` at a version (compare-and-set on `expected_generation`) through
+        governance: the version it replaces is retired; quarantined or regressing versions
+        are refused."""
+        move = _gov(ns).promote(name, body.version, actor=_actor(token, None), reason=body.reason,
+                                expected_generation=body.generation())
+        return move.to_dict()
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/rollback", tags=["governance"])
+    def rollback(ns: str, name: str, body: MoveBody, token: Admin) -> dict[str, Any]:
+        """End an active canary, or move `promoted` back (to `version`, default the one
+        promoted before)."""
+        move = _gov(ns).rollback(name, to=body.version, actor=_actor(token, None), reason=body.reason,
+                                 expected_generation=body.generation())
+        return move.to_dict()
+
     # -- runs ------------------------------------------------------------------------
 
     @app.get("/api/v1/runs", tags=["runs"])
