@@ -128,3 +128,22 @@ def test_library_service_refuses_bad_input_before_writing(tmp_path):
             service.run_code("1")
     finally:
         store.close()
+
+
+def test_a_save_goes_through_governance_intake(tmp_path):
+    """A skill saved over MCP is red-teamed at once: a secret in its source quarantines it."""
+    from skillbank.commands.mcp import LibraryService
+
+    store = open_store(tmp_path / "lib.db")
+    try:
+        service = LibraryService(store, world=None)
+        clean = service.save_skill("def a(x: int) -> int:\n    '''One.'''\n    return x\n")
+        assert clean["quarantined"] is False and clean["status"] == "candidate"
+        leaky = service.save_skill(
+            "def call_model(prompt: str) -> str:\n    '''Ask the model.'''\n"
+            "    key = 'sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6" + "'\n    return prompt + key\n")
+        assert leaky["quarantined"] is True and leaky["status"] == "quarantined"
+        assert any(f["kind"] == "secret_in_source" for f in leaky["findings"])
+        assert [h["ref"] for h in service.search_skills("")] == ["a@1"], "a quarantined version is never offered"
+    finally:
+        store.close()

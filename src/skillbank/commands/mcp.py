@@ -142,8 +142,17 @@ class LibraryService:
         self.store.record_event("saved", namespace=self.namespace, name=v.name, version_id=v.id, actor=self.actor,
                                 reason="saved from an MCP client; a candidate until governance promotes it",
                                 payload={"new_version": created, "via": "mcp"})
-        return {**self._summary(v), "created": created,
-                "note": "saved as a candidate: it is not trusted (or retrieved by agents) until governance promotes it"}
+        # Governance's intake: the static red-team scan at once (secrets, process or
+        # network access, dynamic imports, …); a high finding quarantines the version.
+        from skillbank.governance import Governance
+
+        report, quarantined = Governance(self.store, namespace=self.namespace, actor="governance").redteam(
+            v.name, v.version, run=False)
+        return {**self._summary(self.store.get_version_by_id(v.id)), "created": created,
+                "findings": [f.to_dict() for f in report.findings], "quarantined": quarantined,
+                "note": ("quarantined by governance's red-team scan: never retrieved until a person releases it"
+                         if quarantined else
+                         "saved as a candidate: it is not trusted (or retrieved by agents) until governance promotes it")}
 
     # -- the world ---------------------------------------------------------------------------
     def _need_world(self) -> Any:
