@@ -79,3 +79,27 @@ def test_unreachable_server_is_a_one_line_error(capsys) -> None:
     assert code != 0
     assert err.startswith("error:") and "\n" not in err.strip()
     assert "Traceback" not in err
+
+
+def test_postgres_writers_take_turns_so_event_ids_commit_in_order(postgres_url) -> None:
+    """A change-cursor reader must never find an event id behind a cursor it already read:
+    on PostgreSQL sequence ids are handed out before commit, so the store serialises its
+    write transactions with an advisory lock (as SQLite's write lock does)."""
+    import threading
+    import time
+
+    first, second = open_store(postgres_url), open_store(postgres_url)
+    try:
+        done = threading.Event()
+        with first._write():  # a write transaction in progress holds the lock
+            t = threading.Thread(target=lambda: (second.put_version(SRC), done.set()))
+            t.start()
+            time.sleep(0.5)
+            assert not done.is_set(), "a second writer must wait for the first to commit"
+        t.join(timeout=30)
+        assert done.is_set()
+        cursor = second.changes_since(None).cursor
+        assert [e.id for e in second.events()][-1] == cursor
+    finally:
+        first.close()
+        second.close()

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
@@ -57,9 +57,11 @@ _PUT_ATTEMPTS = 8
 # Bound parameters per IN (...) list and rows per executemany batch.
 _CHUNK = 500
 _BATCH = 5_000
-# PostgreSQL hands out event ids before commit, so a later id can commit first; a
-# reader re-reads this many ids behind its cursor (re-reading is idempotent).
-_PG_CURSOR_LOOKBACK = 1_000
+# PostgreSQL hands out sequence ids before commit, so without care a later event id could
+# commit before an earlier one and a change-cursor reader would skip it. Every write
+# transaction takes this transaction-scoped advisory lock first, so writers run one at a
+# time (as SQLite's BEGIN IMMEDIATE makes them) and event ids commit in order.
+_PG_WRITE_LOCK = 727_275
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +164,8 @@ class SqlLibraryStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._writer.begin() as conn:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
             yield conn
 
     @contextmanager
@@ -597,15 +601,15 @@ class SqlLibraryStore:
         versions; ``None`` returns only the current cursor (the newest event id).
 
         One indexed range read on the events table plus one read per touched skill, so
-        the cost follows what changed, not the size of the library. On SQLite writers
-        are serialised, so event ids commit in order; on PostgreSQL the read starts a
-        little behind the cursor to catch ids that committed out of order.
+        the cost follows what changed, not the size of the library. Writers are
+        serialised on both backends (SQLite's write lock; a PostgreSQL advisory lock), so
+        event ids commit in order and no id can appear behind a cursor already read.
         """
         with self._read() as conn, conn.begin():
             head = conn.execute(_Q_HEAD).scalar_one()
-            if cursor is None or cursor >= head and self._sqlite:
+            if cursor is None or cursor >= head:
                 return LibraryChanges(int(head), (), ())
-            low = int(cursor) if self._sqlite else max(0, int(cursor) - _PG_CURSOR_LOOKBACK)
+            low = int(cursor)
             # The id range alone, so SQLite walks the primary key from the cursor (with the
             # namespace in the WHERE it may pick the per-name index and scan the namespace).
             names = sorted({name for ns, name in conn.execute(_Q_EVENT_NAMES, {"low": low, "head": head})
