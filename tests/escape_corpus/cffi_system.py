@@ -1,7 +1,7 @@
 # tries: call system() through cffi
 # contained: cffi is absent or the kernel denies the process
 # static: refuse
-# outcome: ModuleNotFoundError OSError
+# outcome: ModuleNotFoundError OSError PermissionError
 import cffi
 ffi = cffi.FFI()
 ffi.cdef('int system(const char *);')

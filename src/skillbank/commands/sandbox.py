@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from skillbank.commands._output import console, emit, to_jsonable
 from skillbank.errors import ValidationError
@@ -61,33 +61,27 @@ def exec_file(
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """Start one worker and report which isolation layers it actually locked down."""
-    from skillbank.sandbox import LAYERS, SandboxConfig, SandboxDegradedWarning, SandboxPool, probe
+    """Start one worker and report each isolation layer it set up, and what this kernel lacks."""
+    from skillbank.sandbox.doctor import sandbox_report
 
-    kernel = probe()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SandboxDegradedWarning)
-        with SandboxPool(SandboxConfig(workers=1)) as pool:
-            layers = pool.layers
-    report = {
-        "kernel": kernel,
-        "layers": layers,
-        "active": [name for name in LAYERS if layers.get(name) == "active"],
-        "missing": [name for name in LAYERS if layers.get(name) != "active"],
-        "warnings": [str(w.message) for w in caught],
-    }
+    report = sandbox_report().to_dict()
 
     def render(data: dict[str, Any]) -> None:
         console.print(f"kernel: {data['kernel']['platform']}", highlight=False)
-        for name in LAYERS:
-            status = data["layers"].get(name, "missing: not reported")
-            colour = "green" if status == "active" else "red"
-            console.print(f"  {name:<13} [{colour}]{status}[/{colour}]", highlight=False)
-        if "capabilities" in data["layers"]:
-            console.print(f"  {'capabilities':<13} {data['layers']['capabilities']}", highlight=False)
-        if "landlock_abi" in data["layers"]:
-            console.print(f"  landlock ABI  {data['layers']['landlock_abi']}", highlight=False)
+        for layer in data["layers"]:
+            colour = "green" if layer["status"] == "active" else "red"
+            console.print(f"  {layer['name']:<13} [{colour}]{escape(layer['status'])}[/{colour}]  {escape(layer['detail'])}", highlight=False)
+        sec = data["seccomp"]
+        counts = ", ".join(f"{n} {v}" for v, n in sorted(sec["counts"].items()))
+        console.print(f"  seccomp list  {counts}; anything else EPERM ({sec['instructions']} BPF instructions)", highlight=False)
+        ll = data["landlock"]
+        console.print(f"  read roots    standard library {', '.join(ll['stdlib'])} (site-packages left out)", highlight=False)
+        console.print(f"                packages: {', '.join(ll['packages']) or 'none'}", highlight=False)
+        for text in ll["refused_imports"]:
+            console.print(f"                [yellow]not granted: {escape(text)}[/yellow]", highlight=False)
+        for text in data["lacks"]:
+            console.print(f"  [yellow]kernel lacks: {escape(text)}[/yellow]", highlight=False)
         for text in data["warnings"]:
-            console.print(f"[yellow]warning: {text}[/yellow]", highlight=False)
+            console.print(f"[yellow]warning: {escape(text)}[/yellow]", highlight=False)
 
     emit(report, as_json, render)
