@@ -116,7 +116,7 @@ NR: dict[str, int] = {
     "kcmp": 312, "finit_module": 313, "seccomp": 317, "getrandom": 318,
     "memfd_create": 319, "kexec_file_load": 320, "bpf": 321, "execveat": 322,
     "userfaultfd": 323, "membarrier": 324, "statx": 332, "io_pgetevents": 333,
-    "rseq": 334, "pidfd_send_signal": 424, "io_uring_setup": 425,
+    "rseq": 334, "uretprobe": 335, "uprobe": 336, "pidfd_send_signal": 424, "io_uring_setup": 425,
     "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
     "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "pidfd_open": 434, "clone3": 435, "close_range": 436, "openat2": 437,
@@ -143,6 +143,12 @@ class Group:
     why: str
     calls: tuple[str, ...]
 
+
+#: Calls the kernel passes through every seccomp filter (since Linux 6.13): they only
+#: work from a uprobe trampoline the kernel itself installs; called from anywhere else
+#: uretprobe kills the caller with SIGILL and uprobe fails with ENXIO. Named here so
+#: the list is complete; the filter's verdict for them (EPERM) is never consulted.
+KERNEL_PASSTHROUGH = ("uretprobe", "uprobe")
 
 GROUPS: tuple[Group, ...] = (
     # ---------------------------------------------------------------- allowed
@@ -208,6 +214,8 @@ GROUPS: tuple[Group, ...] = (
            "mseal", "map_shadow_stack")),
     Group("sandbox_calls", "errno", "the lockdown's own calls: nothing to add once locked",
           ("seccomp", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self")),
+    Group("uprobes", "errno", "uprobe trampolines (the kernel bypasses seccomp for these; "
+          "see KERNEL_PASSTHROUGH)", KERNEL_PASSTHROUGH),
     # --------------------------------------------------------------- kill
     Group("exec", "kill", "replacing the worker's program", ("execve", "execveat", "uselib")),
     Group("debugging", "kill", "reading or writing other processes' memory",
