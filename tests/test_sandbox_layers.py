@@ -54,6 +54,7 @@ REFUSED_BY: dict[str, set[str]] = {
     "kern_prlimit_parent": {"seccomp", "namespaces", "uid"},
     "kern_readlink_statfs": {"seccomp"},
     "kern_stat_outside": {"seccomp"},
+    "kern_stat_empty_path": {"seccomp"},
     "kern_sysv_msg": {"seccomp"},  # namespaces make them private (test below), not refused
     "kern_sysv_shm": {"seccomp"},
     "proc_os_execv": {"seccomp", "landlock"},

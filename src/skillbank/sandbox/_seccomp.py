@@ -11,7 +11,7 @@ needed; every other system call is refused. Refusals come in three kinds:
   processes: ptrace, execve, mount and namespace calls, bpf, io_uring, System V IPC,
   legacy AIO, file_setattr...
 - the same two outcomes from argument checks on the few allowed calls that are only
-  safe with some arguments (clone, kill, prlimit64, fcntl, ioctl, open, fstat).
+  safe with some arguments (clone, kill, prlimit64, fcntl, ioctl, open).
 
 The filter first checks the architecture (anything but x86-64 kills, so the i386
 syscall table is not an alternative entry point) and the x32 bit (kill: x32 calls
@@ -157,7 +157,7 @@ GROUPS: tuple[Group, ...] = (
     Group("fd_io", "allow", "reading and writing descriptors the worker already holds: its "
           "socketpair to the parent, fd 0-2 (/dev/null), files Landlock let it open",
           ("read", "write", "readv", "writev", "pread64", "lseek", "close", "dup", "dup2",
-           "dup3", "getdents64")),
+           "dup3", "getdents64", "fstat")),
     Group("socket_io", "allow", "messages on the inherited socketpair, and reading its options (socket.socket(fileno=) "
           "asks for its family and type); no new sockets: "
           "socket, connect, bind... stay refused)",
@@ -179,13 +179,17 @@ GROUPS: tuple[Group, ...] = (
     # -------------------------------------------------- refused with ENOSYS (libc falls back)
     Group("fallbacks", "enosys", "newer variants libc tries first and falls back from: "
           "clone3 (flags in memory BPF cannot read; glibc falls back to clone, which is "
-          "checked), openat2, statx (to newfstatat, which is checked), faccessat2",
+          "checked), openat2, statx, faccessat2",
           ("clone3", "openat2", "statx", "faccessat2")),
     # ------------------------------------------------------- refused with EPERM
     Group("path_metadata", "errno", "stat, access, readlink, statfs and xattr reads by path: "
           "Landlock does not govern them, so they would show what exists outside the "
-          "read roots (plain stat by path is refused at newfstatat below)",
-          ("stat", "lstat", "access", "faccessat", "readlink", "readlinkat", "statfs",
+          "read roots. newfstatat goes too, although glibc's fstat() uses it: its "
+          "AT_EMPTY_PATH form also accepts any absolute path, which BPF cannot read, so "
+          "allowing fstat that way would allow stat of every host path. The worker never "
+          "needs fstat after lockdown (Python's open() of a file then fails with EPERM; "
+          "the fstat syscall itself, fd-only, stays allowed)",
+          ("stat", "lstat", "newfstatat", "access", "faccessat", "readlink", "readlinkat", "statfs",
            "fstatfs", "ustat", "sysfs", "getxattr", "lgetxattr", "fgetxattr", "listxattr",
            "llistxattr", "flistxattr", "getxattrat", "listxattrat", "getcwd", "chdir",
            "fchdir", "file_getattr", "statmount", "listmount")),
@@ -259,8 +263,6 @@ CONDITIONAL: dict[str, str] = {
     "ioctl": "TCGETS (isatty), FIONBIO, FIOCLEX, FIONCLEX; not FS_IOC_* or SIOCGIF* (EPERM)",
     "open": "read-only: no O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_PATH/O_TMPFILE (EPERM)",
     "openat": "read-only, as open",
-    "newfstatat": "fstat only (AT_EMPTY_PATH set), else EPERM",
-    "fstat": "allowed: a descriptor the worker holds",
 }
 
 CLONE_THREAD = 0x00010000
@@ -268,7 +270,6 @@ CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWN
 FCNTL_ALLOWED = (0, 1, 2, 3, 4, 1030)
 IOCTL_ALLOWED = (0x5401, 0x5421, 0x5451, 0x5450)  # TCGETS FIONBIO FIOCLEX FIONCLEX
 OPEN_FORBIDDEN_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o10000000 | 0o20000000  # WRONLY RDWR CREAT TRUNC PATH __TMPFILE
-AT_EMPTY_PATH = 0x1000
 
 _VERDICTS = {
     "allow": RET_ALLOW,
@@ -344,15 +345,6 @@ def _conditional(name: str, own_pid: int, deny: int) -> list[Insn]:
             (RET_K, 0, 0, allow),
             (RET_K, 0, 0, deny),
         ]
-    if name == "newfstatat":
-        return [
-            (LD_W_ABS, 0, 0, _arg_lo(3)),
-            (JSET_K, 0, 1, AT_EMPTY_PATH),
-            (RET_K, 0, 0, allow),
-            (RET_K, 0, 0, deny),
-        ]
-    if name == "fstat":
-        return _ret(allow)
     raise ValueError(f"no argument check for {name}")
 
 
