@@ -282,3 +282,42 @@ def test_without_cap_sys_admin_workers_use_a_user_namespace():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[:3] == ["active", "userns", "active"], proc.stdout
     assert f"(2, {_namespaces.SANDBOX_ID}, 'sandbox')" in proc.stdout
+
+
+def test_doctor_report_shows_every_layer_and_the_allowlist():
+    from skillbank.sandbox import _seccomp
+    from skillbank.sandbox.doctor import sandbox_report
+
+    report = sandbox_report()
+    data = report.to_dict()
+    assert [layer["name"] for layer in data["layers"]] == ["rlimits", "no_new_privs", "namespaces", "uid", "landlock", "seccomp"]
+    assert report.missing == [] and report.warnings == ()
+    assert report.lacks == ()  # Linux 6.18, Landlock ABI 7: nothing this kernel lacks
+    assert data["namespaces"]["namespaces"] == ["ipc", "net", "pid", "mnt", "uts"]
+    assert data["uid"]["uid"] == _namespaces.SANDBOX_ID and data["uid"]["capabilities"] == "dropped"
+    counts = data["seccomp"]["counts"]
+    assert sum(counts.values()) == len(_seccomp.verdicts()) and counts["kill"] > 50
+    assert "execve" in data["seccomp"]["killed"] and "read" in data["seccomp"]["allowed"]
+    assert data["landlock"]["roots"] and not any("site-packages" in r for r in data["landlock"]["roots"])
+
+
+def test_doctor_report_names_a_disabled_layer():
+    from skillbank.sandbox.doctor import sandbox_report
+
+    report = sandbox_report(SandboxConfig(workers=1, layers=("uid", "landlock", "seccomp")))
+    status = {layer.name: layer.status for layer in report.layers}
+    assert status["namespaces"] == "disabled by config" and status["seccomp"] == "active"
+    assert report.warnings == ()  # switched off on purpose: no degradation warning
+
+
+def test_a_missing_namespace_layer_warns_by_name():
+    from skillbank.sandbox import SandboxDegradedWarning
+
+    p = SandboxPool.__new__(SandboxPool)
+    p.config = SandboxConfig()
+    layers = {name: "active" for name in ("rlimits", "no_new_privs", "uid", "landlock", "seccomp")}
+    layers["namespaces"] = "missing: direct: Operation not permitted; user namespace: Operation not permitted"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p._check_layers(layers)
+    assert any(issubclass(w.category, SandboxDegradedWarning) and "namespaces is missing: direct" in str(w.message) for w in caught)
