@@ -1,5 +1,7 @@
 """The agent loop on hand-written blocks: each operation detected, versions and events
-written with provenance, observations for bad replies."""
+written with provenance, observations for bad replies. The blocks run in the real
+sandbox (one pool for the module: a session costs milliseconds), so a change in what the
+worker reports (frames, errors, api calls) is noticed here."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from test_agent_fakes import (
     FakeWorld,
     RecordingReplay,
     block,
-    in_process_sessions,
 )
 
 from skillbank.agent.config import AgentConfig
@@ -18,6 +19,7 @@ from skillbank.agent.library import RunLibrary
 from skillbank.agent.loop import SkillAgent
 from skillbank.agent.operations import OperationKind as K
 from skillbank.retrieval import make_retriever
+from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import Provenance, VersionStatus, open_store
 
 DONE = "apis.supervisor.complete_task(answer=answer)"
@@ -35,10 +37,31 @@ def world():
     return FakeWorld()
 
 
-def play(world, store, replies, task_id="count-1", *, run_id="run-a", config=None):
+_SESSIONS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _real_sandbox(sessions):
+    _SESSIONS[:] = [sessions]
+    yield
+    _SESSIONS.clear()
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(SandboxConfig(workers=1)) as p:
+        yield p
+
+
+@pytest.fixture
+def sessions(pool):
+    return lambda host, task_id: pool.session(host, task_id=task_id)
+
+
+def play(world, store, replies, task_id="count-1", *, run_id="run-a", config=None, sessions=None):
     policy = RecordingReplay(replies)
     library = RunLibrary(store, make_retriever("same-scenario", top_k=5), run_id=run_id)
-    agent = SkillAgent(policy, library, in_process_sessions, config or AgentConfig(max_steps=6))
+    agent = SkillAgent(policy, library, sessions or _SESSIONS[0], config or AgentConfig(max_steps=6))
     env = world.start(task_id)
     return agent.play(env, episode_id="ep-1"), env, policy
 

@@ -74,3 +74,21 @@ def test_by_scenario_groups_grades_and_marks_strays():
     assert [g.task_id for g in groups["A"]] == ["a1", "a3"]
     assert [g.task_id for g in groups["B"]] == ["b2"]
     assert [g.task_id for g in groups["?"]] == ["q9"]
+
+
+def test_mean_test_fraction_counts_task_tests_only_and_zeroes_failed_guards():
+    done = Result("task completed", True, kind="guard")
+    undone = Result("task completed", False, kind="guard")
+    work = Result("requested: x", True)
+    miss = Result("requested: y", False)
+    answer = Result("answer", True, kind="answer")
+    grades = [
+        Grade("a1", (done, work, miss)),          # half the work: 0.5 (the guard is not counted)
+        Grade("a2", (undone, work, answer)),      # a guard failed: 0
+        Grade("a3", (done, miss, answer)),        # a lucky answer with no work: 0
+        Grade("b1", (done, work, answer)),        # all of it: 1
+    ]
+    assert [g.fraction for g in grades] == [0.5, 0.0, 0.0, 1.0]
+    s = summarise(grades, TASKS)
+    assert s["mean_test_fraction"] == pytest.approx(1.5 / 4) and s["tasks_passed"] == 1
+    assert [g.reward() for g in grades] == [0.0, 0.0, 0.0, 1.0]

@@ -151,4 +151,4 @@ def test_run_command_replays_recorded_replies_and_passes_options_through(world, 
     assert data["policy"] == "replay" and data["tgc"] == 1.0 and data["skills_created"] == 1
     assert data["skills_saved"] == 1 and "note" not in data
     assert main(["run", "--policy", "local", "--base-url", "http://x", *args]) == 1
-    assert "base_url" in capsys.readouterr().err
+    assert "--base-url applies to --policy openai" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""A whole run (runner + traces + `skillbank runs`) on the fake world with the expert."""
+"""A whole run (runner + traces + `skillbank runs`) on the fake world with the expert,
+its code run in the real sandbox (one pool for the module)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 import json
 
 import pytest
-from test_agent_fakes import FakeWorld, in_process_sessions
+from test_agent_fakes import FakeWorld
 
 from skillbank.agent.config import RunConfig
 from skillbank.agent.runner import ordered_tasks, run_split
@@ -16,7 +17,23 @@ from skillbank.errors import NotFoundError, ValidationError
 from skillbank.llm.expert import ExpertPolicy
 from skillbank.metrics import tgc
 from skillbank.retrieval import make_retriever
+from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import open_store
+
+_SESSIONS: list = []
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(SandboxConfig(workers=1)) as p:
+        yield p
+
+
+@pytest.fixture(autouse=True)
+def _real_sandbox(pool):
+    _SESSIONS[:] = [lambda host, task_id: pool.session(host, task_id=task_id)]
+    yield
+    _SESSIONS.clear()
 
 
 @pytest.fixture
@@ -29,7 +46,7 @@ def store(tmp_path):
 def run(world, store, tmp_path, **kw):
     config = RunConfig(runs_dir=str(tmp_path / "runs"), **kw)
     retriever = make_retriever(config.retrieval, top_k=config.top_k)
-    return run_split(world, ExpertPolicy(world), store, in_process_sessions, retriever, config)
+    return run_split(world, ExpertPolicy(world), store, _SESSIONS[0], retriever, config)
 
 
 def test_expert_run_matches_world_grading_and_reuses_skills(tmp_path, store):

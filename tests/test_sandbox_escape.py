@@ -18,16 +18,19 @@ sandbox process left.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sysconfig
 from pathlib import Path
 
 import pytest
 
+import skillbank
 from skillbank.sandbox import EchoHost, SandboxConfig, SandboxPool
 
 CORPUS = Path(__file__).parent / "escape_corpus"
 PROJECT = Path(__file__).resolve().parent.parent
+INSTALLED = Path(skillbank.__file__).resolve().parent
 SITE_MARKER = Path(sysconfig.get_paths()["purelib"]) / "skillbank_escape.pth"
 
 pytestmark = pytest.mark.slow
@@ -115,6 +118,27 @@ def _contained(header: dict[str, str], result, static_check: bool) -> str | None
     return f"expected {header['outcome']}, got ok={result.ok} {result.error_type}: {result.error_message}"
 
 
+class CountingHost(EchoHost):
+    """EchoHost that counts the calls reaching the host (the budget is the parent's)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def call(self, app, api, **kwargs):
+        self.calls += 1
+        return super().call(app, api, **kwargs)
+
+
+def _bounded_problem(result, config) -> str | None:
+    """Whatever a program did, the parent's result stays within its limits."""
+    if len(result.stdout.encode("utf-8", "surrogatepass")) > config.stdout_limit_bytes + 200:
+        return f"stdout of {len(result.stdout)} characters passed the parent's cap"
+    for call in result.api_calls:
+        if len(json.dumps(call.arguments)) > 64 * 1024:
+            return f"an API call record kept {len(json.dumps(call.arguments))} bytes of arguments"
+    return None
+
+
 @pytest.fixture()
 def host_files(tmp_path):
     canary = tmp_path / "canary.txt"
@@ -145,15 +169,19 @@ def test_escape_corpus_is_contained(static_check, host_files):
                 .replace("@@CANARY@@", str(canary))
                 .replace("@@LIBRARY@@", str(library))
                 .replace("@@PROJECT@@", str(PROJECT))
+                .replace("@@SKILLBANK@@", str(INSTALLED))
                 .replace("@@MARKER@@", str(folder / f"marker-{path.stem}"))
             )
-            with pool.session(EchoHost(), task_id=path.stem) as session:
+            host = CountingHost()
+            with pool.session(host, task_id=path.stem) as session:
                 seen_pids.add(session.worker_pid)
                 result = session.run(code)
                 seen_pids.add(session.worker_pid)
-                problem = _contained(header, result, static_check)
+                problem = _contained(header, result, static_check) or _bounded_problem(result, config)
                 if problem:
                     failures.append(f"{path.name}: {problem}")
+                if host.calls > config.api_call_budget:
+                    failures.append(f"{path.name}: {host.calls} calls reached the host, over the budget of {config.api_call_budget}")
                 # The session must still serve after whatever the program did.
                 after = session.run("apis.echo.echo(ok=1)")
                 if not (after.ok and after.result_repr == "{'ok': 1}"):

@@ -172,10 +172,8 @@ def test_sysv_ipc_does_not_pass_between_tasks(layers):
     assert leaked == (not layers)
 
 
-def _worker_host_pid(init_pid: int) -> int:
-    children = Path(f"/proc/{init_pid}/task/{init_pid}/children").read_text().split()
-    assert len(children) == 1
-    return int(children[0])
+def _init_of(worker_pid: int) -> int:
+    return int(Path(f"/proc/{worker_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_workers_live_in_their_own_namespaces_as_the_sandbox_user():
@@ -183,8 +181,9 @@ def test_workers_live_in_their_own_namespaces_as_the_sandbox_user():
     try:
         with pool.session(EchoHost()) as s:
             inside = s.run("import os\n(os.getpid(), os.getppid(), os.uname().nodename, os.getuid(), os.getgid(), os.getgroups())")
-            init = s.worker_pid
-            worker = _worker_host_pid(init)
+            worker = s.worker_pid
+            init = _init_of(worker)
+            assert Path(f"/proc/{init}/task/{init}/children").read_text().split() == [str(worker)]
             status = Path(f"/proc/{worker}/status").read_text()
             for ns in ("ipc", "net", "mnt", "uts", "pid"):
                 assert os.readlink(f"/proc/{worker}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
@@ -218,12 +217,14 @@ def test_killing_the_init_leaves_no_worker(tmp_path):
     pool = _pool(_lockdown.OPTIONAL_LAYERS)
     try:
         with pool.session(EchoHost()) as s:
-            worker = _worker_host_pid(s.worker_pid)
+            worker = s.worker_pid
+            init = _init_of(worker)
             r = s.run("while True: pass")  # dies by timeout: the pool kills it
     finally:
         pool.close()
     assert r.killed == "timeout"
-    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    for pid in (worker, init):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_zygote_holds_no_world_or_agent_code():
@@ -234,7 +235,9 @@ def test_zygote_holds_no_world_or_agent_code():
     finally:
         pool.close()
     loaded = eval(r.result_repr)  # noqa: S307 - a list of str from our own code
-    assert loaded and all(m == "skillbank" or m.startswith(("skillbank.sandbox", "skillbank.errors")) for m in loaded), loaded
+    support = ("skillbank", "skillbank.errors", "skillbank.bounded")
+    assert loaded and all(m in support or m.startswith("skillbank.sandbox") for m in loaded), loaded
+    assert not any(m.startswith(("skillbank.worlds", "skillbank.agent", "skillbank.llm", "skillbank.store")) for m in loaded)
 
 
 def test_read_roots_are_the_stdlib_and_allowed_packages_only():

@@ -1,5 +1,6 @@
-"""Several processes writing one SQLite library at once, and a writer killed with
-SIGKILL at random moments: nothing is lost, duplicated or corrupted."""
+"""Several processes writing one library at once (an SQLite file; a real PostgreSQL
+server), and a writer killed with SIGKILL at random moments: nothing is lost, duplicated
+or corrupted."""
 
 from __future__ import annotations
 
@@ -51,13 +52,22 @@ def _writer(worker: int, path: str, queue) -> None:
 
 @pytest.mark.slow
 def test_four_processes_writing_at_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "lib.db")
+    _concurrent_writers(str(tmp_path / "lib.db"), WORKERS)
+
+
+@pytest.mark.slow
+def test_eight_processes_writing_one_postgres_library(postgres_url: str) -> None:
+    _concurrent_writers(postgres_url, 8)
+
+
+def _concurrent_writers(path: str, workers: int) -> None:
+    WORKERS = workers  # noqa: N806 - shadows the module default on purpose
     open_store(path).close()  # create the schema once, so the race is about data
     queue = _ctx.Queue()
     procs = [_ctx.Process(target=_writer, args=(w, path, queue)) for w in range(WORKERS)]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=120) for _ in procs]
+    results = [queue.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0

@@ -28,3 +28,7 @@ class ValidationError(SkillbankError):
 
 class ConfigError(SkillbankError):
     """An environment or configuration problem (missing extra, bad URL, missing data)."""
+
+
+class PermissionDeniedError(SkillbankError):
+    """A served library refused the request: no token, a revoked one, another namespace's, or a role too low."""

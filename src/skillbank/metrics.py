@@ -3,15 +3,22 @@
 - **TGC** (task goal completion): the share of tasks whose tests all pass.
 - **SGC** (scenario goal completion): the share of scenarios all of whose tasks pass.
 
-Both are fractions in [0, 1]; an empty input gives 0.0 (nothing was completed). A
+Both are fractions in [0, 1]; an empty input gives 0.0 (nothing was completed). Each
+task has at most one grade: a second grade for a task is refused. A
 scenario counts only when every one of its tasks has a passing grade: a task of the
 scenario with no grade (not run, crashed) makes the scenario incomplete.
+
+`summarise` also reports ``mean_test_fraction``, the mean of `Grade.fraction`: partial
+credit for the tasks' own work only (0 for a grade whose guards fail, so doing nothing
+or doing damage earns nothing; see `skillbank.worlds.base.Grade`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
+
+from skillbank.errors import ValidationError
 
 
 # Structural types, so this bottom-layer module needs nothing from the worlds above it;
@@ -31,14 +38,25 @@ class Task(Protocol):
     scenario_id: str
 
 
+def _one_per_task(grades: Iterable[Grade]) -> dict[str, Grade]:
+    """Grades by task id. Two grades for one task are a caller's bug (a task graded
+    twice, or two runs mixed): counting both would weigh that task double, so refuse."""
+    by_task: dict[str, Grade] = {}
+    for g in grades:
+        if g.task_id in by_task:
+            raise ValidationError(f"two grades for task {g.task_id!r}: TGC and SGC take one grade per task")
+        by_task[g.task_id] = g
+    return by_task
+
+
 def tgc(grades: Iterable[Grade]) -> float:
-    grades = list(grades)
-    return sum(g.success for g in grades) / len(grades) if grades else 0.0
+    by_task = _one_per_task(grades)
+    return sum(g.success for g in by_task.values()) / len(by_task) if by_task else 0.0
 
 
 def sgc(grades: Iterable[Grade], tasks: Sequence[Task]) -> float:
     """`tasks`: every task of the scenarios under evaluation (defines the scenarios)."""
-    by_task = {g.task_id: g for g in grades}
+    by_task = _one_per_task(grades)
     scenarios: dict[str, list[str]] = {}
     for t in tasks:
         scenarios.setdefault(t.scenario_id, []).append(t.id)

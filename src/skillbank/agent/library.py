@@ -14,17 +14,21 @@ the store changes, and other runs keep not seeing it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from skillbank.errors import ConfigError, NotFoundError
 from skillbank.store.base import LibraryStore, Provenance, StoredVersion, VersionStatus
 from skillbank.worlds.base import Task
 
 
 class Retriever(Protocol):
-    """`skillbank.retrieval.Retriever`, restated so the agent depends on its shape only."""
+    """`skillbank.retrieval.Retriever`, restated so the agent depends on its shape only.
+    A retriever that also has ``update(upserts, removed, vectors=...)`` is kept up to
+    date incrementally; one without it is re-indexed whenever the library changed."""
 
     def index(self, entries: Sequence[Any]) -> None: ...
 
@@ -32,8 +36,24 @@ class Retriever(Protocol):
                run_id: str | None = None) -> list[Any]: ...
 
 
+_VISIBLE = (VersionStatus.PROMOTED, VersionStatus.CANARY)
+
+#: `(run_id, task, retrieved versions) -> the versions to serve`.
+VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
+
+
 class RunLibrary:
-    """A store, a retriever, and the run's identity (namespace, run id, actor)."""
+    """A store, a retriever, and the run's identity (namespace, run id, actor).
+
+    The run keeps one index for its whole life. The first retrieval reads the part of
+    the library the run may see (promoted, canary, its own candidates; filtered in SQL)
+    and notes the store's change cursor; every later one asks the store only what
+    changed since (`changes_since`: the skills touched by events after the cursor, with
+    all their current versions) and applies that to the index, so a task's retrieval
+    cost follows what changed, not the size of the library. Embeddings are read from the
+    store's persisted vectors by text hash and model; only texts never encoded before
+    are encoded (and kept, when the run may write).
+    """
 
     def __init__(
         self,
@@ -45,6 +65,7 @@ class RunLibrary:
         top_k: int = 5,
         actor: str = "agent",
         writable: bool = True,
+        version_chooser: VersionChooser | None = None,
     ):
         self.store = store
         self.retriever = retriever
@@ -54,48 +75,140 @@ class RunLibrary:
         self.actor = actor
         # False leaves the store untouched (the no-skills ablation): no events, no saves.
         self.writable = writable
+        # Governance's hook: which version of each retrieved name is served (canary
+        # routing); it may drop versions, never add unseen ones.
+        self.version_chooser = version_chooser
         self._own: set[str] = set()  # ids of the versions this run saved or re-derived
-        self._indexed: tuple | None = None  # what the retriever holds now
-        self._vectors: dict[str, Any] = {}  # embedding per indexed text
+        self._own_pending: set[str] = set()  # re-derived since the last sync (no event marks them)
+        self._cursor: int | None = None  # the store's change cursor the index reflects
+        self._held: dict[str, StoredVersion] = {}  # version id -> version, what the index holds
+        self._ids_of: dict[str, set[str]] = {}  # skill name -> held version ids
+        self._vectors: dict[str, Any] = {}  # embedding per text hash, this run's memory
+        #: Texts this run encoded (embedding modes); what a second run over the same library keeps at 0.
+        self.encoded = 0
 
     def retrieve(self, task: Task) -> list[StoredVersion]:
         """Top-k versions for `task`; None as retriever means no skills (the ablation)."""
         if self.retriever is None:
             return []
-        from skillbank.retrieval import SkillEntry
-
-        # Read per task: earlier tasks of the scenario save candidates later ones must see.
-        versions = self.store.list_versions(namespace=self.namespace, latest_only=False)
-        by_id = {v.id: v for v in versions}
-        entries = [SkillEntry.from_version(v) for v in versions]
-        entries = [dataclasses.replace(e, run_id=self.run_id) if e.version_id in self._own else e for e in entries]
-        self._index([e for e in entries if self._may_see(e)])
+        # Synced per task: earlier tasks of the scenario save candidates later ones must see.
+        self.sync()
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
-        return [by_id[h.version_id] for h in hits if h.version_id in by_id]
+        found = [self._held[h.version_id] for h in hits if h.version_id in self._held]
+        return self.version_chooser(self.run_id, task, found) if self.version_chooser is not None else found
 
-    def _may_see(self, entry: Any) -> bool:
+    # -- keeping the index in step with the store ---------------------------------------
+
+    def sync(self) -> None:
+        """Bring the index up to date with the store (see the class docstring)."""
+        if self.retriever is None:
+            return
+        changes_since = getattr(self.store, "changes_since", None)
+        if changes_since is None:  # a store without a change cursor: compare full listings
+            versions = self.store.list_versions(namespace=self.namespace, latest_only=False)
+            self._replace({v.name for v in versions} | set(self._ids_of), versions)
+            return
+        if self._cursor is None:
+            cursor, versions = self.store.retrievable_versions(
+                namespace=self.namespace, statuses=_VISIBLE, run_id=self.run_id)
+            extra = [self.store.get_version_by_id(i) for i in self._own - {v.id for v in versions}]
+            self._own_pending.clear()
+            self._replace(set(), versions + extra)
+            self._cursor = cursor
+            return
+        changes = changes_since(self._cursor, namespace=self.namespace)
+        names = set(changes.names)
+        versions = list(changes.versions)
+        if self._own_pending:
+            extra = {self.store.get_version_by_id(i).name for i in self._own_pending} - names
+            self._own_pending.clear()
+            for name in extra:
+                versions += self._versions_of(name)
+            names |= extra
+        self._cursor = changes.cursor
+        if names:
+            self._replace(names, versions)
+
+    def _versions_of(self, name: str) -> list[StoredVersion]:
+        try:
+            return self.store.history(name, namespace=self.namespace)
+        except NotFoundError:  # a skill removed meanwhile has no history
+            return []
+
+    def _may_see(self, v: StoredVersion) -> bool:
         # The retriever applies the same rule; filtering first keeps other runs'
         # candidates (most of a shared library) out of the index and its embeddings.
-        if entry.status == VersionStatus.CANDIDATE.value:
-            return entry.run_id == self.run_id
-        return entry.status in (VersionStatus.PROMOTED.value, VersionStatus.CANARY.value)
+        status = getattr(v.status, "_value_", v.status)
+        if status == "candidate":
+            return v.id in self._own or v.provenance.run_id == self.run_id
+        return status == "promoted" or status == "canary"
 
-    def _index(self, entries: list[Any]) -> None:
-        """Index afresh only when the visible library changed (a save by an earlier task
-        of the run, a promotion elsewhere); embed only entries not embedded before."""
-        key = tuple((e.version_id, e.status, e.run_id) for e in entries)
-        if key == self._indexed:
+    def _entry(self, v: StoredVersion) -> Any:
+        from skillbank.retrieval import SkillEntry
+
+        e = SkillEntry.from_version(v)
+        return dataclasses.replace(e, run_id=self.run_id) if v.id in self._own else e
+
+    def _replace(self, names: set[str], versions: Sequence[StoredVersion]) -> None:
+        """Make the index hold, for each of `names` (and each name in `versions`), exactly
+        the visible ones among `versions`."""
+        may_see = self._may_see
+        visible = {v.id: v for v in versions if may_see(v)}
+        names = names | {v.name for v in visible.values()}
+        removed = [i for n in names for i in self._ids_of.get(n, ()) if i not in visible]
+        held, own = self._held, self._own
+        changed = [v for i, v in visible.items() if i in own or held.get(i) != v]
+        for i in removed:
+            v = self._held.pop(i)
+            ids = self._ids_of[v.name]
+            ids.discard(i)
+            if not ids:
+                del self._ids_of[v.name]
+        for v in changed:
+            self._held[v.id] = v
+            self._ids_of.setdefault(v.name, set()).add(v.id)
+        if not removed and not changed:
             return
-        index_vectors = getattr(self.retriever, "index_vectors", None)
-        if index_vectors is None:
-            self.retriever.index(entries)
+        entries = [self._entry(v) for v in changed]
+        update = getattr(self.retriever, "update", None)
+        if update is None:
+            self.retriever.index([self._entry(v) for v in self._held.values()])  # type: ignore[union-attr]
+            return
+        vectors = self._embed(entries) if hasattr(self.retriever, "embedder") else None
+        if vectors is None:
+            update(entries, removed)
         else:
-            texts = [self.retriever.text(e) for e in entries]
-            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-            if missing:
-                self._vectors.update(zip(missing, self.retriever.embedder.encode(missing)))
-            index_vectors(entries, np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1)))
-        self._indexed = key
+            update(entries, removed, vectors=vectors)
+
+    def _embed(self, entries: list[Any]) -> Any:
+        """One vector per entry: from this run's memory, then the store's persisted
+        vectors, then the model (and persisted for the next run)."""
+        if not entries:
+            return None
+        retriever: Any = self.retriever
+        embedder = retriever.embedder
+        model = getattr(embedder, "cache_key", None) or type(embedder).__name__
+        texts = [retriever.text(e) for e in entries]
+        hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        missing = [h for h in dict.fromkeys(hashes) if h not in self._vectors]
+        get = getattr(self.store, "get_embeddings", None)
+        if missing and get is not None:
+            for h, raw in get(model, missing).items():
+                self._vectors[h] = np.frombuffer(raw, dtype=np.float32)
+            missing = [h for h in missing if h not in self._vectors]
+        if missing:
+            text_of = dict(zip(hashes, texts))
+            encoded = np.asarray(embedder.encode([text_of[h] for h in missing]), dtype=np.float32)
+            self.encoded += len(missing)
+            fresh = dict(zip(missing, encoded))
+            self._vectors.update(fresh)
+            put = getattr(self.store, "put_embeddings", None)
+            if self.writable and put is not None:
+                put(model, int(encoded.shape[1]), {h: np.ascontiguousarray(vec).tobytes() for h, vec in fresh.items()})
+        dims = {self._vectors[h].shape[0] for h in hashes}
+        if len(dims) != 1:  # vectors persisted by another model under the same key
+            raise ConfigError(f"persisted embeddings for {model!r} disagree on their dimension ({sorted(dims)})")
+        return np.stack([self._vectors[h] for h in hashes])
 
     def event(self, type: str, *, name: str | None, version_id: str | None = None, reason: str | None = None,
               payload: dict[str, Any] | None = None) -> None:
@@ -112,5 +225,9 @@ class RunLibrary:
     def save(self, source: str, provenance: Provenance) -> tuple[StoredVersion, bool]:
         version, created = self.store.put_version(source, namespace=self.namespace, provenance=provenance,
                                                   status=VersionStatus.CANDIDATE, actor=self.actor)
-        self._own.add(version.id)
+        if version.id not in self._own:
+            self._own.add(version.id)
+            if not created:
+                # Re-derived: the store wrote nothing, so no event tells the next sync.
+                self._own_pending.add(version.id)
         return version, created

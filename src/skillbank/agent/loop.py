@@ -26,7 +26,7 @@ from skillbank.agent.trace import EpisodeTrace, TurnTrace
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
 from skillbank.sandbox.types import ApiHost, ExecutionResult
-from skillbank.skill import extract_function
+from skillbank.skill import extract_function, parse_skill
 from skillbank.store.base import EventType, Provenance, StoredVersion
 from skillbank.worlds.base import Task, TaskEnv
 
@@ -76,6 +76,9 @@ class SkillAgent:
         sessions: SessionFactory,
         config: AgentConfig | None = None,
     ):
+        from skillbank.store.sql import check_namespace
+
+        check_namespace(library.namespace)  # a bad namespace fails now, not save by save
         self.policy = policy
         self.library = library
         self.sessions = sessions
@@ -95,10 +98,8 @@ class SkillAgent:
             tracker = OperationTracker(library, refs)
             self.policy.start_episode(EpisodeInfo(task=task, skill_names=tuple(library)))
             skills = [PromptSkill(v.name, v.signature, v.docstring, v.source) for v in loaded]
-            messages = [
-                Message("system", render_system(task, skills, self.config)),
-                Message("user", render_start(task)),
-            ]
+            system_prompt, start_message = render_system(task, skills, self.config), render_start(task)
+            messages = [Message("system", system_prompt), Message("user", start_message)]
             turns: list[TurnTrace] = []
             executed: list[str] = []
             status: str | None = None
@@ -121,7 +122,7 @@ class SkillAgent:
                 if budget is not None and prompt_total + completion_total >= budget:
                     stop = "token_budget"
                     break
-        saved = self._save(tracker, status == "success", "\n".join(executed), task, episode_id)
+        saved, save_errors = self._save(tracker, status == "success", "\n".join(executed), task, episode_id)
         return EpisodeTrace(
             episode_id=episode_id,
             run_id=self.library.run_id,
@@ -136,6 +137,9 @@ class SkillAgent:
             stop_reason=stop,
             self_reported=status,
             saved=tuple(saved),
+            save_errors=tuple(save_errors),
+            system_prompt=system_prompt,
+            start_message=start_message,
             prompt_tokens=prompt_total,
             completion_tokens=completion_total,
             duration_s=round(time.perf_counter() - started, 4),
@@ -200,25 +204,31 @@ class SkillAgent:
                     payload={"task_id": task_id, "episode_id": episode_id, "turn": op.turn},
                 )
 
-    def _save(self, tracker: OperationTracker, succeeded: bool, code: str, task: Task, episode_id: str) -> list[str]:
+    def _save(self, tracker: OperationTracker, succeeded: bool, code: str, task: Task, episode_id: str
+              ) -> tuple[list[str], list[str]]:
         """Save the tracker's candidates, cut with their helpers out of the episode's
-        executed code (a helper defined in an earlier block travels along)."""
+        executed code (a helper defined in an earlier block travels along). Returns the
+        saved refs and, per candidate that is not a storable skill, why not. Errors of
+        the store itself are not caught: a save that fails must fail the run."""
         saved: list[str] = []
+        problems: list[str] = []
         if not self.library.writable:
-            return saved
+            return saved, problems
         for cand in tracker.save_candidates(succeeded):
             try:
                 source = extract_function(code, cand.name)
-                provenance = Provenance(
-                    created_by=self.library.actor, task_id=task.id, episode_id=episode_id,
-                    run_id=self.library.run_id, scenario_id=task.scenario_id, query=task.instruction,
-                    parent_version_id=cand.parent_version_id, failure_log=cand.failure_log,
-                )
-                version, created = self.library.save(source, provenance)
-            except ValidationError:
+                parse_skill(source)
+            except ValidationError as exc:
                 # Not a storable skill (e.g. it shadows a builtin): the task still counts,
-                # the function just does not enter the library.
+                # the function just does not enter the library; the trace says why.
+                problems.append(f"{cand.name}: {exc}")
                 continue
+            provenance = Provenance(
+                created_by=self.library.actor, task_id=task.id, episode_id=episode_id,
+                run_id=self.library.run_id, scenario_id=task.scenario_id, query=task.instruction,
+                parent_version_id=cand.parent_version_id, failure_log=cand.failure_log,
+            )
+            version, created = self.library.save(source, provenance)
             # created False: another run saved this exact source first; the save still
             # happened from this episode's point of view (see RunLibrary).
             saved.append(version.ref)
@@ -226,4 +236,4 @@ class SkillAgent:
                                reason="ran without error in a task completed with status success",
                                payload={"task_id": task.id, "episode_id": episode_id, "new_version": created,
                                         "parent_version_id": cand.parent_version_id})
-        return saved
+        return saved, problems

@@ -62,6 +62,7 @@ class RunSummary:
     namespace: str
     duration_s: float
     run_dir: str
+    governance: dict[str, Any] | None = None  # governance's tallies when it ran beside the run
 
 
 def ordered_tasks(tasks: list[Task], limit: int | None = None) -> list[Task]:
@@ -119,6 +120,8 @@ def run_split(
     *,
     on_episode: ProgressCallback | None = None,
     extra_config: dict[str, Any] | None = None,
+    version_chooser: Any = None,
+    governance_summary: Callable[[], dict[str, Any]] | None = None,
 ) -> RunSummary:
     """Play `config.split` and write the run directory; returns the summary."""
     if config.split not in world.splits():
@@ -134,7 +137,7 @@ def run_split(
                          **(extra_config or {})})
     library = RunLibrary(store, retriever if config.with_skills else None, run_id=run_id,
                          namespace=config.namespace, top_k=config.top_k, actor=config.agent.actor,
-                         writable=config.with_skills)
+                         writable=config.with_skills, version_chooser=version_chooser)
     agent = SkillAgent(policy, library, sessions, config.agent)
     started = time.perf_counter()
     episodes: list[EpisodeTrace] = []
@@ -143,7 +146,8 @@ def run_split(
         env = world.start(task.id)
         episode = agent.play(env, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
         grade = env.evaluate()  # only now, after the episode: the agent never sees it
-        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction)
+        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction,
+                                      grade_tests=tuple(dataclasses.asdict(t) for t in grade.tests))
         writer.append_episode(episode)
         episodes.append(episode)
         grades.append(grade)
@@ -151,5 +155,7 @@ def run_split(
             on_episode(episode, done, len(tasks))
     summary = summarize(episodes, grades, tasks, config, run_id=run_id, world=world.name,
                         duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
+    if governance_summary is not None:
+        summary = dataclasses.replace(summary, governance=governance_summary())
     writer.write_summary(dataclasses.asdict(summary))
     return summary

@@ -3,7 +3,9 @@ summary.
 
 Layout: ``<runs_dir>/<run_id>/config.json``, ``episodes.jsonl`` (one episode per line,
 appended as each task ends, so a crashed run keeps what it finished) and
-``summary.json`` (written last: its absence marks an unfinished run).
+``summary.json`` (written last: its absence marks an unfinished run). A run that stops on
+an error or Ctrl-C gets ``failed.json`` instead (the error, or ``interrupted``), so it is
+listed as failed rather than as a run still going.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.agent.operations import Operation
-from skillbank.errors import NotFoundError, ValidationError
+from skillbank.bounded import bounded_jsonable
+from skillbank.errors import ConfigError, NotFoundError, ValidationError
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class EpisodeTrace:
     duration_s: float
     success: bool | None = None  # the world's grade, filled in by the runner afterwards
     grade_fraction: float | None = None
+    save_errors: tuple[str, ...] = ()  # candidates that were not storable skills, and why
+    grade_tests: tuple[dict[str, Any], ...] | None = None  # per-check results, when recorded
+    system_prompt: str | None = None  # as the policy saw it, injected skills included
+    start_message: str | None = None  # the first user message (the task)
 
     @property
     def steps(self) -> int:
@@ -70,7 +77,14 @@ class EpisodeTrace:
         return [op for t in self.turns for op in t.operations]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "steps": self.steps, "tokens": self.tokens}
+        # Turns hold agent data (code, output, API arguments): converted with bounds,
+        # so no shape the agent chose can stop a run from writing its trace.
+        return {**bounded_jsonable(self, **_TRACE_LIMITS), "steps": self.steps, "tokens": self.tokens}
+
+
+#: Traces keep what the sandbox returned (already capped in size); these limits only
+#: stop pathological shapes: nesting, and work beyond any real episode.
+_TRACE_LIMITS = {"max_depth": 48, "max_items": 100_000, "max_str": 8 << 20, "max_nodes": 20_000_000}
 
 
 def new_run_id() -> str:
@@ -86,7 +100,10 @@ class RunWriter:
         self.dir = Path(runs_dir) / run_id
         if self.dir.exists():
             raise ValidationError(f"run directory {self.dir} already exists; pick another run id")
-        self.dir.mkdir(parents=True)
+        try:
+            self.dir.mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run directory {str(self.dir)!r}: {exc.strerror}") from None
 
     def write_config(self, config: dict[str, Any]) -> None:
         _write_json(self.dir / "config.json", config)
@@ -99,6 +116,23 @@ class RunWriter:
         _write_json(self.dir / "summary.json", summary)
 
 
+def mark_failed(run_dir: str | Path, error: BaseException | str, *, interrupted: bool = False) -> None:
+    """Record in `run_dir` that its run stopped early (error or Ctrl-C). Best effort:
+    it must never hide the original error."""
+    path = Path(run_dir)
+    if not (path / "config.json").exists() or (path / "summary.json").exists():
+        return
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    try:
+        _write_json(path / "failed.json", {
+            "status": "interrupted" if interrupted else "failed",
+            "error": " ".join(str(message).split())[:2000],
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+    except OSError:
+        pass
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=_default) + "\n", encoding="utf-8")
@@ -108,11 +142,11 @@ def _write_json(path: Path, data: Any) -> None:
 def _default(obj: Any) -> Any:
     # Traces hold plain values, str-enums and the odd record or path from a config.
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
+        return bounded_jsonable(obj, **_TRACE_LIMITS)
     if isinstance(obj, (Path, dt.datetime)):
         return str(obj)
     if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
+        return bounded_jsonable(obj, **_TRACE_LIMITS)
     raise TypeError(f"cannot write {type(obj).__name__} to a trace")
 
 
@@ -128,6 +162,16 @@ class RunRecord:
     config: dict[str, Any]
     summary: dict[str, Any] | None  # None: the run did not finish
     episodes: int
+    failure: dict[str, Any] | None = None  # failed.json: why the run stopped early
+
+    @property
+    def status(self) -> str:
+        """finished, failed, interrupted, or unfinished (running, or killed outright)."""
+        if self.summary is not None:
+            return "finished"
+        if self.failure is not None:
+            return str(self.failure.get("status", "failed"))
+        return "unfinished"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -155,7 +199,8 @@ def list_runs(runs_dir: str | Path) -> list[RunRecord]:
     for d in root.iterdir():
         if d.is_dir() and (d / "config.json").exists():
             runs.append(RunRecord(d.name, d, _read_json(d / "config.json") or {},
-                                  _read_json(d / "summary.json"), _count_lines(d / "episodes.jsonl")))
+                                  _read_json(d / "summary.json"), _count_lines(d / "episodes.jsonl"),
+                                  _read_json(d / "failed.json")))
     return sorted(runs, key=lambda r: r.run_id, reverse=True)
 
 

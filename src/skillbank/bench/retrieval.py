@@ -20,7 +20,6 @@ import gc
 import os
 import platform
 import random
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +27,8 @@ from typing import Any
 import numpy as np
 import typer
 
-from skillbank.commands._output import console, emit
+from skillbank.bench._stats import timing_ms
+from skillbank.commands._output import console, emit, table
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import (
     RETRIEVAL_MODES,
@@ -133,12 +133,8 @@ def _time_ms(fn: Callable[[], Any]) -> float:
     return (time.perf_counter_ns() - t) / 1e6
 
 
-def _summary(samples: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "median": round(statistics.median(ordered), 4),
-        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 4),
-    }
+def _summary(samples_ms: Sequence[float]) -> dict[str, Any]:
+    return timing_ms([x / 1e3 for x in samples_ms])
 
 
 def _synthetic_vectors(n: int, dim: int, *, seed: int) -> np.ndarray:
@@ -182,7 +178,7 @@ def run_bench(
             probe = [q for q, _, _ in _queries(queries, 3, seed=seed)]
             embedder.encode(probe[:2])  # first call pays one-off setup
             encoding = _summary([_time_ms(lambda q=q: embedder.encode([q])) for q in probe])
-            encoding["model_load_s"] = round(load_s, 3)
+            encoding["model_load_ms"] = round(load_s * 1e3, 1)
         except SkillbankError as exc:
             for m in embedding_modes:
                 errors[m] = str(exc)
@@ -227,17 +223,19 @@ def run_bench(
 
             stats = _summary([timed(i) for i in range(queries)])
             row.update(
-                index_build_s=round(build_s, 3),
-                search_ms_median=stats["median"],
-                search_ms_p90=stats["p90"],
+                index_build_ms=round(build_s * 1e3, 1),
+                search_median_ms=stats["median_ms"],
+                search_min_ms=stats["min_ms"],
+                search_p95_ms=stats["p95_ms"],
+                search_max_ms=stats["max_ms"],
                 mean_results=round(hits[0] / queries, 2),
-                baseline_argpartition_ms_median=baseline["median"],
+                baseline_argpartition_median_ms=baseline["median_ms"],
             )
             if isinstance(retriever, EmbeddingRetriever) and encoding is not None:
-                row["query_encoding_ms_median"] = encoding["median"]
-                row["latency_ms_median"] = round(encoding["median"] + stats["median"], 4)
+                row["query_encoding_median_ms"] = encoding["median_ms"]
+                row["latency_median_ms"] = round(encoding["median_ms"] + stats["median_ms"], 4)
             else:
-                row["latency_ms_median"] = stats["median"]
+                row["latency_median_ms"] = stats["median_ms"]
             rows.append(row)
             del retriever, search
             gc.collect()
@@ -249,7 +247,7 @@ def run_bench(
         "sizes": list(sizes),
         "seed": seed,
         "results": rows,
-        "query_encoding_ms": encoding,
+        "query_encoding": encoding,
         "targets": _targets(rows),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "numpy": np.__version__},
     }
@@ -258,7 +256,7 @@ def run_bench(
             f"embedding indexes over more than {real_encode_max} skills were built from deterministic "
             "synthetic unit vectors (encoding them with the model on this machine takes too long); "
             "query encoding is always the real all-MiniLM-L6-v2 model and is reported separately "
-            "(query_encoding_ms_median); latency_ms_median = encoding median + search median"
+            "(query_encoding_median_ms); latency_median_ms = encoding median + search median"
         )
     if errors:
         result["errors"] = errors
@@ -269,8 +267,8 @@ def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ngram = [r for r in rows if r["mode"] == "query-ngram" and r["size"] == 100_000]
     if not ngram:
         return {}
-    ms = ngram[0]["search_ms_median"]
-    return {"query-ngram_100k_ms_median": ms, "target_ms": BM25_TARGET_MS, "met": ms <= BM25_TARGET_MS}
+    ms = ngram[0]["search_median_ms"]
+    return {"query-ngram_100k_median_ms": ms, "target_ms": BM25_TARGET_MS, "met": ms <= BM25_TARGET_MS}
 
 
 def _parse_ints(text: str, what: str) -> list[int]:
@@ -284,21 +282,19 @@ def _parse_ints(text: str, what: str) -> list[int]:
 
 
 def _render(data: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"retrieval top-{data['k']} over {data['queries']} queries (ms, median)")
-    for col in ("mode", "size", "build s", "search ms", "p90 ms", "encode ms", "vectors"):
-        table.add_column(col, justify="left" if col in ("mode", "vectors") else "right")
+    t = table("mode", "size", "build ms", "search ms", "p95", "min-max", "encode ms", "vectors",
+              title=f"retrieval top-{data['k']} over {data['queries']} queries (medians, ms)", keep=("mode",))
     for r in data["results"]:
-        enc = r.get("query_encoding_ms_median")
-        table.add_row(
-            r["mode"], f"{r['size']:,}", f"{r['index_build_s']:.3f}", f"{r['search_ms_median']:.3f}",
-            f"{r['search_ms_p90']:.3f}", "" if enc is None else f"{enc:.2f}", r.get("vectors", ""),
+        enc = r.get("query_encoding_median_ms")
+        t.add_row(
+            r["mode"], f"{r['size']:,}", f"{r['index_build_ms']:,.1f}", f"{r['search_median_ms']:.3f}",
+            f"{r['search_p95_ms']:.3f}", f"{r['search_min_ms']:.3g}-{r['search_max_ms']:.3g}",
+            "" if enc is None else f"{enc:.2f}", r.get("vectors", ""),
         )
-    console.print(table)
+    console.print(t)
     if data.get("targets"):
-        t = data["targets"]
-        console.print(f"query-ngram @100k: {t['query-ngram_100k_ms_median']:.3f} ms (target {t['target_ms']} ms, met={t['met']})")
+        tg = data["targets"]
+        console.print(f"query-ngram @100k: {tg['query-ngram_100k_median_ms']:.3f} ms (target {tg['target_ms']} ms, met={tg['met']})")
     if data.get("note"):
         console.print(f"note: {data['note']}")
     for mode, err in data.get("errors", {}).items():
@@ -314,8 +310,9 @@ def command(
         1000, min=0, help="Largest library whose embeddings come from the model; larger ones use synthetic vectors."
     ),
     seed: int = typer.Option(0, help="Seed for the synthetic libraries and queries."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
+    """Top-k retrieval latency over synthetic libraries, per mode and size."""
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     data = run_bench(
         sizes=_parse_ints(sizes, "sizes"),

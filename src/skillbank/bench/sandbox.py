@@ -27,7 +27,8 @@ from typing import Any
 import typer
 
 from skillbank.bench._inprocess import InProcessApis
-from skillbank.commands._output import print_json
+from skillbank.bench._stats import render_timings, timing_ms
+from skillbank.commands._output import console, emit, markup
 from skillbank.errors import ValidationError
 
 TRIVIAL = "{i} + 1"
@@ -155,6 +156,9 @@ def _median(samples: list[float]) -> float | None:
     return statistics.median(samples) if samples else None
 
 
+EXECUTORS = ("in_process_exec", "sandbox", "smolagents", "floor_out_of_process")
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
@@ -216,7 +220,7 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
                 floor.close()
                 medians = {name: _median(values) for name, values in samples.items()}
                 report["cases"][case] = {
-                    "median_s": medians,
+                    "timings": {name: timing_ms(values, digits=6) for name, values in samples.items()},
                     "sandbox_over_exec": _ratio(medians["sandbox"], medians["in_process_exec"]),
                     "smolagents_over_sandbox": _ratio(medians["smolagents"], medians["sandbox"]),
                     "smolagents_over_floor": _ratio(medians["smolagents"], medians["floor_out_of_process"]),
@@ -233,7 +237,7 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
                 if result.killed != "crash" or "replace_s" not in result.extra:
                     raise RuntimeError(f"expected a killed worker, got {result.killed!r}: {result.error_message}")
                 replace.append(result.extra["replace_s"])
-    report["worker_replace_median_s"] = _median(replace)
+    report["worker_replace"] = timing_ms(replace)
 
     b = report["cases"]["skill_3_api_calls"]
     report["targets"] = {
@@ -241,18 +245,37 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
         "skill_case_8x_faster_than_smolagents": (
             None if b["smolagents_over_sandbox"] is None else b["smolagents_over_sandbox"] >= 8.0
         ),
-        "worker_replace_under_200ms": report["worker_replace_median_s"] < 0.2,
+        "worker_replace_under_200ms": report["worker_replace"]["median_ms"] < 200,
     }
     report["notes"] = notes
     return report
 
 
+def _render(r: dict[str, Any]) -> None:
+    for case, entry in r["cases"].items():
+        tm = entry["timings"]
+        notes = {
+            "sandbox": f"{entry['sandbox_over_exec']}x in-process exec; {entry['sandbox_over_floor']}x the floor",
+            "smolagents": "" if entry["smolagents_over_sandbox"] is None
+            else f"{entry['smolagents_over_sandbox']}x the sandbox",
+            "in_process_exec": "baseline (no isolation)",
+            "floor_out_of_process": "fork + socketpair + exec, no isolation",
+        }
+        render_timings(f"sandbox, {case} ({r['iterations']} runs each)",
+                       [(name, tm[name] if tm[name]["n"] else None, notes[name]) for name in EXECUTORS])
+    render_timings("worker replacement", [("killed worker replaced", r["worker_replace"], "kill detected -> ready")])
+    for name, met in r["targets"].items():
+        console.print(markup("target {}: {}", name, {True: "met", False: "MISSED", None: "not measured"}[met]))
+    for note in r["notes"]:
+        console.print(markup("[yellow]note: {}[/yellow]", note))
+
+
 def command(
     iterations: int = typer.Option(300, help="Timed executions per case and executor."),
     replacements: int = typer.Option(30, help="Killed workers to replace."),
-    as_json: bool = typer.Option(True, "--json/--no-json", help="Print JSON (the default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
-    """Sandbox execution time vs in-process exec and smolagents (one JSON object)."""
+    """Sandbox execution time vs in-process exec and smolagents."""
     if iterations < 1 or replacements < 1:
         raise ValidationError("--iterations and --replacements must be at least 1")
-    print_json(run_bench(iterations=iterations, replacements=replacements))
+    emit(run_bench(iterations=iterations, replacements=replacements), as_json, _render)

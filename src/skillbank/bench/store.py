@@ -1,10 +1,13 @@
-"""`skillbank bench store`: latency of the library's hot paths on a fresh SQLite file.
+"""`skillbank bench store`: latency of the library's hot paths on a fresh SQLite file
+(or on an empty library you name, e.g. a PostgreSQL database, with ``--library``).
 
 Puts `versions` versions (spread over `names` skills, so most puts are version 2+ and
 write an ``updated`` event too) into a library in a temporary directory, points a
 ``promoted`` alias at one version of every skill, then times `reads` get-by-alias
-lookups and `lists` list calls (latest version per name, and a text search). Each figure
-is the median and 95th percentile of individually timed calls, in milliseconds; puts per
+lookups and `lists` list calls (latest version per name, a text search, every version),
+the library's counts (`stats`) and the incremental reader's `changes_since` over the
+last five events. Each figure is the median and range (min, p95, max) of individually
+timed calls, in milliseconds; puts per
 second is the count over the wall time of the whole put phase.
 """
 
@@ -13,7 +16,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,19 +24,14 @@ from typing import Annotated, Any
 
 import typer
 
-from skillbank.commands._output import console, emit
+from skillbank.bench._stats import render_timings, timing_ms
+from skillbank.commands._output import emit
 from skillbank.errors import ValidationError
 from skillbank.store import open_store
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {
-        "median_ms": round(statistics.median(ordered) * 1000, 4),
-        "p95_ms": round(p95 * 1000, 4),
-        "n": len(ordered),
-    }
+def _summary(samples: list[float]) -> dict[str, Any]:
+    return timing_ms(samples)
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -62,15 +59,24 @@ def run_bench(
     lists: int = 20,
     directory: str | Path | None = None,
     seed: int = 0,
+    library: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark and return the JSON-ready result."""
+    """Run the benchmark and return the JSON-ready result.
+
+    ``library``: an empty library to run on (any location `open_store` accepts, e.g. a
+    ``postgresql://`` URL); by default a temporary SQLite file.
+    """
     if versions < 1 or names < 1 or reads < 1 or lists < 1:
         raise ValidationError("versions, names, reads and lists must all be at least 1")
     names = min(names, versions)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="skillbank-bench-", dir=directory) as tmp:
         path = Path(tmp) / "library.db"
-        store = open_store(path)
+        store = open_store(library if library else path)
+        backend = "postgresql" if store.engine.dialect.name == "postgresql" else store.engine.dialect.name
+        if library and store.list_versions(namespace=None, latest_only=False, limit=1):
+            store.close()
+            raise ValidationError(f"bench store writes {versions} versions: --library must name an empty library")
         try:
             skill_names = [f"skill_{n:05d}" for n in range(names)]
             put_samples: list[float] = []
@@ -87,12 +93,18 @@ def run_bench(
             ]
             list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
             search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
-            file_bytes = path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
+            all_samples = [_timed(lambda: store.list_versions(latest_only=False)) for _ in range(max(1, lists // 4))]
+            stats_samples = [_timed(store.stats) for _ in range(lists)]
+            cursor = store.changes_since(None).cursor
+            changes_samples = [_timed(lambda: store.changes_since(cursor - 5)) for _ in range(reads // 10 or 1)]
+            file_bytes = (
+                None if library else path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("library.db-*"))
+            )
         finally:
             store.close()
     return {
         "bench": "store",
-        "backend": "sqlite",
+        "backend": backend,
         "versions": versions,
         "names": names,
         "put": _summary(put_samples),
@@ -100,6 +112,9 @@ def run_bench(
         "get_by_alias": _summary(alias_samples),
         "list_latest": {**_summary(list_samples), "rows": names},
         "list_text_search": _summary(search_samples),
+        "list_all_versions": {**_summary(all_samples), "rows": versions},
+        "stats": _summary(stats_samples),
+        "changes_since_5_events": _summary(changes_samples),
         "library_bytes": file_bytes,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
@@ -111,14 +126,26 @@ def command(
     reads: Annotated[int, typer.Option("--reads", help="Timed get-by-alias calls.")] = 2_000,
     lists: Annotated[int, typer.Option("--lists", help="Timed list calls (each kind).")] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
+    library: Annotated[
+        str | None,
+        typer.Option("--library", help="An EMPTY library to run on (e.g. postgresql://...); default: a temporary SQLite file."),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the summary.")] = False,
 ) -> None:
-    """Store latency (median, p95) and puts/second on a temporary SQLite library."""
-    result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed)
+    """Store latency (median, p95) and puts/second on a temporary SQLite library (or --library)."""
+    result = run_bench(versions=versions, names=names, reads=reads, lists=lists, seed=seed, library=library)
 
     def render(r: dict[str, Any]) -> None:
-        console.print(f"store bench: {r['versions']} versions over {r['names']} names, {r['puts_per_s']} puts/s")
-        for key in ("put", "get_by_alias", "list_latest", "list_text_search"):
-            console.print(f"  {key:<17} median {r[key]['median_ms']:.3f} ms   p95 {r[key]['p95_ms']:.3f} ms   (n={r[key]['n']})")
+        render_timings(
+            f"store: {r['versions']:,} versions over {r['names']:,} names ("
+            + ("SQLite, temporary file" if r["backend"] == "sqlite" and r.get("library_bytes") is not None else r["backend"]) + ")",
+            [("put", r["put"], f"{r['puts_per_s']:,} puts/s"),
+             ("get by alias", r["get_by_alias"], ""),
+             ("list latest", r["list_latest"], f"{r['list_latest']['rows']:,} rows"),
+             ("list text search", r["list_text_search"], ""),
+             ("list all versions", r["list_all_versions"], ""),
+             ("stats", r["stats"], ""),
+             ("changes since (5 events)", r["changes_since_5_events"], "")],
+        )
 
     emit(result, json_, render)

@@ -27,7 +27,6 @@ import gc
 import io
 import os
 import platform
-import statistics
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -36,12 +35,13 @@ from typing import Annotated, Any
 import typer
 
 from skillbank.bench._inprocess import InProcessApis
-from skillbank.commands._output import console, emit
+from skillbank.bench._stats import ms, render_timings, timing_ms
+from skillbank.commands._output import console, emit, markup
 from skillbank.errors import ValidationError
 from skillbank.worlds.base import ApiError
 from skillbank.worlds.registry import make_world
 
-API_CALL_TARGET_US = 30.0
+API_CALL_TARGET_MS = 0.030
 RESET_PLUS_GRADING_TARGET_MS = 10.0
 THROUGHPUT_NOTE = (
     "expert tasks/s executes the project's own trusted expert code in-process (exec, no sandbox); "
@@ -82,18 +82,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _us(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"median_us": 0.0, "p95_us": 0.0, "n": 0}
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"median_us": round(statistics.median(ordered) * 1e6, 2), "p95_us": round(p95 * 1e6, 2), "n": len(ordered)}
+def _us(samples: list[float]) -> dict[str, Any]:
+    """Sub-millisecond timings: milliseconds with microsecond resolution."""
+    return timing_ms(samples, digits=6)
 
 
-def _ms(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"median_ms": round(statistics.median(ordered) * 1e3, 4), "p95_ms": round(p95 * 1e3, 4), "n": len(ordered)}
+def _ms(samples: list[float]) -> dict[str, Any]:
+    return timing_ms(samples)
 
 
 def _kind(world: Any, app: str, api: str) -> str:
@@ -188,7 +183,7 @@ def run_bench(seed: int = 0, split: str = "train", repeats: int = 5) -> dict[str
         "world": "apps",
         "seed": seed,
         "split": split,
-        "world_build_s": round(build_s, 3),
+        "world_build_ms": ms(build_s, 1),
         "api_call": {
             **api_summary,
             "by_kind": {k: _us(v) for k, v in by_kind.items()},
@@ -196,12 +191,12 @@ def run_bench(seed: int = 0, split: str = "train", repeats: int = 5) -> dict[str
             "by_app": {k: _us(v) for k, v in sorted(by_app.items())},
             "mix": {"scenarios": len(recordings), "calls_per_repeat": len(api_all) // repeats, "repeats": repeats,
                     "refused_calls": refused // repeats},
-            "target_us": API_CALL_TARGET_US,
-            "meets_target": api_summary["median_us"] <= API_CALL_TARGET_US,
+            "target_ms": API_CALL_TARGET_MS,
+            "meets_target": api_summary["median_ms"] <= API_CALL_TARGET_MS,
         },
         "baseline_plain_call": base_summary,
-        "api_vs_plain_call_ratio": round(api_summary["median_us"] / base_summary["median_us"], 1)
-        if base_summary["median_us"] else None,
+        "api_vs_plain_call_ratio": round(api_summary["median_ms"] / base_summary["median_ms"], 1)
+        if base_summary["median_ms"] else None,
         "reset": _ms(resets),
         "grading": _ms(grades),
         "reset_plus_grading": {
@@ -212,7 +207,7 @@ def run_bench(seed: int = 0, split: str = "train", repeats: int = 5) -> dict[str
         "expert_throughput": {
             "tasks": len(split_tasks),
             "passed": passed,
-            "wall_s": round(wall, 3),
+            "wall_ms": ms(wall, 1),
             "tasks_per_s": round(len(split_tasks) / wall, 1) if wall else None,
             "execution": "in-process",
             "note": THROUGHPUT_NOTE,
@@ -225,27 +220,25 @@ def command(
     seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split for reset, grading and throughput.")] = "train",
     repeats: Annotated[int, typer.Option("--repeats", help="Times the API call mix is replayed.")] = 5,
-    json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the summary.")] = False,
 ) -> None:
     """API call latency vs a plain call, reset and grading time, expert tasks/second."""
     result = run_bench(seed=seed, split=split, repeats=repeats)
 
     def render(r: dict[str, Any]) -> None:
-        a = r["api_call"]
-        ok = lambda b: "[green]meets target[/green]" if b else "[red]misses target[/red]"  # noqa: E731
-        console.print(f"apps world (seed {r['seed']}), built in {r['world_build_s']} s")
-        console.print(f"  API call        median {a['median_us']} µs  p95 {a['p95_us']} µs  (n={a['n']}, "
-                      f"target {a['target_us']} µs: {ok(a['meets_target'])})")
-        for k, v in a["by_kind"].items():
-            console.print(f"    {k:<6}        median {v['median_us']} µs  (n={v['n']})")
-        console.print(f"  plain call      median {r['baseline_plain_call']['median_us']} µs  "
-                      f"(API call is {r['api_vs_plain_call_ratio']}x)")
-        console.print(f"  reset           median {r['reset']['median_ms']} ms")
-        console.print(f"  grading         median {r['grading']['median_ms']} ms")
-        rg = r["reset_plus_grading"]
-        console.print(f"  reset+grading   median {rg['median_ms']} ms  (target {rg['target_ms']} ms: {ok(rg['meets_target'])})")
-        e = r["expert_throughput"]
-        console.print(f"  expert          {e['tasks_per_s']} tasks/s over {e['tasks']} {r['split']} tasks "
-                      f"({e['passed']} passed; in-process)")
+        a, rg, e = r["api_call"], r["reset_plus_grading"], r["expert_throughput"]
+        ok = lambda b: "meets target" if b else "MISSES target"  # noqa: E731
+        render_timings(
+            f"apps world (seed {r['seed']}, built in {r['world_build_ms']} ms)",
+            [("API call", a, f"{r['api_vs_plain_call_ratio']}x a plain call; target {a['target_ms']} ms: "
+                             f"{ok(a['meets_target'])}"),
+             *((f"  {k}", v, "") for k, v in a["by_kind"].items()),
+             ("plain call (baseline)", r["baseline_plain_call"], ""),
+             ("reset", r["reset"], ""),
+             ("grading", r["grading"], ""),
+             ("reset + grading", rg, f"target {rg['target_ms']} ms: {ok(rg['meets_target'])}")],
+        )
+        console.print(markup("expert: {} tasks/s over {} {} tasks ({} passed; in-process)",
+                             e["tasks_per_s"], e["tasks"], r["split"], e["passed"]))
 
     emit(result, json_, render)

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.syntax import Syntax
-from rich.table import Table
 
-from skillbank.commands._output import console
+from skillbank.commands._output import console, markup
+from skillbank.commands._output import table as new_table
 from skillbank.commands.skills import render_events
 from skillbank.errors import ConflictError
 from skillbank.store import Provenance, VersionStatus, open_store
@@ -65,36 +64,36 @@ def demo(
 def _tour(location: str, *, temporary: bool) -> None:
     store = open_store(location)
     try:
-        console.print(Rule("[bold]skillbank demo[/]"))
+        console.print(Rule(markup("[bold]skillbank demo[/]")))
         where = "a temporary library" if temporary else "library"
-        console.print(f"Using {where}: [cyan]{escape(store.url)}[/]\n")
+        console.print(markup("Using {}: [cyan]{}[/]\n", where, store.url))
 
-        console.print("[bold]1. The agent writes a skill and saves it[/] (version 1, status candidate)")
+        console.print(markup("[bold]1. The agent writes a skill and saves it[/] (version 1, status candidate)"))
         console.print(Syntax(SKILL_V1, "python"))
         v1, _ = store.put_version(
             SKILL_V1, provenance=Provenance(created_by="agent", task_id="demo-task-1", scenario_id="payments",
                                             query="How much did I spend last month?"),
         )
-        console.print(f"  stored [green]{v1.ref}[/] {escape(v1.signature)}  hash {v1.content_hash[:19]}…\n")
+        console.print(markup("  stored [green]{}[/] {}  hash {}…\n", v1.ref, v1.signature, v1.content_hash[:19]))
 
-        console.print("[bold]2. On the next task it fails[/] (a pending transaction has no amount yet)")
+        console.print(markup("[bold]2. On the next task it fails[/] (a pending transaction has no amount yet)"))
         result, failure = _run(v1.source, v1.name, SAMPLE)
         store.record_call(v1.id, ok=failure is None, latency_s=0.0)
         if failure is not None:
             store.record_event("failed", version_id=v1.id, actor="agent", reason="TypeError on pending transaction",
                                payload={"task_id": "demo-task-2"})
-        console.print(Panel(escape(failure or f"unexpectedly returned {result!r}"), title="failure log", style="red"))
+        console.print(Panel(failure or f"unexpectedly returned {result!r}", title="failure log", style="red"))
 
-        console.print("[bold]3. The agent rewrites it from the failure log[/] (version 2, parent = version 1)")
+        console.print(markup("[bold]3. The agent rewrites it from the failure log[/] (version 2, parent = version 1)"))
         v2, _ = store.put_version(
             SKILL_V2, provenance=Provenance(created_by="agent", task_id="demo-task-2", scenario_id="payments",
                                             failure_log=failure),
         )
         result, failure2 = _run(v2.source, v2.name, SAMPLE)
         store.record_call(v2.id, ok=failure2 is None, latency_s=0.0)
-        console.print(f"  stored [green]{v2.ref}[/]; on the same input it returns [bold]{result!r}[/]\n")
+        console.print(markup("  stored [green]{}[/]; on the same input it returns [bold]{}[/]\n", v2.ref, repr(result)))
 
-        console.print("[bold]4. Aliases move by compare-and-set[/]")
+        console.print(markup("[bold]4. Aliases move by compare-and-set[/]"))
         first = store.set_alias(v1.name, "promoted", 1, expected_generation=None, actor="demo", reason="first version")
         moved = store.set_alias(v1.name, "promoted", 2, expected_generation=first.generation, actor="demo",
                                 reason="v2 fixes pending transactions")
@@ -102,27 +101,27 @@ def _tour(location: str, *, temporary: bool) -> None:
         try:
             store.set_alias(v1.name, "promoted", 1, expected_generation=first.generation, actor="someone-stale")
         except ConflictError as exc:
-            console.print(f"  a stale writer is refused: [yellow]{escape(str(exc))}[/]")
+            console.print(markup("  a stale writer is refused: [yellow]{}[/]", exc))
         console.print(f"  {v1.name}@promoted → version {moved.version} (generation {moved.generation})\n")
 
-        console.print("[bold]5. History[/]")
-        table = Table("version", "status", "aliases", "parent", "failure log (last line)")
+        console.print(markup("[bold]5. History[/]"))
+        table = new_table("version", "status", "aliases", "parent", "failure log (last line)")
         aliases = store.list_aliases(v1.name)
         for sv in store.history(v1.name):
             log = (sv.provenance.failure_log or "").strip().splitlines()
             parent = next((p.ref for p in store.history(v1.name) if p.id == sv.provenance.parent_version_id), "")
             table.add_row(sv.ref, sv.status.value, ", ".join(a.alias for a in aliases if a.version_id == sv.id),
-                          parent, escape(log[-1]) if log else "")
+                          parent, log[-1] if log else "")
         console.print(table)
 
-        console.print("\n[bold]6. Diff[/] (version 1 → promoted)")
+        console.print(markup("\n[bold]6. Diff[/] (version 1 → promoted)"))
         console.print(Syntax(store.diff(v1.name, 1, "promoted"), "diff"))
 
-        console.print("[bold]7. The event log[/] (append-only)")
+        console.print(markup("[bold]7. The event log[/] (append-only)"))
         render_events(store.events(name=v1.name))
         stats = store.call_stats(v2.id)
         console.print(f"\ncall stats of {v2.ref}: {stats.calls} call(s), {stats.successes} ok, {stats.failures} failed")
         if temporary:
-            console.print("\n[dim]The temporary library is deleted now; pass --library PATH to keep one.[/]")
+            console.print(markup("\n[dim]The temporary library is deleted now; pass --library PATH to keep one.[/]"))
     finally:
         store.close()

@@ -1,15 +1,20 @@
-"""`skillbank runs …`: list and inspect agent runs (the traces `skillbank run` writes)."""
+"""`skillbank runs …`: list, inspect and compare agent runs (the traces `skillbank run`
+writes)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
 from skillbank.agent.trace import list_runs, load_run
-from skillbank.commands._output import console, emit
+from skillbank.commands._output import console, emit, markup, table
+from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,51 +28,69 @@ def _pct(x: Any) -> str:
 
 @app.command("ls")
 def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; a run that failed or was interrupted says so.
+
+    Token figures are in `runs show`, `runs compare` and `--json`."""
+    if Path(runs_dir).exists() and not Path(runs_dir).is_dir():
+        raise ValidationError(f"--runs-dir: {runs_dir!r} is a file, not a directory of runs")
     rows = []
     for r in list_runs(runs_dir):
         s = r.summary or {}
         rows.append({
-            "run_id": r.run_id, "policy": r.config.get("policy"), "split": r.config.get("split"),
+            "run_id": r.run_id, "status": r.status, "policy": r.config.get("policy"), "split": r.config.get("split"),
             "with_skills": r.config.get("with_skills"), "finished": r.summary is not None,
             "episodes": r.episodes, "tgc": s.get("tgc"), "sgc": s.get("sgc"),
             "mean_steps": s.get("mean_steps"), "mean_tokens": s.get("mean_tokens"), "path": str(r.path),
+            "error": (r.failure or {}).get("error"),
         })
 
     def render(rows: list[dict[str, Any]]) -> None:
         if not rows:
             console.print(f"no runs in {runs_dir}")
             return
-        t = Table()
-        t.add_column("run", no_wrap=True)
-        for col in ("policy", "split", "skills", "tasks", "TGC", "SGC", "steps", "tokens"):
-            t.add_column(col)
+        t = table("run", "status", "setup", "tasks", "TGC", "SGC", "steps", keep=("run",), flex=("setup",))
         for r in rows:
-            t.add_row(r["run_id"], str(r["policy"]), str(r["split"]), "yes" if r["with_skills"] else "no",
-                      f"{r['episodes']}" + ("" if r["finished"] else " (unfinished)"), _pct(r["tgc"]), _pct(r["sgc"]),
-                      "" if r["mean_steps"] is None else f"{r['mean_steps']:.2f}",
-                      "" if r["mean_tokens"] is None else f"{r['mean_tokens']:.0f}")
+            setup = f"{r['policy']} {r['split']}" + ("" if r["with_skills"] else " no-skills")
+            t.add_row(r["run_id"], r["status"], setup, str(r["episodes"]), _pct(r["tgc"]), _pct(r["sgc"]),
+                      "" if r["mean_steps"] is None else f"{r['mean_steps']:.2f}")
         console.print(t)
 
     emit(rows, as_json, render)
 
 
+def _ops(e: dict[str, Any]) -> list[str]:
+    return [f"{op['kind']}:{op['name']}" for turn in e["turns"] for op in turn["operations"] if op["kind"] != "defined"]
+
+
 @app.command("show")
 def show(
-    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.")],
+    task: Annotated[
+        Optional[str],
+        typer.Option("--task", metavar="TASK_ID", help="One episode in full: system prompt with the injected skills, "
+                                                        "each turn's code and observation, the per-check grades."),
+    ] = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
     as_json: JsonOpt = False,
 ) -> None:
-    """A run's config, summary and per-task results."""
+    """A run's config, summary and per-task results (or one task's episode with --task)."""
     record, episodes = load_run(runs_dir, run)
-    data = {"run_id": record.run_id, "path": str(record.path), "config": record.config,
-            "summary": record.summary, "episodes": episodes}
+    if task is not None:
+        matches = [e for e in episodes if e.get("task_id") == task]
+        if not matches:
+            played = ", ".join(e.get("task_id", "?") for e in episodes[:8]) or "none"
+            raise NotFoundError(f"run {record.run_id} has no episode of task {task!r} (played: {played})")
+        emit(matches[-1], as_json, _render_episode)
+        return
+    data = {"run_id": record.run_id, "status": record.status, "path": str(record.path), "config": record.config,
+            "summary": record.summary, "failure": record.failure, "episodes": episodes}
 
     def render(data: dict[str, Any]) -> None:
         s = data["summary"]
-        console.print(f"[bold]run {data['run_id']}[/bold]  {data['path']}")
+        console.print(markup("[bold]run {}[/bold]  {}", data["run_id"], data["path"]))
         if s is None:
-            console.print("unfinished run (no summary.json)")
+            why = (data["failure"] or {}).get("error")
+            console.print(f"{data['status']} run (no summary.json)" + (f": {why}" if why else ""))
         else:
             console.print(
                 f"policy {s['policy']} · split {s['split']} · TGC {_pct(s['tgc'])} · SGC {_pct(s['sgc'])} · "
@@ -75,16 +98,105 @@ def show(
                 f"created {s['skills_created']} · used {s['skills_used']} · updated {s['skills_updated']} · "
                 f"saved {s['skills_saved']} · usage {_pct(s['skill_usage_rate'])}"
             )
-        t = Table()
-        t.add_column("task", no_wrap=True)
-        for col in ("pass", "steps", "tokens", "loaded", "operations", "saved", "stop"):
-            t.add_column(col)
+        t = table("task", "pass", "steps", "tokens", "loaded", "operations", "saved", "stop", keep=("task",),
+                  flex=("loaded", "operations", "saved"))
         for e in data["episodes"]:
-            ops = [f"{op['kind']}:{op['name']}" for turn in e["turns"] for op in turn["operations"]
-                   if op["kind"] != "defined"]
             t.add_row(e["task_id"], {True: "yes", False: "no"}.get(e.get("success"), "?"), str(len(e["turns"])),
-                      str(e["completion_tokens"]), ", ".join(e["loaded"]), ", ".join(ops), ", ".join(e["saved"]),
+                      str(e["completion_tokens"]), ", ".join(e["loaded"]), ", ".join(_ops(e)), ", ".join(e["saved"]),
                       e["stop_reason"])
         console.print(t)
+        if data["episodes"]:
+            console.print(markup("[dim]one episode in full: skillbank runs show {} --task TASK_ID[/dim]", data["run_id"]))
+
+    emit(data, as_json, render)
+
+
+def _render_episode(e: dict[str, Any]) -> None:
+    verdict = {True: "[green]passed[/green]", False: "[red]failed[/red]"}.get(e.get("success"), "not graded")
+    console.print(markup(f"[bold]{{}}[/bold] · {verdict} · {{}} step(s) · {{}} generated tokens · stop: {{}}",
+                         e["task_id"], len(e["turns"]), e["completion_tokens"], e["stop_reason"]))
+    console.print(f"instruction: {e['instruction']}")
+    console.print(f"retrieved: {', '.join(e['retrieved']) or '-'} · loaded: {', '.join(e['loaded']) or '-'}"
+                  + (f" · dropped: {', '.join(e['dropped'])}" if e.get("dropped") else ""))
+    if e.get("system_prompt"):
+        console.print(Panel(Text(e["system_prompt"]), title="system prompt (with the injected skills)", expand=False))
+    if e.get("start_message"):
+        console.print(Panel(Text(e["start_message"]), title="task message", expand=False))
+    for turn in e["turns"]:
+        state = {True: "ok", False: "error", None: "no code"}[turn["ok"]]
+        console.rule(f"turn {turn['index'] + 1}: {state}")
+        if turn["code"] is not None:
+            console.print(Syntax(turn["code"], "python", word_wrap=True))
+        else:
+            console.print(Panel(Text(turn["reply"]), title="reply (no code)", expand=False))
+        ops = [f"{op['kind']}:{op['name']}" for op in turn["operations"] if op["kind"] != "defined"]
+        if ops:
+            console.print(f"operations: {', '.join(ops)}")
+        console.print(Panel(Text(turn["observation"]), title="observation", expand=False))
+    if e.get("saved") or e.get("save_errors"):
+        console.print(f"saved: {', '.join(e.get('saved') or []) or '-'}")
+        for problem in e.get("save_errors") or []:
+            console.print(markup("[yellow]not saved: {}[/yellow]", problem))
+    tests = e.get("grade_tests")
+    if tests:
+        console.rule("grade")
+        for t in tests:
+            mark = "[green]pass[/green]" if t["passed"] else "[red]FAIL[/red]"
+            console.print(markup(f"  {mark}  {{}}: {{}}", t["name"], t.get("message", "")))
+    elif e.get("grade_fraction") is not None:
+        console.print(f"grade: {100 * e['grade_fraction']:.0f}% of tests (this trace has no per-check results)")
+
+
+_COMPARED = (
+    ("tgc", "TGC", _pct), ("sgc", "SGC", _pct), ("tasks", "tasks", str),
+    ("mean_steps", "mean steps", lambda x: f"{x:.2f}"), ("mean_tokens", "mean tokens (generated)", lambda x: f"{x:.0f}"),
+    ("mean_prompt_tokens", "mean prompt tokens", lambda x: f"{x:.0f}"),
+    ("skills_created", "skills created", str), ("skills_used", "skills used", str),
+    ("skills_saved", "skills saved", str), ("skill_usage_rate", "skill usage rate", _pct),
+)
+
+
+@app.command("compare")
+def compare(
+    run1: Annotated[str, typer.Argument(metavar="RUN1", help="Run id, prefix or 'latest' (e.g. with skills).")],
+    run2: Annotated[str, typer.Argument(metavar="RUN2", help="Run id or prefix (e.g. the --no-skills ablation).")],
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
+    as_json: JsonOpt = False,
+) -> None:
+    """Two finished runs side by side (e.g. the with/without-skills ablation): the
+    figures, their differences, and the tasks whose result differs."""
+    loaded = [load_run(runs_dir, r) for r in (run1, run2)]
+    for record, _ in loaded:
+        if record.summary is None:
+            raise ValidationError(f"run {record.run_id} is {record.status}: only finished runs can be compared")
+    (a, ea), (b, eb) = loaded
+    sa, sb = a.summary or {}, b.summary or {}
+    figures = {key: {"run1": sa.get(key), "run2": sb.get(key),
+                     "delta": (sb[key] - sa[key]) if isinstance(sa.get(key), (int, float)) and isinstance(sb.get(key), (int, float)) else None}
+               for key, _, _ in _COMPARED}
+    result_a = {e["task_id"]: e.get("success") for e in ea}
+    result_b = {e["task_id"]: e.get("success") for e in eb}
+    differing = [{"task_id": t, "run1": result_a.get(t), "run2": result_b.get(t)}
+                 for t in sorted(set(result_a) | set(result_b)) if result_a.get(t) != result_b.get(t)]
+    setup = {r.run_id: {k: r.config.get(k) for k in ("policy", "split", "with_skills", "retrieval", "seed")}
+             for r in (a, b)}
+    data = {"run1": a.run_id, "run2": b.run_id, "setup": setup, "figures": figures, "tasks_differing": differing}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"run1 {d['run1']}  vs  run2 {d['run2']}")
+        t = table("figure", "run1", "run2", "run2 - run1", keep=("figure",))
+        for key in ("policy", "split", "with_skills", "retrieval"):
+            t.add_row(key, str(d["setup"][d["run1"]][key]), str(d["setup"][d["run2"]][key]), "")
+        for key, label, fmt in _COMPARED:
+            f = d["figures"][key]
+            delta = f["delta"]
+            shown = "" if delta is None else (
+                f"{100 * delta:+.1f} pts" if fmt is _pct else f"{delta:+.2f}" if isinstance(delta, float) else f"{delta:+d}")
+            t.add_row(label, "" if f["run1"] is None else fmt(f["run1"]), "" if f["run2"] is None else fmt(f["run2"]), shown)
+        console.print(t)
+        if d["tasks_differing"]:
+            mark = {True: "pass", False: "fail", None: "-"}
+            console.print("tasks whose result differs: " + ", ".join(
+                f"{x['task_id']} ({mark[x['run1']]} → {mark[x['run2']]})" for x in d["tasks_differing"]))
 
     emit(data, as_json, render)

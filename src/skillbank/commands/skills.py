@@ -7,22 +7,24 @@ SQLite path or URL, default ``./.skillbank/library.db``) and closes it before re
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
-from skillbank.commands._output import console, emit
+from skillbank.commands._output import console, emit, markup, table, write_plain
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.skill import parse_skill
 from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, LibraryStore, Provenance, VersionStatus, open_store
-from skillbank.store.base import Alias, Event, StoredVersion
+from skillbank.store.base import Alias, Event, EventType, StoredVersion
 
 app = typer.Typer(no_args_is_help=True)
 alias_app = typer.Typer(no_args_is_help=True)
@@ -37,8 +39,31 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 DEFAULT_LIBRARY = str(DEFAULT_LOCATION)
 
 
+def sqlite_file(location: str) -> Path | None:
+    """The file a SQLite library location names (None: not a SQLite file, e.g. a
+    PostgreSQL URL or an in-memory database)."""
+    loc = str(location)
+    if loc.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return None
+    if loc.startswith("sqlite:///"):
+        loc = loc[len("sqlite:///"):]
+        if not loc or loc == ":memory:":
+            return None
+    elif "://" in loc:
+        return None  # open_store names the problem
+    return Path(loc).expanduser()
+
+
 @contextmanager
-def _library(location: str) -> Iterator[LibraryStore]:
+def _library(location: str, *, create: bool = False) -> Iterator[LibraryStore]:
+    """Open the library. Only commands that write (`create=True`) may create it: a
+    read-only command on a path where no library exists fails and leaves no trace."""
+    path = sqlite_file(location)
+    if not create and path is not None and not path.exists():
+        raise NotFoundError(
+            f"no library at {str(path)!r}: `skillbank skills add` creates one "
+            "(choose another with --library or SKILLBANK_LIBRARY)"
+        )
     store = open_store(location)
     try:
         yield store
@@ -46,11 +71,28 @@ def _library(location: str) -> Iterator[LibraryStore]:
         store.close()
 
 
+_REF_RE = re.compile(r"[0-9]+|[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+def check_ref(ref: str, what: str = "version") -> str:
+    """A version number, an alias name or ``latest``; anything else is refused here
+    rather than looked up as an alias that cannot exist."""
+    if not _REF_RE.fullmatch(ref) or (ref.isdigit() and int(ref) < 1):
+        raise ValidationError(
+            f"invalid {what} {ref!r}: use a version number (1, 2, ...), an alias name or 'latest'"
+        )
+    return ref
+
+
 def split_ref(ref: str) -> tuple[str, str | None]:
     """``name``, ``name@3`` or ``name@promoted`` → (name, ref or None)."""
     name, _, version = ref.partition("@")
     if not name or (ref.endswith("@")):
         raise ValidationError(f"invalid skill reference {ref!r}: use NAME, NAME@VERSION or NAME@ALIAS")
+    if version and not _REF_RE.fullmatch(version) or version.isdigit() and int(version) < 1:
+        raise ValidationError(
+            f"invalid skill reference {ref!r}: {version!r} is not a version number (1, 2, ...), an alias name or 'latest'"
+        )
     return name, version or None
 
 
@@ -64,16 +106,16 @@ def _parse_time(text: str | None, option: str) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _short_time(when: dt.datetime | None) -> str:
-    return "" if when is None else when.strftime("%Y-%m-%d %H:%M:%S")
+def _short_time(when: dt.datetime | None, *, minutes: bool = False) -> str:
+    return "" if when is None else when.strftime("%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d %H:%M:%S")
 
 
-# -- add / ls / show -----------------------------------------------------------------
+# -- add / ls / show / rm --------------------------------------------------------------
 
 
 @app.command("add")
 def add(
-    file: Annotated[Path, typer.Argument(help="A .py file holding one public function (plus imports and _helpers).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A .py file holding one public function (plus imports and _helpers).")],
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: Annotated[str, typer.Option("--actor", help="Who adds it (recorded in provenance and events).")] = "user",
     task_id: Annotated[Optional[str], typer.Option("--task-id")] = None,
@@ -82,26 +124,47 @@ def add(
     failure_log: Annotated[
         Optional[Path], typer.Option("--failure-log", help="File with the failure this version answers.")
     ] = None,
-    status: Annotated[VersionStatus, typer.Option("--status")] = VersionStatus.CANDIDATE,
+    status: Annotated[
+        Optional[VersionStatus],
+        typer.Option("--status", help="Status of the new version (default candidate). On a source already "
+                                      "stored, changes that version's status (logged as status_changed)."),
+    ] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Add FILE as a new version (or report the identical version already stored)."""
+    """Add FILE as a new version (or report the identical version already stored).
+
+    The source must pass the sandbox's static check (allowed imports, no dunder access,
+    no exec/eval/open ...): a skill the sandbox refuses could never be loaded.
+    """
+    from skillbank.sandbox.static import StaticCheckError, check_source
+
     data = _read_file(file)
-    # Parse before the library is even opened: bad input must leave it untouched.
-    parse_skill(data)
+    # Check before the library is even opened: bad input must leave it untouched.
+    parse_skill(data)  # names bad encoding, syntax errors, no or several public functions
+    text = data.decode("utf-8")
+    try:
+        check_source(text, filename=str(file))
+    except StaticCheckError as exc:
+        raise ValidationError(f"{file.name}: the sandbox refuses this skill: {exc}") from None
     log = None if failure_log is None else _read_file(failure_log).decode("utf-8", "replace")
     prov = Provenance(created_by=actor, task_id=task_id, scenario_id=scenario_id, query=query, failure_log=log)
-    with _library(library) as store:
+    status_changed = None
+    with _library(library, create=True) as store:
         version, created = store.put_version(
-            data.decode("utf-8"), namespace=namespace, provenance=prov, status=status, actor=actor
+            text, namespace=namespace, provenance=prov, status=status or VersionStatus.CANDIDATE, actor=actor
         )
+        if not created and status is not None and version.status != status:
+            status_changed = {"from": version.status.value, "to": status.value}
+            version = store.set_status(version.id, status, actor=actor, reason="skills add --status")
 
     def render(_: Any) -> None:
         verb = "added" if created else "already stored as"
-        console.print(f"[green]{verb}[/] [bold]{version.ref}[/] ({version.namespace}) {escape(version.signature)}")
+        console.print(markup("[green]{}[/] [bold]{}[/] ({}) {}", verb, version.ref, version.namespace, version.signature))
+        if status_changed:
+            console.print(markup("status {} → [bold]{}[/]", status_changed["from"], status_changed["to"]))
 
-    emit({"created": created, "version": version}, json_, render)
+    emit({"created": created, "version": version, "status_changed": status_changed}, json_, render)
 
 
 def _read_file(file: Path) -> bytes:
@@ -113,6 +176,13 @@ def _read_file(file: Path) -> bytes:
         raise ValidationError(f"{str(file)!r} is a directory, not a file") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {str(file)!r}: {exc.strerror}") from None
+
+
+def _check_namespace(namespace: str | None) -> None:
+    from skillbank.store.sql import check_namespace
+
+    if namespace is not None:
+        check_namespace(namespace)
 
 
 @app.command("ls")
@@ -128,6 +198,7 @@ def ls(
     json_: JsonOpt = False,
 ) -> None:
     """List skills (latest version per name unless --all-versions)."""
+    _check_namespace(None if all_namespaces else namespace)
     with _library(library) as store:
         found = store.list_versions(
             namespace=None if all_namespaces else namespace, status=status or None, alias=alias, text=text,
@@ -138,18 +209,26 @@ def ls(
 
 def _render_versions(found: list[StoredVersion]) -> None:
     if not found:
-        console.print("[dim]no skills[/]")
+        console.print(markup("[dim]no skills[/]"))
         return
-    table = Table("namespace", "skill", "status", "signature", "created", "by")
+    several = len({sv.namespace for sv in found}) > 1
+    cols = ("namespace",) * several + ("skill", "status", "signature", "created", "by")
+    t = table(*cols, keep=("skill",), flex=("signature",))
     for sv in found:
-        table.add_row(sv.namespace, sv.ref, sv.status.value, escape(sv.signature), _short_time(sv.created_at), escape(sv.provenance.created_by))
-    console.print(table)
+        # The name is in the first column: the signature column shows what follows it.
+        params = sv.signature.removeprefix(f"def {sv.name}")
+        row = (sv.ref, sv.status.value, params, _short_time(sv.created_at, minutes=True), sv.provenance.created_by)
+        t.add_row(*((sv.namespace,) * several + row))
+    console.print(t)
 
 
 @app.command("show")
 def show(
-    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME, NAME@VERSION or NAME@ALIAS.")],
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    source_only: Annotated[
+        bool, typer.Option("--source", help="Print only the stored source, byte for byte (e.g. `> skill.py`).")
+    ] = False,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -159,32 +238,71 @@ def show(
         sv = store.get_version(name, version, namespace=namespace)
         aliases = [a for a in store.list_aliases(name, namespace=namespace) if a.version_id == sv.id]
         stats = store.call_stats(sv.id)
+    if source_only and not json_:
+        write_plain(sv.source)
+        return
     data = {"version": sv, "aliases": [a.alias for a in aliases], "stats": stats}
 
     def render(_: Any) -> None:
         meta = Table.grid(padding=(0, 2))
+        meta.add_column(overflow="fold")
+        meta.add_column(overflow="fold")
         meta.add_row("id", sv.id)
         meta.add_row("status", sv.status.value)
         meta.add_row("aliases", ", ".join(a.alias for a in aliases) or "-")
-        meta.add_row("signature", escape(sv.signature))
+        meta.add_row("signature", sv.signature)
         meta.add_row("hash", sv.content_hash)
-        meta.add_row("created", f"{_short_time(sv.created_at)} by {escape(sv.provenance.created_by)}")
+        meta.add_row("created", f"{_short_time(sv.created_at)} by {sv.provenance.created_by}")
         for key in ("task_id", "scenario_id", "run_id", "episode_id", "query", "parent_version_id"):
             value = getattr(sv.provenance, key)
             if value:
-                meta.add_row(key, escape(str(value)))
+                meta.add_row(key, str(value))
         meta.add_row("calls", f"{stats.calls} ({stats.successes} ok, {stats.failures} failed)")
-        console.print(Panel(meta, title=escape(f"{sv.ref} [{sv.namespace}]"), expand=False))
-        console.print(Syntax(sv.source, "python", line_numbers=True))
+        console.print(Panel(meta, title=Text(f"{sv.ref} [{sv.namespace}]"), expand=False))
+        _print_code(sv.source, "python", line_numbers=True)
         if sv.provenance.failure_log:
-            console.print(Panel(escape(sv.provenance.failure_log), title="failure log", style="red", expand=False))
+            console.print(Panel(sv.provenance.failure_log, title="failure log", style="red", expand=False))
 
     emit(data, json_, render)
 
 
+def _print_code(text: str, lexer: str, *, line_numbers: bool = False) -> None:
+    """Highlighted on a terminal, wrapped (never cropped); exact text when piped."""
+    if not sys.stdout.isatty():
+        write_plain(text if text.endswith("\n") or not text else text + "\n")
+        return
+    console.print(Syntax(text, lexer, line_numbers=line_numbers, word_wrap=True))
+
+
+@app.command("rm")
+def rm(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The skill to delete, with all its versions.")],
+    namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    actor: Annotated[str, typer.Option("--actor")] = "user",
+    reason: Annotated[Optional[str], typer.Option("--reason")] = None,
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a skill: every version, its aliases and call stats. The event log keeps its
+    history and records a `deleted` event naming what went."""
+    if "@" in name:
+        raise ValidationError(f"skills rm deletes a whole skill; give its NAME, not {name!r}")
+    with _library(library) as store:
+        versions = store.history(name, namespace=namespace)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ValidationError(f"refusing to delete {name!r} ({len(versions)} versions) without --yes")
+            if not typer.confirm(f"Delete {name!r} and its {len(versions)} version(s)?", default=False):
+                raise typer.Abort()
+        gone = store.delete_skill(name, namespace=namespace, actor=actor, reason=reason)
+    data = {"name": name, "namespace": namespace, "deleted": [sv.ref for sv in gone]}
+    emit(data, json_, lambda d: console.print(markup("deleted {} ({})", d["name"], ", ".join(d["deleted"]))))
+
+
 @app.command("history")
 def history(
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
@@ -199,39 +317,45 @@ def history(
     rows = [{"version": sv, "aliases": by_id.get(sv.id, [])} for sv in versions]
 
     def render(_: Any) -> None:
-        table = Table("version", "status", "aliases", "created", "by", "failure log")
+        t = table("version", "status", "aliases", "created", "by", "failure log", keep=("version",),
+                  flex=("failure log",))
         for row in rows:
             sv = row["version"]
             log = (sv.provenance.failure_log or "").strip().splitlines()
-            table.add_row(sv.ref, sv.status.value, ", ".join(row["aliases"]), _short_time(sv.created_at),
-                          escape(sv.provenance.created_by), escape(log[-1]) if log else "")
-        console.print(table)
+            t.add_row(sv.ref, sv.status.value, ", ".join(row["aliases"]), _short_time(sv.created_at),
+                      sv.provenance.created_by, log[-1] if log else "")
+        console.print(t)
 
     emit(rows, json_, render)
 
 
 @app.command("diff")
 def diff(
-    name: str,
-    v1: Annotated[str, typer.Argument(help="Version number or alias.")],
-    v2: Annotated[str, typer.Argument(help="Version number or alias.")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    v1: Annotated[str, typer.Argument(metavar="V1", help="Version number or alias.")],
+    v2: Annotated[str, typer.Argument(metavar="V2", help="Version number or alias.")],
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Unified diff between two versions of NAME."""
+    """Unified diff between two versions of NAME (plain text when piped: a patch)."""
+    check_ref(v1)
+    check_ref(v2)
     with _library(library) as store:
         text = store.diff(name, v1, v2, namespace=namespace)
 
     def render(_: Any) -> None:
-        console.print(Syntax(text, "diff") if text else "[dim]no differences[/]")
+        if text:
+            _print_code(text, "diff")
+        else:
+            console.print(markup("[dim]no differences[/]"))
 
     emit({"name": name, "from": v1, "to": v2, "diff": text}, json_, render)
 
 
 @app.command("events")
 def events(
-    name: Annotated[Optional[str], typer.Argument(help="Only this skill's events.")] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Only this skill's events.")] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Event type; repeatable.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="ISO 8601 time, inclusive.")] = None,
@@ -241,25 +365,32 @@ def events(
     json_: JsonOpt = False,
 ) -> None:
     """The append-only event log, oldest first."""
+    _check_namespace(namespace)
+    when_from, when_to = _parse_time(since, "--since"), _parse_time(until, "--until")
     with _library(library) as store:
-        found = store.events(
-            namespace=namespace, name=name, type=type_ or None, since=_parse_time(since, "--since"),
-            until=_parse_time(until, "--until"), limit=limit,
-        )
+        if type_:
+            known = {e.value for e in EventType} | set(store.event_types(namespace=None))
+            unknown = [k for k in type_ if k not in known]
+            if unknown:
+                raise ValidationError(f"--type: unknown event type {unknown[0]!r}; types: {', '.join(sorted(known))}")
+        found = store.events(namespace=namespace, name=name, type=type_ or None, since=when_from,
+                             until=when_to, limit=limit)
+        if name is not None and not found and not store.events(namespace=namespace, name=name, limit=1):
+            raise NotFoundError(f"no skill {name!r} in namespace {namespace!r} (and no event names it)")
     emit(found, json_, render_events)
 
 
 def render_events(found: list[Event]) -> None:
     if not found:
-        console.print("[dim]no events[/]")
+        console.print(markup("[dim]no events[/]"))
         return
-    table = Table("#", "at", "type", "skill", "actor", "reason / details")
+    t = table("#", "at", "type", "skill", "actor", "reason / details", keep=("skill",), flex=("reason / details",))
     for ev in found:
         detail = ev.reason or ", ".join(
             f"{k}={v}" for k, v in ev.payload.items() if k in ("version", "alias", "from_version", "to_version", "from", "to")
         )
-        table.add_row(str(ev.id), _short_time(ev.at), ev.type, ev.name or "", escape(ev.actor), escape(detail))
-    console.print(table)
+        t.add_row(str(ev.id), _short_time(ev.at), ev.type, ev.name or "", ev.actor, detail)
+    console.print(t)
 
 
 # -- aliases ---------------------------------------------------------------------------
@@ -267,9 +398,9 @@ def render_events(found: list[Event]) -> None:
 
 @alias_app.command("set")
 def alias_set(
-    name: str,
-    alias: str,
-    version: Annotated[str, typer.Argument(help="Version number, another alias, or a version id.")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS")],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="Version number, another alias, or a version id.")],
     expect: Annotated[
         Optional[int],
         typer.Option("--expect", help="Generation the alias must still have (default: the one read just before)."),
@@ -280,7 +411,13 @@ def alias_set(
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Point ALIAS of NAME at VERSION (compare-and-set on the alias generation)."""
+    """Point ALIAS of NAME at VERSION (compare-and-set on the alias generation).
+
+    An alias is a movable pointer; it does not change the version's status (see
+    README: alias versus status). Pointing it where it already points changes nothing.
+    """
+    if not re.fullmatch(r"[0-9a-f]{32}", version):
+        check_ref(version)
     with _library(library) as store:
         if expect is None:
             current = store.get_alias(name, alias, namespace=namespace)
@@ -292,14 +429,32 @@ def alias_set(
         )
 
     def render(a: Alias) -> None:
-        console.print(f"[green]{a.name}@{a.alias}[/] → version {a.version} (generation {a.generation})")
+        console.print(markup("[green]{}@{}[/] → version {} (generation {})", a.name, a.alias, a.version, a.generation))
 
     emit(moved, json_, render)
 
 
+@alias_app.command("rm")
+def alias_rm(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS")],
+    expect: Annotated[Optional[int], typer.Option("--expect", help="Generation the alias must still have.")] = None,
+    namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: Annotated[str, typer.Option("--actor")] = "user",
+    reason: Annotated[Optional[str], typer.Option("--reason")] = None,
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove ALIAS of NAME (logged as an `alias_removed` event); versions stay."""
+    with _library(library) as store:
+        gone = store.remove_alias(name, alias, expected_generation=expect, namespace=namespace, actor=actor,
+                                  reason=reason)
+    emit(gone, json_, lambda a: console.print(markup("removed {}@{} (was version {})", a.name, a.alias, a.version)))
+
+
 @alias_app.command("ls")
 def alias_ls(
-    name: Annotated[Optional[str], typer.Argument()] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]")] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
@@ -309,10 +464,13 @@ def alias_ls(
         found = store.list_aliases(name, namespace=namespace)
 
     def render(items: list[Alias]) -> None:
-        table = Table("skill", "alias", "version", "generation", "updated")
+        if not items:
+            console.print(markup("[dim]no aliases[/]"))
+            return
+        t = table("skill", "alias", "version", "generation", "updated", keep=("skill", "alias"))
         for a in items:
-            table.add_row(a.name, a.alias, str(a.version), str(a.generation), _short_time(a.updated_at))
-        console.print(table)
+            t.add_row(a.name, a.alias, str(a.version), str(a.generation), _short_time(a.updated_at))
+        console.print(t)
 
     emit(found, json_, render)
 
@@ -322,7 +480,7 @@ def alias_ls(
 
 @app.command("export")
 def export(
-    directory: Annotated[Path, typer.Argument(help="New or empty directory.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="New or empty directory.")],
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -330,21 +488,55 @@ def export(
     from skillbank.store.portable import export_library
 
     with _library(library) as store:
-        counts = export_library(store, directory)
+        try:
+            counts = export_library(store, directory)
+        except OSError as exc:
+            raise ValidationError(f"cannot export to {str(directory)!r}: {exc.strerror or exc}") from None
     emit({"directory": str(directory), **counts}, json_,
-         lambda c: console.print(f"exported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events to {escape(str(directory))}"))
+         lambda c: console.print(f"exported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events to {directory}"))
+
+
+def _remove_new_library(path: Path, made_dirs: list[Path]) -> None:
+    """Undo the creation of a library file (and the directories made for it)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            Path(str(path) + suffix).unlink()
+        except FileNotFoundError:
+            pass
+    for d in made_dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            break
 
 
 @app.command("import")
 def import_(
-    directory: Annotated[Path, typer.Argument(help="A directory written by `skills export`.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="A directory written by `skills export`.")],
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
-    """Load an export into an empty library, keeping ids, versions, aliases and events."""
-    from skillbank.store.portable import import_library
+    """Load an export: exactly into an empty library (ids, versions, aliases, events),
+    merged into a non-empty one (same content skipped, alias conflicts reported, never
+    overwritten). All or nothing."""
+    from skillbank.store.portable import import_into
 
-    with _library(library) as store:
-        counts = import_library(store, directory)
-    emit({"directory": str(directory), **counts}, json_,
-         lambda c: console.print(f"imported {c['versions']} versions, {c['aliases']} aliases, {c['events']} events"))
+    if not directory.is_dir():
+        raise NotFoundError(f"export directory {str(directory)!r} does not exist")
+    counts = import_into(library, directory)
+
+    def render(c: dict[str, Any]) -> None:
+        console.print(f"imported {c['versions']} versions ({c['skipped']} already stored), "
+                      f"{c['aliases']} aliases, {c['events']} events")
+        for line in c["renumbered"]:
+            console.print(f"  renumbered: {line}")
+        for line in c["conflicts"]:
+            console.print(f"  conflict: {line}")
+
+    emit({"directory": str(directory), **counts}, json_, render)
+
+
+# Governance's commands (eval, redteam, promote, rollback, approve, quarantine, release, cases).
+from skillbank.commands import governance as _governance  # noqa: E402
+
+_governance.register(app)

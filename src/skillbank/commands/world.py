@@ -1,4 +1,5 @@
-"""`skillbank world …`: explore the built-in apps world: apps, API docs, tasks, and the
+"""`skillbank world …`: explore a world (the built-in apps world by default; `--world
+support` or your own `package.module:make_world`): apps, API docs, tasks, and the
 expert's solution of a task run in the sandbox and graded."""
 
 from __future__ import annotations
@@ -8,36 +9,40 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.syntax import Syntax
-from rich.table import Table
 
-from skillbank.commands._output import console, emit
+from skillbank.commands._output import add_column, console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
-from skillbank.worlds.base import ApiError
+from skillbank.worlds.base import ApiError, seed_for
 from skillbank.worlds.registry import make_world
 
 app = typer.Typer(no_args_is_help=True)
 
-SeedOpt = Annotated[int, typer.Option("--seed", help="World seed: the same seed gives the same people, data and tasks.")]
+SeedOpt = Annotated[str, typer.Option(
+    "--seed", help="World seed (the same seed gives the same people, data and tasks), or 'random' for a fresh one "
+    "(printed on stderr; evaluation splits draw from the held-out evaluation seeds).")]
+WorldOpt = Annotated[str, typer.Option("--world", help="apps, support, or your own: package.module:make_world.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 SOLVE_POLICIES = ("expert",)
 
 
-def _world(seed: int) -> Any:
-    return make_world("apps", seed=seed)
+def _world(seed: str | int, name: str = "apps", split: str | None = None) -> Any:
+    chosen = seed_for(seed, split)
+    if str(chosen) != str(seed).strip():
+        err_console.print(f"world seed: {chosen}")
+    return make_world(name, seed=chosen)
 
 
 @app.command("apps")
-def apps(seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
+def apps(seed: SeedOpt = "0", world_name: WorldOpt = "apps", as_json: JsonOpt = False) -> None:
     """The apps and how many APIs each has."""
-    infos = _world(seed).app_infos()
+    infos = _world(seed, world_name).app_infos()
     rows = [{"name": a.name, "description": a.description, "api_count": a.api_count, "apis": list(a.apis)} for a in infos]
     data = {"apps": rows, "app_count": len(rows), "api_count": sum(r["api_count"] for r in rows)}
 
     def render(d: dict[str, Any]) -> None:
-        t = Table(title=f"{d['app_count']} apps, {d['api_count']} APIs")
-        for col, kw in (("app", {"style": "bold"}), ("APIs", {"justify": "right"}), ("description", {})):
-            t.add_column(col, **kw)
+        t = table("app", "APIs", "description", title=f"{d['app_count']} apps, {d['api_count']} APIs",
+                  keep=("app",), flex=("description",))
         for r in d["apps"]:
             t.add_row(r["name"], str(r["api_count"]), r["description"])
         console.print(t)
@@ -56,11 +61,12 @@ def _lookup(world: Any, app_name: str, api_name: str | None) -> Any:
 def docs(
     app_name: Annotated[str, typer.Argument(metavar="APP", help="An app, e.g. notes.")],
     api_name: Annotated[Optional[str], typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """An app's APIs, or one API's full documentation."""
-    world = _world(seed)
+    world = _world(seed, world_name)
     if app_name not in world.apps:
         _lookup(world, app_name, None)  # raises the not-found error with a suggestion
     if api_name is None:
@@ -72,9 +78,8 @@ def docs(
         }
 
         def render_app(d: dict[str, Any]) -> None:
-            t = Table(title=f"{d['app_name']}: {d['description']}")
-            t.add_column("API", style="bold")
-            t.add_column("description")
+            t = table("API", "description", title=f"{d['app_name']}: {d['description']}", keep=("API",),
+                      flex=("description",))
             for r in d["apis"]:
                 t.add_row(r["name"], r["description"])
             console.print(t)
@@ -82,12 +87,13 @@ def docs(
         emit(data, as_json, render_app)
         return
     doc = _lookup(world, app_name, api_name).doc()
+    if hasattr(world, "api_doc"):  # toolkit worlds add the side-effect flags
+        doc = world.api_doc(app_name, api_name)
 
     def render_api(d: dict[str, Any]) -> None:
-        console.print(f"[bold]{d['app_name']}.{d['api_name']}[/bold]: {d['description']}")
-        t = Table(title="parameters")
-        for col in ("name", "type", "required", "default", "constraints", "description"):
-            t.add_column(col)
+        console.print(markup("[bold]{}.{}[/bold]: {}", d["app_name"], d["api_name"], d["description"]))
+        t = table("name", "type", "required", "default", "constraints", "description", title="parameters",
+                  keep=("name",), flex=("constraints", "description"))
         for p in d["parameters"]:
             t.add_row(
                 p["name"], p["type"], "yes" if p["required"] else "no",
@@ -96,6 +102,9 @@ def docs(
             )
         console.print(t)
         console.print(f"response: {json.dumps(d['response'])}")
+        if "mutates" in d:
+            effects = "destructive (irreversible)" if d.get("destructive") else "mutates state" if d["mutates"] else "read only"
+            console.print(f"side effects: {effects}")
         console.print("errors:")
         for e in d["errors"]:
             console.print(f"  - {e}")
@@ -113,20 +122,26 @@ def _task_row(t: Any) -> dict[str, Any]:
 @app.command("tasks")
 def tasks(
     split: Annotated[Optional[str], typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """The tasks (of one split), with their scenario, difficulty and apps."""
-    rows = [_task_row(t) for t in _world(seed).tasks(split)]
+    rows = [_task_row(t) for t in _world(seed, world_name, split).tasks(split)]
 
     def render(rs: list[dict[str, Any]]) -> None:
-        scenarios = len({r["scenario_id"] for r in rs})
-        t = Table(title=f"{len(rs)} tasks in {scenarios} scenarios" + (f" ({split})" if split else ""))
-        for col in ("task", "split", "diff.", "apps", "instruction"):
-            t.add_column(col)
+        # One table per split: the split is its title, not a column taking room.
+        by_split: dict[str, list[dict[str, Any]]] = {}
         for r in rs:
-            t.add_row(r["id"], r["split"], str(r["difficulty"]), ",".join(r["apps"]), r["instruction"])
-        console.print(t)
+            by_split.setdefault(r["split"], []).append(r)
+        for name, group in by_split.items():
+            scenarios = len({r["scenario_id"] for r in group})
+            t = table("task", "diff.", "apps", "instruction",
+                      title=f"{name}: {len(group)} tasks in {scenarios} scenarios",
+                      keep=("task",), flex=("instruction",))
+            for r in group:
+                t.add_row(r["id"], str(r["difficulty"]), ", ".join(r["apps"]), r["instruction"])
+            console.print(t)
 
     emit(rows, as_json, render)
 
@@ -134,11 +149,12 @@ def tasks(
 @app.command("show")
 def show(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """One task: instruction, supervisor, scenario, apps, difficulty, split."""
-    world = _world(seed)
+    world = _world(seed, world_name)
     task = world.task(task_id)
     data = _task_row(task) | {"supervisor": dict(task.supervisor)}
     scenario = world.scenario_of(task_id)
@@ -147,7 +163,8 @@ def show(
 
     def render(d: dict[str, Any]) -> None:
         sup = d["supervisor"]
-        console.print(f"[bold]{d['id']}[/bold]  ({d['split']}, difficulty {d['difficulty']}, apps: {', '.join(d['apps'])})")
+        console.print(markup("[bold]{}[/bold]  ({}, difficulty {}, apps: {})", d["id"], d["split"], d["difficulty"],
+                             ", ".join(d["apps"])))
         console.print(f"scenario: {d['scenario_id']}: {d['scenario_description']}  tasks: {', '.join(d['scenario_tasks'])}")
         console.print(f"supervisor: {sup.get('first_name', '')} {sup.get('last_name', '')} <{sup.get('email', '')}> {sup.get('phone', '')}")
         console.print(f"instruction: {d['instruction']}")
@@ -191,7 +208,7 @@ def solve_task(world: Any, task_id: str, policy: str = "expert") -> dict[str, An
         "grade": {
             "success": grade.success,
             "fraction": grade.fraction,
-            "tests": [{"name": t.name, "passed": t.passed, "message": t.message} for t in grade.tests],
+            "tests": [{"name": t.name, "passed": t.passed, "message": t.message, "kind": t.kind} for t in grade.tests],
         },
     }
 
@@ -200,28 +217,62 @@ def solve_task(world: Any, task_id: str, policy: str = "expert") -> dict[str, An
 def solve(
     task_id: Annotated[str, typer.Argument(metavar="TASK_ID")],
     policy: Annotated[str, typer.Option("--policy", help="Who writes the code: expert (the world's reference solution).")] = "expert",
-    seed: SeedOpt = 0,
+    seed: SeedOpt = "0",
+    world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
 ) -> None:
     """Run a policy's code for one task in the sandbox; show the calls it made and the grade."""
-    data = solve_task(_world(seed), task_id, policy)
+    world = _world(seed, world_name)
+    data = solve_task(world, task_id, policy) | {"seed": getattr(world, "seed", seed)}
 
     def render(d: dict[str, Any]) -> None:
         for b in d["blocks"]:
             console.rule(f"{b['name']} ({len(b['api_calls'])} API calls)")
             console.print(Syntax(b["code"], "python", theme="ansi_dark", word_wrap=True))
             for c in b["api_calls"]:
-                mark = "[green]ok[/green]" if c["ok"] else f"[red]error[/red] {c['error']}"
-                console.print(f"  apis.{c['app']}.{c['api']}  {mark}")
+                if c["ok"]:
+                    console.print(markup("  apis.{}.{}  [green]ok[/green]", c["app"], c["api"]))
+                else:
+                    console.print(markup("  apis.{}.{}  [red]error[/red] {}", c["app"], c["api"], c["error"]))
             out = b["stdout"].strip()
             if out:
-                console.print("stdout:", out if len(out) <= 600 else out[:600] + " …", markup=False, highlight=False)
+                console.print("stdout:", out if len(out) <= 600 else out[:600] + " …")
             if not b["ok"]:
-                console.print(f"[red]{b['error_type']}: {b['error_message']}[/red]")
+                console.print(markup("[red]{}: {}[/red]", b["error_type"], b["error_message"]))
         g = d["grade"]
-        console.rule(f"grade: {'success' if g['success'] else 'failed'} ({100 * g['fraction']:.0f}% of tests)")
+        console.rule(f"grade: {'success' if g['success'] else 'failed'} (task credit {100 * g['fraction']:.0f}%)")
         for t in g["tests"]:
             mark = "[green]pass[/green]" if t["passed"] else "[red]FAIL[/red]"
-            console.print(f"  {mark}  {t['name']}: {t['message']}", highlight=False)
+            kind = " [dim](guard)[/dim]" if t.get("kind") == "guard" else ""
+            console.print(markup(f"  {mark}  {{}}{kind}: {{}}", t["name"], t["message"]))
 
     emit(data, as_json, render)
+
+
+@app.command("check")
+def check(
+    split: Annotated[Optional[str], typer.Option("--split", help="Check one split; default all.")] = None,
+    seed: SeedOpt = "0",
+    world_name: WorldOpt = "apps",
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a world's tasks in the sandbox: the expert passes, doing nothing fails, giving up fails."""
+    import dataclasses
+
+    from skillbank.toolkit.check import check_world
+
+    result = check_world(_world(seed, world_name), split=split)
+    data = {**dataclasses.asdict(result), "ok": result.ok, "problems": result.problems}
+
+    def render(d: dict[str, Any]) -> None:
+        n = len(d["tasks"])
+        console.print(markup("[bold]{}[/bold]: {} tasks checked, {} problem(s), {} doc warning(s)",
+                             d["world"], n, len(d["problems"]), len(d["doc_warnings"])))
+        for p in d["problems"]:
+            console.print(markup("  [red]problem[/red] {}", p))
+        for w in d["doc_warnings"]:
+            console.print(markup("  [yellow]docs[/yellow] {}", w))
+
+    emit(data, as_json, render)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -10,6 +10,11 @@ Per episode it follows a short script built at `start_episode`:
 - otherwise → explore (the solution's doc-reading block, when it has one), then
   **create**: the skill sources and the call block in one reply.
 
+With ``fault_rate`` P > 0 (seeded by ``fault_seed`` and the task), each skill the
+expert writes is, with probability P, a realistically buggy variant of the reference
+(`skillbank.llm.faults`: first page only, off by one, wrong comparison, missing filter,
+an undeclared destructive call) instead; ``injected`` lists what was injected where.
+
 If the use reply does not finish the task (say the loaded version is broken), the next
 reply redefines the skills and calls them again, an **update**; after that the expert
 gives up with ``complete_task(status="fail")`` rather than loop.
@@ -21,6 +26,8 @@ tokenizer, and using the same rule as replay keeps their figures comparable.
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
 from collections.abc import Sequence
 
@@ -40,15 +47,37 @@ class ExpertPolicy:
 
     name = "expert"
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, *, fault_rate: float = 0.0, fault_seed: int = 0):
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValidationError(f"fault_rate must be in [0, 1], got {fault_rate!r}")
         self.world = world
+        self.fault_rate = fault_rate
+        self.fault_seed = fault_seed
+        self.injected: list[dict[str, str]] = []  # faults the expert actually wrote
+        self._pending: list[dict[str, str]] = []
         self._script: list[str] = []
         self._step = 0
 
     def start_episode(self, info: EpisodeInfo) -> None:
         solution = self.world.expert_solution(info.task.id)
+        if self.fault_rate > 0:
+            solution = self._inject(solution)
         self._script = self._plan(solution, set(info.skill_names))
         self._step = 0
+
+    def _inject(self, solution: ExpertSolution) -> ExpertSolution:
+        from skillbank.llm.faults import buggy_variant
+
+        rng = random.Random(f"{self.fault_seed}:{solution.task_id}")
+        self._pending = []
+        sources = []
+        for name, source in zip(solution.skill_names, solution.skill_sources):
+            fault = buggy_variant(source, rng, self.world) if rng.random() < self.fault_rate else None
+            if fault is not None:
+                self._pending.append({"task_id": solution.task_id, "skill": name, "fault": fault.kind,
+                                      "source": fault.source})
+            sources.append(fault.source if fault is not None else source)
+        return dataclasses.replace(solution, skill_sources=tuple(sources))
 
     @staticmethod
     def _plan(solution: ExpertSolution, loaded: set[str]) -> list[str]:
@@ -82,6 +111,10 @@ class ExpertPolicy:
         # Past the end of the script the expert keeps giving up (the loop's step limit ends it).
         text = self._script[min(self._step, len(self._script) - 1)]
         self._step += 1
+        for fault in list(self._pending):
+            if fault["source"].strip() in text:
+                self.injected.append(fault)
+                self._pending.remove(fault)
         return Completion(
             text=text,
             prompt_tokens=estimate_prompt_tokens(messages),

@@ -62,6 +62,8 @@ class OpenAIConfig:
         backoff_s: the first retry's delay; each later one doubles it. Default 0.5.
         max_backoff_s: the cap on any single delay, Retry-After included. Default 20.
         stop: stop sequences passed to the server. Default none.
+        seed: sent as the request's ``seed`` (servers that support it sample
+            reproducibly); None sends none. Default None.
     """
 
     base_url: str | None = None
@@ -74,6 +76,7 @@ class OpenAIConfig:
     backoff_s: float = 0.5
     max_backoff_s: float = 20.0
     stop: tuple[str, ...] = ()
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
@@ -193,6 +196,8 @@ class OpenAIPolicy:
         }
         if self.config.stop:
             body["stop"] = list(self.config.stop)
+        if self.config.seed is not None:
+            body["seed"] = self.config.seed
         return body
 
     def generate(self, messages: Sequence[Message]) -> Completion:

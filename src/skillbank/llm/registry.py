@@ -13,6 +13,8 @@ Backends are imported when asked for, so naming one never pays for another's imp
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 from skillbank.errors import ValidationError
@@ -71,3 +73,26 @@ def make_policy(name: str, **options: Any) -> Policy:
 
         return ExpertPolicy(world=options["world"])
     raise ValidationError(f"unknown policy {name!r}; expected one of {', '.join(POLICY_NAMES)}")
+
+
+#: Settings never written to a run's record.
+_SECRET_FIELDS = frozenset({"api_key"})
+
+
+def describe_policy(policy: Any) -> dict[str, Any]:
+    """What a run must record to be reproduced: the policy's name and its resolved
+    settings (model, base URL, adapter, temperature, token budget, seed, ...), secrets
+    left out."""
+    described: dict[str, Any] = {"name": getattr(policy, "name", type(policy).__name__)}
+    config = getattr(policy, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        for f in dataclasses.fields(config):
+            if f.name in _SECRET_FIELDS:
+                continue
+            value = getattr(config, f.name)
+            described[f.name] = str(value) if isinstance(value, Path) else (
+                list(value) if isinstance(value, tuple) else value)
+    for attr in ("path", "source_path"):
+        if isinstance(getattr(policy, attr, None), (str, Path)):
+            described[attr] = str(getattr(policy, attr))
+    return described

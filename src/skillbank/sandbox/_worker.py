@@ -39,7 +39,11 @@ ApiError.__module__ = ApiBudgetExceeded.__module__ = "builtins"
 
 
 class _CappedOutput:
-    """sys.stdout/sys.stderr replacement that keeps the first `limit` bytes."""
+    """sys.stdout/sys.stderr replacement that keeps the first `limit` bytes.
+
+    Agent code can reach this object and change it; the cap that holds is the
+    parent's, which cuts whatever arrives. This one keeps the frame small.
+    """
 
     encoding = "utf-8"
     errors = "replace"
@@ -134,12 +138,73 @@ class Apis:
         return "<apis: call apis.<app>.<api>(**kwargs)>"
 
 
+class ModuleViews:
+    """What `import m` gives agent code: a view of `m` with its public names only, in
+    which a submodule appears only when it is itself an allowed import.
+
+    Modules hold their own imports as attributes (`collections._sys`, and even
+    public ones: `typing.sys`, `re.enum.sys`), each a step to `sys.modules` that no
+    static rule on names can see. Views close those steps for every allowed module
+    at once. Like the static check this is for clear errors, not the boundary: code
+    that gets around it meets the kernel's limits.
+    """
+
+    def __init__(self, allowed: frozenset[str], real_import: Any):
+        self.allowed = allowed
+        self.real_import = real_import
+        self.views: dict[str, types.ModuleType] = {}
+
+    def is_allowed(self, name: str) -> bool:
+        return name.partition(".")[0] in self.allowed
+
+    def view(self, module: types.ModuleType) -> types.ModuleType:
+        name = module.__name__
+        view = self.views.get(name)
+        if view is not None:
+            return view
+        view = types.ModuleType(name, getattr(module, "__doc__", None))
+        views = self
+
+        def __getattr__(attr: str) -> Any:
+            if attr == "__all__":
+                names = getattr(module, "__all__", None)
+                value: Any = list(names) if names is not None else [n for n in vars(module) if not n.startswith("_")]
+                return value
+            if attr.startswith("_"):
+                raise AttributeError(f"module {name!r} has no attribute {attr!r} in the sandbox (private names are hidden)")
+            value = getattr(module, attr)
+            if isinstance(value, types.ModuleType):
+                if not views.is_allowed(value.__name__):
+                    raise AttributeError(
+                        f"module {name!r} has no attribute {attr!r} in the sandbox ({value.__name__} is not an allowed import)"
+                    )
+                value = views.view(value)
+            view.__dict__[attr] = value  # later lookups are plain attribute hits
+            return value
+
+        view.__dict__["__getattr__"] = __getattr__
+        self.views[name] = view
+        return view
+
+    def import_(self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+        if level:
+            raise ImportError("relative imports are not available in the sandbox")
+        if not isinstance(name, str) or not self.is_allowed(name):
+            allowed = ", ".join(sorted(self.allowed)) or "(none)"
+            raise ImportError(f"import of {name!r} is not allowed in the sandbox; allowed modules: {allowed}")
+        for item in fromlist or ():
+            if not isinstance(item, str) or (item.startswith("_") and item != "*"):
+                raise ImportError(f"cannot import the private name {item!r} from {name!r} in the sandbox")
+        return self.view(self.real_import(name, None, None, fromlist, 0))
+
+
 class Worker:
     def __init__(self, sock: _protocol.Channel, config: dict[str, Any]):
         self.sock = sock
         self.allowed_imports = frozenset(config["allowed_imports"])
         self.stdout_limit = int(config["stdout_limit_bytes"])
         self.pristine_builtins = dict(builtins.__dict__)
+        self.modules = ModuleViews(self.allowed_imports, builtins.__import__)
         self.apis = Apis(self._api_call)
         self.namespace: dict[str, Any] = {}
         self.new_namespace()
@@ -237,6 +302,12 @@ class Worker:
                     return result
         ns = self.namespace
         ns["apis"] = self.apis
+        agent_builtins = ns.get("__builtins__")
+        if type(agent_builtins) is not dict:
+            agent_builtins = ns["__builtins__"] = dict(self.pristine_builtins)
+        # With the static check on, imports give module views; without it the kernel
+        # boundary is tested on its own, so agent code gets the plain import.
+        agent_builtins["__import__"] = self.modules.import_ if check else self.pristine_builtins["__import__"]
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         value = None
@@ -318,18 +389,22 @@ class Worker:
                 msg = self.sock.recv()
             except _protocol.PeerClosed:
                 return
-            op = msg.get("op")
+            # The parent's token goes back with the result; it is kept out of the
+            # message (and so out of easy reach of the code that runs) meanwhile.
+            op, seq, token = msg.pop("op", None), msg.pop("seq", None), msg.pop("token", None)
             if op == "run":
-                reply = self.run(msg["code"], msg["filename"], bool(msg.get("check", True)))
-                reply["seq"] = msg.get("seq")
-            elif op == "new_task" or op == "reset":
+                code, filename, check = msg.pop("code", ""), msg.pop("filename", "<block>"), bool(msg.pop("check", True))
+                del msg
+                reply = self.run(code, filename, check)
+            elif op == "reset":
                 self.new_namespace()
                 reply = {"op": "done", "ok": True}
             elif op == "ping":
                 reply = {"op": "done", "ok": True}
             else:
                 reply = {"op": "done", "ok": False, "error_type": "ProtocolError", "error_message": f"unknown op {op!r}"}
+            reply["seq"], reply["token"] = seq, token
             try:
                 self.sock.send(reply)
             except (TypeError, ValueError):
-                self.sock.send({"op": "done", "ok": False, "error_type": "InternalError", "error_message": "result could not be encoded"})
+                self.sock.send({"op": "done", "ok": False, "error_type": "InternalError", "error_message": "result could not be encoded", "seq": seq, "token": token})

@@ -112,6 +112,19 @@ def _lockdown_prctl_pdeathsig() -> None:
         pass
 
 
+def _pidfd_pid(pidfd: int) -> int | None:
+    """The host pid behind a pidfd (the worker's, sent up by its init)."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _describe(status: int, namespaced: bool) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status)}
@@ -126,6 +139,7 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
     children: set[int] = set()
     ended: dict[int, dict] = {}
     namespaced = state.spawner.mode != "none"
+    aliases: dict[int, int] = {}  # worker's host pid -> the pid we wait for
 
     def reap() -> None:
         while children:
@@ -159,12 +173,20 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
                     _child(fds[0], config, ctl, state)
                 os.close(fds[0])
                 children.add(pid)
+                # The pool knows the worker by its own host pid; its status comes from
+                # the process we wait for (its init, under namespaces).
+                worker_pid = _pidfd_pid(pidfd) or pid
+                if worker_pid != pid:
+                    aliases[worker_pid] = pid
+                    if len(aliases) > 4096:
+                        aliases.pop(next(iter(aliases)))
                 try:
-                    socket.send_fds(ctl, [json.dumps({"pid": pid}).encode()], [pidfd])
+                    socket.send_fds(ctl, [json.dumps({"pid": worker_pid}).encode()], [pidfd])
                 finally:
                     os.close(pidfd)
             elif op == "status":
                 pid = int(request["pid"])
+                pid = aliases.pop(pid, pid)
                 if pid in children:
                     try:
                         _, status = os.waitpid(pid, 0)

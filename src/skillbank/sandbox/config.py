@@ -24,16 +24,19 @@ class SandboxConfig:
         pre-imported in every worker before lockdown).
     static_check: run the AST check before each block (helpful errors, not the boundary).
     address_space_bytes: RLIMIT_AS per worker (1 GiB).
-    cpu_seconds: RLIMIT_CPU per worker process (a backstop; with the default of one
-        task per worker it bounds a whole task's CPU time).
+    cpu_seconds: RLIMIT_CPU per worker process (a backstop; a worker serves one task,
+        so it bounds a whole task's CPU time).
     timeout_s: wall-clock limit per execution, enforced by the parent with SIGKILL.
     api_call_budget: API calls allowed per execution; further calls raise
         ApiBudgetExceeded inside the worker.
-    stdout_limit_bytes: captured stdout+stderr per execution; the rest is dropped and a
-        truncation marker appended.
-    max_tasks_per_worker: tasks served by one worker before it is replaced. 1 (the
-        default) gives every task a freshly forked process, so no module-level state
-        can leak between tasks; workers fork from a pre-imported zygote, so this is cheap.
+    api_bytes_budget: bytes of API traffic (calls' frames plus their results) allowed per
+        execution; further calls, and results that would not fit, raise
+        ApiBudgetExceeded inside the worker.
+    stdout_limit_bytes: captured stdout+stderr per execution, enforced by the parent;
+        the rest is dropped and a truncation marker appended.
+    Every task gets a freshly forked worker, killed when its session closes, so nothing
+    a tenant does to its process reaches a later task (workers fork from a pre-imported
+    zygote, so this is cheap).
     open_files: RLIMIT_NOFILE per worker.
     required_layers: isolation layers whose absence is an error instead of a warning
         (any of "rlimits", "no_new_privs", "namespaces", "uid", "landlock", "seccomp").
@@ -49,8 +52,8 @@ class SandboxConfig:
     cpu_seconds: int = 60
     timeout_s: float = 30.0
     api_call_budget: int = 500
+    api_bytes_budget: int = 16 << 20
     stdout_limit_bytes: int = 64 * 1024
-    max_tasks_per_worker: int = 1
     open_files: int = 64
     required_layers: tuple[str, ...] = ()
     layers: tuple[str, ...] = OPTIONAL_LAYERS
@@ -68,8 +71,8 @@ class SandboxConfig:
             "address_space_bytes": (self.address_space_bytes, 64 << 20),
             "cpu_seconds": (self.cpu_seconds, 1),
             "api_call_budget": (self.api_call_budget, 0),
+            "api_bytes_budget": (self.api_bytes_budget, 1024),
             "stdout_limit_bytes": (self.stdout_limit_bytes, 1),
-            "max_tasks_per_worker": (self.max_tasks_per_worker, 1),
             "open_files": (self.open_files, 16),
         }
         for field_name, (value, minimum) in checks.items():

@@ -3,9 +3,24 @@
 The pool owns a zygote process and a set of locked-down workers forked from it. A
 :class:`Session` holds one worker for one task; every execution is a `run` frame to the
 worker, answered by a `done` frame, with one `api` round trip per `apis.*` call in
-between. The parent enforces the wall clock (socket deadlines, then SIGKILL through a
-pidfd), the API-call budget and the frame-size limit; nothing the worker says is
-trusted beyond its shape.
+between. Everything a worker sends is hostile input, and the parent keeps its own
+accounting:
+
+- every send and receive has the execution's deadline (then SIGKILL through a pidfd);
+- frames are bounded in size and nesting before they are decoded, and any decoding
+  failure replaces the worker (the session goes on with a fresh one);
+- API calls are counted and their traffic measured against per-execution budgets;
+  the records keep bounded copies of large arguments, never the results;
+- stdout, tracebacks and the other texts are capped here, whatever the worker claims;
+- an execution ends only on a `done` frame carrying its sequence number and a random
+  token the parent chose for it; the worker's harness keeps the token away from the
+  agent's namespace, so a forged frame without it ends the worker, not the block.
+  Code running in the same process could still dig the token out (with the static
+  check off), so between executions the worker is also stopped (SIGSTOP): code that
+  ran on after a forged result gets no time outside a timed execution, and a late
+  frame from an earlier execution is dropped instead of ending the next one;
+- a worker serves one task: it is killed when its session closes, so nothing a
+  tenant does to the worker's process reaches a later tenant.
 """
 
 from __future__ import annotations
@@ -13,6 +28,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -24,6 +40,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from skillbank.bounded import bounded_jsonable_flagged
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.sandbox import _protocol
 from skillbank.sandbox.config import LAYERS, SandboxConfig
@@ -32,6 +49,12 @@ from skillbank.sandbox.types import ApiCallRecord, ApiHost, ExecutionResult, Fra
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _READY_TIMEOUT_S = 15.0
 _CTL_TIMEOUT_S = 15.0
+
+#: API arguments larger than this (as a frame) are kept in the record as a bounded copy.
+RECORD_ARGUMENTS_BYTES = 4096
+_RECORD_LIMITS = {"max_depth": 6, "max_items": 50, "max_str": 1000, "max_nodes": 1000}
+_NAME_CHARS = 200  # function and file names in frames, defined function names
+_HOST_ERROR_CHARS = 2000
 
 KILL_ERRORS = {
     "timeout": "TimeoutError",
@@ -51,7 +74,7 @@ class SandboxDegradedWarning(RuntimeWarning):
 class _Worker:
     """Parent-side handle of one worker process (mutable bookkeeping, not a record)."""
 
-    __slots__ = ("pid", "pidfd", "sock", "ready", "layers", "tasks_done", "spawned_at")
+    __slots__ = ("pid", "pidfd", "sock", "ready", "layers", "stopped", "spawned_at")
 
     def __init__(self, pid: int, pidfd: int, sock: _protocol.Channel):
         self.pid = pid
@@ -59,8 +82,24 @@ class _Worker:
         self.sock = sock
         self.ready = False
         self.layers: dict[str, str] = {}
-        self.tasks_done = 0
+        self.stopped = False
         self.spawned_at = time.perf_counter()
+
+    def stop(self) -> None:
+        """Freeze the worker between executions (agent code gets no time of its own)."""
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGSTOP)
+            self.stopped = True
+        except OSError:
+            pass  # it died; the next frame exchange says so
+
+    def resume(self) -> None:
+        if self.stopped:
+            self.stopped = False
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGCONT)
+            except OSError:
+                pass
 
 
 class SandboxPool:
@@ -138,7 +177,7 @@ class SandboxPool:
         if not msg or len(fds) != 1:
             parent_end.close()
             raise SandboxError("the sandbox zygote died; create a new SandboxPool")
-        worker = _Worker(int(json.loads(msg)["pid"]), fds[0], _protocol.Channel(parent_end))
+        worker = _Worker(int(json.loads(msg)["pid"]), fds[0], _protocol.Channel(parent_end, nonblocking=True))
         with self._cond:
             self._all[worker.pid] = worker
         return worker
@@ -233,8 +272,6 @@ class SandboxPool:
             if worker is None:
                 worker = self._spawn()
             self._await_ready(worker)
-            if worker.tasks_done:
-                self._roundtrip(worker, {"op": "new_task"})
         except BaseException:
             with self._cond:
                 self._busy -= 1
@@ -242,33 +279,24 @@ class SandboxPool:
             raise
         return worker
 
-    def _roundtrip(self, worker: _Worker, message: dict[str, Any]) -> dict[str, Any]:
-        worker.sock.send(message)
-        reply = worker.sock.recv(deadline=time.monotonic() + self.config.timeout_s, max_bytes=1 << 16)
-        if not isinstance(reply, dict) or reply.get("op") != "done":
-            raise _protocol.ProtocolError("unexpected reply")
-        return reply
-
-    def _release(self, worker: _Worker | None, healthy: bool) -> None:
+    def _release(self, worker: _Worker | None) -> None:
+        # A worker serves one task: whatever its tenant did to the process (patched
+        # harness code, planted threads, changed modules) dies with it.
         replacement: _Worker | None = None
         if worker is not None:
-            worker.tasks_done += 1
-            if not healthy or worker.tasks_done >= self.config.max_tasks_per_worker:
-                self._discard(worker)
-                worker = None
-                if not self._closed:
-                    try:
-                        replacement = self._spawn()
-                    except SandboxError:
-                        replacement = None
+            self._discard(worker)
+            if not self._closed:
+                try:
+                    replacement = self._spawn()
+                except SandboxError:
+                    replacement = None
         with self._cond:
             self._busy -= 1
-            for w in (worker, replacement):
-                if w is not None:
-                    if self._closed:
-                        self._discard(w)
-                    else:
-                        self._idle.append(w)
+            if replacement is not None:
+                if self._closed:
+                    self._discard(replacement)
+                else:
+                    self._idle.append(replacement)
             self._cond.notify()
 
     def close(self) -> None:
@@ -378,11 +406,18 @@ class Session:
         self._check_open()
         if not keep_skills:
             self._skills.clear()
+        worker = self._worker
+        worker.resume()
         try:
-            self.pool._roundtrip(self._worker, {"op": "reset"})
+            self._seq += 1
+            token = _TOKENS.getrandbits(63)
+            deadline = time.monotonic() + self._config.timeout_s
+            worker.sock.send({"op": "reset", "seq": self._seq, "token": token}, deadline=deadline)
+            self._await_done(worker, self._seq, token, deadline, 1 << 16)
         except (_protocol.Timeout, _protocol.PeerClosed, _protocol.ProtocolError, OSError):
             self._move_to_new_worker("crash", {})
             return
+        worker.stop()
         self._reload_skills()
 
     def close(self) -> None:
@@ -390,7 +425,7 @@ class Session:
             return
         self._closed = True
         worker, self._worker = self._worker, None
-        self.pool._release(worker, healthy=worker is not None)
+        self.pool._release(worker)
 
     def __enter__(self) -> Session:
         return self
@@ -439,6 +474,17 @@ class Session:
         }
         return {"replace_s": replace_s, "exit_status": status}
 
+    def _await_done(self, worker: _Worker, seq: int, token: int, deadline: float, max_bytes: int) -> dict[str, Any]:
+        """The `done` frame of execution `seq`; earlier executions' late frames are dropped."""
+        while True:
+            msg = worker.sock.recv(deadline=deadline, max_bytes=max_bytes)
+            if not isinstance(msg, dict) or msg.get("op") != "done":
+                raise _protocol.ProtocolError("unexpected reply")
+            if _is_stale(msg, seq):
+                continue
+            _check_done(msg, seq, token)
+            return msg
+
     def _execute(self, code: str, filename: str, reloading: bool = False) -> ExecutionResult:
         self._check_open()
         cfg = self._config
@@ -448,35 +494,43 @@ class Session:
         max_frame = cfg.stdout_limit_bytes * 8 + (1 << 20)
         calls: list[ApiCallRecord] = []
         refused = 0
+        stale = 0
+        traffic = 0
         killed: str | None = None
         detail = ""
         msg: dict[str, Any] = {}
+        sock = worker.sock
         try:
             self._seq += 1
             seq = self._seq
-            worker.sock.send({"op": "run", "code": code, "filename": filename, "check": cfg.static_check, "seq": seq})
+            token = _TOKENS.getrandbits(63)
+            worker.resume()
+            sock.send(
+                {"op": "run", "code": code, "filename": filename, "check": cfg.static_check, "seq": seq, "token": token},
+                deadline=deadline,
+            )
             while True:
-                msg = worker.sock.recv(deadline=deadline, max_bytes=max_frame)
+                msg = sock.recv(deadline=deadline, max_bytes=max_frame)
                 op = msg.get("op") if isinstance(msg, dict) else None
                 if op == "done":
-                    if msg.get("seq") != seq:
-                        raise _protocol.ProtocolError("a result frame for another execution")
+                    if _is_stale(msg, seq):
+                        # A late frame of an earlier execution (whose code forged that
+                        # one's result and ran on): not this execution's result.
+                        stale += 1
+                        continue
+                    _check_done(msg, seq, token)
                     break
                 if op != "api":
                     raise _protocol.ProtocolError(f"unexpected frame {str(op)[:40]!r}")
-                if len(calls) >= cfg.api_call_budget:
+                traffic += sock.last_size
+                if len(calls) >= cfg.api_call_budget or traffic > cfg.api_bytes_budget:
                     refused += 1
-                    reply = {
-                        "ok": False,
-                        "type": "ApiBudgetExceeded",
-                        "error": f"API call budget of {cfg.api_call_budget} calls per execution is used up; "
-                        "make fewer calls (e.g. fetch pages in a loop that stops) and try again",
-                    }
-                    worker.sock.send_raw(_protocol.encode(reply))
+                    sock.send_raw(_protocol.encode(_budget_reply(cfg, traffic)), deadline=deadline)
                     continue
-                record, payload = self._call_host(msg)
+                record, payload = self._call_host(msg, sock.last_size, cfg.api_bytes_budget - traffic)
                 calls.append(record)
-                worker.sock.send_raw(payload)
+                traffic += len(payload)
+                sock.send_raw(payload, deadline=deadline)
         except _protocol.Timeout:
             killed, detail = "timeout", f"the code ran longer than {cfg.timeout_s:g} s and was stopped"
             msg = {}
@@ -494,8 +548,12 @@ class Session:
             raise
         duration = time.perf_counter() - started
         extra: dict[str, Any] = {}
+        if calls or refused:
+            extra["api_traffic_bytes"] = traffic
         if refused:
             extra["refused_api_calls"] = refused
+        if stale:
+            extra["stale_frames_dropped"] = stale
         if self._notice is not None and not reloading:
             extra.update(self._notice)
             self._notice = None
@@ -516,47 +574,101 @@ class Session:
                 f"{detail}; the session continues on a new worker with a fresh namespace "
                 "(variables from earlier blocks are gone; preloaded skills are defined again)"
             )
+            limit = cfg.stdout_limit_bytes
+            stdout, truncated = _cap_output(_as_str(msg.get("stdout")), limit) if msg.get("op") == "done" else ("", False)
             return ExecutionResult(
                 ok=False,
-                stdout=_as_str(msg.get("stdout")) if msg.get("op") == "done" else "",
+                stdout=stdout,
+                stdout_truncated=truncated,
                 error_type=KILL_ERRORS[killed],
                 error_message=message,
-                traceback=_as_str(msg.get("traceback")) or None,
+                traceback=_cap(_opt_str(msg.get("traceback")), limit),
                 frames=_frames(msg.get("frames")),
                 api_calls=tuple(calls),
                 killed=killed,
                 duration_s=duration,
                 extra=extra,
             )
-        return _result_from_done(msg, calls, duration, extra)
+        worker.stop()
+        return _result_from_done(msg, calls, duration, extra, cfg.stdout_limit_bytes)
 
-    def _call_host(self, msg: dict[str, Any]) -> tuple[ApiCallRecord, bytes]:
+    def _call_host(self, msg: dict[str, Any], request_bytes: int, room: int) -> tuple[ApiCallRecord, bytes]:
         app, api, kwargs = msg.get("app"), msg.get("api"), msg.get("kwargs")
         if not (isinstance(app, str) and _NAME_RE.match(app) and isinstance(api, str) and _NAME_RE.match(api)):
             raise _protocol.ProtocolError("API call with an invalid app or api name")
         if not isinstance(kwargs, dict):
             raise _protocol.ProtocolError("API call whose arguments are not an object")
+        arguments, cut = kwargs, False
+        if request_bytes > RECORD_ARGUMENTS_BYTES:
+            arguments, cut = bounded_jsonable_flagged(kwargs, **_RECORD_LIMITS)
+
+        def record(ok: bool, error: str | None, duration: float, response: bytes) -> ApiCallRecord:
+            return ApiCallRecord(app, api, arguments, ok, error, duration, cut, request_bytes, len(response))
+
         started = time.perf_counter()
         try:
             value = self.host.call(app, api, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the host's failures belong to the agent
-            error = str(exc) or type(exc).__name__
-            return (
-                ApiCallRecord(app, api, kwargs, False, error, time.perf_counter() - started),
-                _protocol.encode({"ok": False, "type": "ApiError", "error": error}),
-            )
+            error = _host_error(exc)
+            payload = _protocol.encode({"ok": False, "type": "ApiError", "error": error})
+            return record(False, error, time.perf_counter() - started, payload), payload
         duration = time.perf_counter() - started
         try:
             # Results cross as marshal data: it decodes several times faster than JSON
             # in the worker and refuses the same arbitrary objects (datetimes, classes).
             payload = _protocol.encode_trusted({"ok": True, "result": value})
         except (TypeError, ValueError) as exc:
-            error = f"apis.{app}.{api} returned a value that is not JSON-serialisable data ({exc})"
-            return (
-                ApiCallRecord(app, api, kwargs, False, error, duration),
-                _protocol.encode({"ok": False, "type": "ApiError", "error": error}),
+            error = f"apis.{app}.{api} returned a value that is not JSON-serialisable data ({str(exc)[:200]})"
+            payload = _protocol.encode({"ok": False, "type": "ApiError", "error": error})
+            return record(False, error, duration, payload), payload
+        if len(payload) > room:
+            error = (
+                f"apis.{app}.{api} returned {len(payload)} bytes, more than the {max(room, 0)} left of this "
+                "execution's API traffic budget; ask for less (smaller pages, fewer fields)"
             )
-        return ApiCallRecord(app, api, kwargs, True, None, duration), payload
+            payload = _protocol.encode({"ok": False, "type": "ApiBudgetExceeded", "error": error})
+            return record(False, error, duration, payload), payload
+        return record(True, None, duration, payload), payload
+
+
+#: Tokens for `done` frames: unpredictable from inside a worker (it cannot see this
+#: process's generator state), cheap to draw.
+_TOKENS = random.SystemRandom()
+
+
+def _is_stale(msg: dict[str, Any], seq: int) -> bool:
+    got = msg.get("seq")
+    return type(got) is int and got < seq
+
+
+def _check_done(msg: dict[str, Any], seq: int, token: int) -> None:
+    if msg.get("seq") != seq:
+        raise _protocol.ProtocolError("a result frame for another execution")
+    if msg.get("token") != token:
+        raise _protocol.ProtocolError("a result frame without this execution's token (forged)")
+
+
+def _budget_reply(cfg: SandboxConfig, traffic: int) -> dict[str, Any]:
+    if traffic > cfg.api_bytes_budget:
+        error = (
+            f"API traffic budget of {cfg.api_bytes_budget} bytes per execution is used up; "
+            "pass and fetch less data per execution"
+        )
+    else:
+        error = (
+            f"API call budget of {cfg.api_call_budget} calls per execution is used up; "
+            "make fewer calls (e.g. fetch pages in a loop that stops) and try again"
+        )
+    return {"ok": False, "type": "ApiBudgetExceeded", "error": error}
+
+
+def _host_error(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    text = text or type(exc).__name__
+    return text if len(text) <= _HOST_ERROR_CHARS else text[:_HOST_ERROR_CHARS] + "…[error message truncated]"
 
 
 #: Environment variables the zygote (and so every worker) keeps; everything else, API keys
@@ -578,35 +690,67 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_CUT_MARKER = "\n…[output truncated: more than {limit} bytes]\n"
+
+
+def _cap_output(text: str, limit: int) -> tuple[str, bool]:
+    """Captured output cut to `limit` bytes of UTF-8 by the parent, whatever the worker
+    capped (the worker's own marker is allowed on top)."""
+    if len(text) * 4 <= limit:  # cannot be over: the usual case costs one len()
+        return text, False
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit + len(_CUT_MARKER) + 20:
+        return text, False
+    return data[:limit].decode("utf-8", "ignore") + _CUT_MARKER.format(limit=limit), True
+
+
+def _cap(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "…[truncated]"
+
+
+def _name(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= _NAME_CHARS else value[:_NAME_CHARS] + "…"
+
+
 def _frames(raw: Any) -> tuple[FrameInfo, ...]:
     frames = []
     if isinstance(raw, list):
         for item in raw[:200]:
-            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], int) and isinstance(item[2], str):
-                frames.append(FrameInfo(item[0], item[1], item[2]))
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and type(item[1]) is int and isinstance(item[2], str):
+                frames.append(FrameInfo(_name(item[0]), item[1], _name(item[2])))
     return tuple(frames)
 
 
-def _str_tuple(raw: Any) -> tuple[str, ...]:
-    return tuple(x for x in raw if isinstance(x, str)) if isinstance(raw, list) else ()
+def _str_tuple(raw: Any, limit: int, max_items: int = 1000) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(x if len(x) <= limit else x[:limit] + "…" for x in raw[:max_items] if isinstance(x, str))
 
 
-def _result_from_done(msg: dict[str, Any], calls: list[ApiCallRecord], duration: float, extra: dict[str, Any]) -> ExecutionResult:
+def _result_from_done(
+    msg: dict[str, Any], calls: list[ApiCallRecord], duration: float, extra: dict[str, Any], limit: int
+) -> ExecutionResult:
     worker_s = msg.get("duration_s")
-    if isinstance(worker_s, (int, float)):
+    if type(worker_s) is float or type(worker_s) is int:
         extra["worker_duration_s"] = float(worker_s)
+    stdout, cut = _cap_output(_as_str(msg.get("stdout")), limit)
+    error_type = _opt_str(msg.get("error_type"))
     return ExecutionResult(
         ok=msg.get("ok") is True,
-        stdout=_as_str(msg.get("stdout")),
-        stdout_truncated=msg.get("stdout_truncated") is True,
-        result_repr=_opt_str(msg.get("result_repr")),
-        error_type=_opt_str(msg.get("error_type")),
-        error_message=_opt_str(msg.get("error_message")),
-        traceback=_opt_str(msg.get("traceback")),
+        stdout=stdout,
+        stdout_truncated=cut or msg.get("stdout_truncated") is True,
+        result_repr=_cap(_opt_str(msg.get("result_repr")), limit),
+        error_type=_name(error_type),
+        error_message=_cap(_opt_str(msg.get("error_message")), limit),
+        traceback=_cap(_opt_str(msg.get("traceback")), limit),
         frames=_frames(msg.get("frames")),
         api_calls=tuple(calls),
-        defined_functions=_str_tuple(msg.get("defined_functions")),
-        static_errors=_str_tuple(msg.get("static_errors")),
+        defined_functions=_str_tuple(msg.get("defined_functions"), _NAME_CHARS),
+        static_errors=_str_tuple(msg.get("static_errors"), 1000, 200),
         duration_s=duration,
         extra=extra,
     )

@@ -4,8 +4,11 @@ This is *not* the security boundary (the locked-down worker is); it exists so th
 model learns quickly why a block was refused instead of meeting an opaque
 `PermissionError` from the kernel. It runs inside the worker before each block, so it
 must stay cheap: :func:`needs_full_check` scans the compiled code objects (names and
-string constants), and the AST walk with line numbers only runs when that scan finds
-something suspicious.
+string constants) with the same predicates the AST walk applies, and the walk with
+line numbers runs whenever that scan finds any name or constant the walk could refuse
+(so the scan can only err towards the walk). The worker backs the rule on private
+names at run time: agent code's imports give it views of modules that expose public
+names and allowed submodules only.
 """
 
 from __future__ import annotations
@@ -112,6 +115,22 @@ def _forbidden_attribute(name: str) -> bool:
     return (_is_dunder(name) and name not in HARMLESS_DUNDERS) or name in FORBIDDEN_ATTRIBUTES
 
 
+# Private names of other objects (`collections._sys`) lead to the same internals as
+# dunders; an object's own (`self._cache`) and namedtuple's public API are fine.
+_OWN_NAMES = frozenset({"self", "cls"})
+NAMEDTUPLE_METHODS = frozenset({"_asdict", "_replace", "_fields", "_make", "_field_defaults"})
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not _is_dunder(name) and name != "_" and name not in NAMEDTUPLE_METHODS
+
+
+def _forbidden_attribute_of(base: ast.AST, name: str) -> bool:
+    if _forbidden_attribute(name):
+        return True
+    return _private(name) and not (isinstance(base, ast.Name) and base.id in _OWN_NAMES)
+
+
 def _format_field_problem(fmt: str) -> str | None:
     """The first attribute walk in a format string's fields, e.g. '{0.__class__}'."""
     try:
@@ -164,6 +183,9 @@ class _Checker(ast.NodeVisitor):
             self._add(node, "relative imports are not allowed here; there is no package to import from")
         else:
             self._check_module(node, node.module or "")
+        for alias in node.names:
+            if alias.name.startswith("_"):
+                self._add(node, f"importing the private name '{alias.name}' is not allowed; use the module's public API")
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -179,13 +201,26 @@ class _Checker(ast.NodeVisitor):
                 node,
                 f"access to attribute '{node.attr}' is not allowed (dunder, frame and generator internals are off limits)",
             )
+        elif _forbidden_attribute_of(node.value, node.attr):
+            self._add(
+                node,
+                f"access to the private attribute '{node.attr}' of another object is not allowed "
+                "(only self._name and cls._name); use its public API",
+            )
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        # `case C(attr=x)` reads the attribute by name, like getattr().
+        for name in node.kwd_attrs:
+            if _forbidden_attribute(name) or _private(name):
+                self._add(node, f"a class pattern reading attribute '{name}' is not allowed (it reaches internals)")
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in _ATTR_FUNCTIONS and len(node.args) >= 2:
             name = node.args[1]
-            if isinstance(name, ast.Constant) and isinstance(name.value, str) and _forbidden_attribute(name.value):
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and (_forbidden_attribute(name.value) or _private(name.value)):
                 self._add(node, f"{func.id}() with attribute '{name.value}' is not allowed (it reaches interpreter internals)")
         if isinstance(func, ast.Attribute) and func.attr in _FORMAT_METHODS:
             fmt = func.value
@@ -238,13 +273,33 @@ def _walk_code(code: types.CodeType) -> Iterable[types.CodeType]:
             yield from _walk_code(const)
 
 
+def _strings(consts: tuple) -> Iterable[str]:
+    for const in consts:
+        if isinstance(const, str):
+            yield const
+        elif isinstance(const, (tuple, frozenset)):  # match patterns' attribute names, fromlists
+            yield from _strings(tuple(const))
+
+
+def _name_may_be_refused(name: str) -> bool:
+    # Superset of what visit_Name, visit_Attribute and visit_ImportFrom refuse.
+    return name.startswith("_") or name in FORBIDDEN_NAMES or name in FORBIDDEN_ATTRIBUTES
+
+
+def _string_may_be_refused(text: str) -> bool:
+    # Superset of the attribute names getattr()-style calls and class patterns refuse.
+    return text.startswith("_") or "__" in text or text in FORBIDDEN_ATTRIBUTES
+
+
 def needs_full_check(source: str, codes: Iterable[types.CodeType]) -> bool:
     """Cheap pre-scan: False only when the AST check is certain to pass.
 
-    Every construct the AST check refuses leaves a trace here: imports need the word
-    'import'; names and attributes land in co_names/co_varnames; constant dunder
-    strings and format templates land in co_consts. Anything suspicious defers to the
-    full check, so this can only err towards the slow path.
+    Every construct the AST check refuses leaves a trace here, tested with a predicate
+    that contains the walk's: imports need the word 'import'; names and attributes land
+    in co_names/co_varnames (any name starting with '_' counts); attribute names given
+    as constants (getattr(), class patterns) land in co_consts, inside tuples too;
+    format templates need a format method and a '{'. Code that never runs (an
+    unevaluated annotation, a branch the compiler drops) leaves no trace and needs none.
     """
     if "import" in source:
         return True
@@ -256,10 +311,9 @@ def needs_full_check(source: str, codes: Iterable[types.CodeType]) -> bool:
             names.update(code.co_varnames)
             names.update(code.co_cellvars)
             names.update(code.co_freevars)
-            strings.extend(c for c in code.co_consts if isinstance(c, str))
-    for name in names:
-        if "__" in name or name in FORBIDDEN_NAMES or name in FORBIDDEN_ATTRIBUTES:
-            return True
+            strings.extend(_strings(code.co_consts))
+    if any(_name_may_be_refused(name) for name in names):
+        return True
     if names & _FORMAT_METHODS and any("{" in s for s in strings):
         return True
-    return any("__" in s or s in FORBIDDEN_ATTRIBUTES for s in strings)
+    return any(_string_may_be_refused(s) for s in strings)

@@ -23,12 +23,23 @@ class ApiHost(Protocol):
 
 @dataclass(frozen=True)
 class ApiCallRecord:
+    """One `apis.<app>.<api>(...)` call as the parent saw it.
+
+    `arguments` is what the agent passed, or, when the call's frame was larger than
+    a few KiB, a bounded copy (nesting, items and strings cut, with markers;
+    `arguments_truncated` says so). Results are not kept; `request_bytes` and
+    `response_bytes` give the traffic either way.
+    """
+
     app: str
     api: str
     arguments: dict[str, Any]
     ok: bool
     error: str | None = None
     duration_s: float = 0.0
+    arguments_truncated: bool = False
+    request_bytes: int = 0
+    response_bytes: int = 0
 
 
 @dataclass(frozen=True)

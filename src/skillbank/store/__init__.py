@@ -7,6 +7,7 @@ Open one with :func:`open_store`; everything else codes against the
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from skillbank.errors import ConfigError
@@ -56,9 +57,16 @@ def resolve_url(location: str | Path | None = None) -> str:
 
 def open_store(location: str | Path | None = None) -> LibraryStore:
     """Open (creating and migrating as needed) the library at `location`: a file path,
-    a ``sqlite:///`` URL or a ``postgresql://`` URL; default ``./.skillbank/library.db``."""
+    a ``sqlite:///`` URL, a ``postgresql://`` URL, or the ``https://`` address of a
+    library that `skillbank serve` shares (with ``SKILLBANK_TOKEN``); default
+    ``./.skillbank/library.db``."""
     from skillbank.store.sql import SqlLibraryStore
 
+    loc = "" if location is None else str(location)
+    if loc.startswith(("http://", "https://")):
+        from skillbank.store.http import HttpLibraryStore
+
+        return HttpLibraryStore(loc, os.environ.get("SKILLBANK_TOKEN"))
     url = resolve_url(location)
     try:
         return SqlLibraryStore(url)

@@ -38,6 +38,9 @@ class EventType(str, enum.Enum):
     RETIRED = "retired"
     ALIAS_MOVED = "alias_moved"
     STATUS_CHANGED = "status_changed"
+    ALIAS_REMOVED = "alias_removed"
+    DELETED = "deleted"
+    IMPORTED = "imported"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,23 @@ class CallStats:
     successes: int = 0
     failures: int = 0
     total_latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LibraryChanges:
+    """What changed in a namespace after a cursor (an event id), for readers that keep
+    their own view of the library (retrieval indexes).
+
+    Every change to a version (created, status, alias, deletion) writes an event naming
+    the skill, so `names` are the skills touched since the cursor and `versions` all
+    their versions as they are now (any status): a reader replaces what it holds for
+    those names and ends up exactly where a full listing would put it. `cursor` is
+    what to pass next time.
+    """
+
+    cursor: int
+    names: tuple[str, ...]
+    versions: tuple[StoredVersion, ...]
 
 
 class LibraryStore(Protocol):
@@ -199,5 +219,41 @@ class LibraryStore(Protocol):
 
     def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None: ...
     def call_stats(self, version_id: str) -> CallStats: ...
+
+    # removal
+    def remove_alias(
+        self, name: str, alias: str, *, expected_generation: int | None = None,
+        namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> Alias:
+        """Delete `alias` (logged as ``alias_removed``); returns it as it was."""
+        ...
+
+    def delete_skill(
+        self, name: str, *, namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> list[StoredVersion]:
+        """Delete every version of `name`, its aliases and call statistics (logged as
+        ``deleted``; earlier events stay); returns the deleted versions."""
+        ...
+
+    def event_types(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> list[str]: ...
+    # incremental readers
+    def changes_since(self, cursor: int | None, *, namespace: str = DEFAULT_NAMESPACE) -> LibraryChanges:
+        """Skills touched after event id `cursor` (None: only the current cursor)."""
+        ...
+
+    def retrievable_versions(
+        self, *, namespace: str = DEFAULT_NAMESPACE, statuses: Sequence[VersionStatus], run_id: str | None = None,
+    ) -> tuple[int, list[StoredVersion]]:
+        """(cursor, versions) read in one transaction: every version of `namespace` whose
+        status is in `statuses`, plus the candidates that `run_id` produced."""
+        ...
+
+    def stats(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> dict[str, Any]:
+        """Versions (total and by status), skills, aliases and events, counted in the store."""
+        ...
+
+    # persisted embeddings (raw float32 bytes; the store does not interpret them)
+    def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, bytes]: ...
+    def put_embeddings(self, model: str, dim: int, vectors: dict[str, bytes]) -> int: ...
 
     def close(self) -> None: ...

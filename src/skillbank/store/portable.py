@@ -7,7 +7,8 @@
 
 Paths are derived from the (validated) namespace, name and number, never read from the
 metadata, so an edited metadata file cannot make import read outside DIR. Import checks
-each source against its recorded content hash and loads everything in one transaction.
+each source against its recorded content hash and loads everything in one transaction:
+exactly into an empty library, merged (with conflicts reported) into a non-empty one.
 """
 
 from __future__ import annotations
@@ -57,8 +58,54 @@ def export_library(store: Any, directory: str | Path) -> dict[str, int]:
     return {"versions": len(snap.versions), "aliases": len(snap.aliases), "events": len(snap.events)}
 
 
-def import_library(store: Any, directory: str | Path) -> dict[str, int]:
-    """Load an exported directory into an empty library, exactly (ids, numbers, times)."""
+def import_library(store: Any, directory: str | Path) -> dict[str, Any]:
+    """Load an exported directory: exactly (ids, numbers, times) into an empty library,
+    merged into a non-empty one (see `SqlLibraryStore.restore`). Atomic: a failure
+    changes nothing. Returns counts plus ``conflicts`` and ``renumbered`` sentences."""
+    return store.restore(read_export(directory))
+
+
+def import_into(location: str | Path | None, directory: str | Path) -> dict[str, Any]:
+    """`import_library` into the library at `location`, reading and checking the export
+    before the library is opened; a failed import into a library that did not exist
+    before leaves no file (and no directory) behind."""
+    from skillbank.store import open_store
+
+    snap = read_export(directory)
+    url = resolve_url_without_creating(location)
+    path = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") and url != "sqlite:///:memory:" else None
+    fresh = path is not None and not path.exists()
+    made = [] if path is None else [d for d in [path.parent, *path.parent.parents] if not d.exists()]
+    try:
+        store = open_store(location)
+        try:
+            return store.restore(snap)
+        finally:
+            store.close()
+    except BaseException:
+        if fresh and path is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            for d in made:  # innermost first
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+        raise
+
+
+def resolve_url_without_creating(location: str | Path | None) -> str:
+    """The SQLAlchemy URL `open_store` would use, without creating any directory."""
+    from skillbank.store import DEFAULT_LOCATION
+
+    loc = str(DEFAULT_LOCATION if location is None or str(location) == "" else location)
+    if "://" in loc:
+        return loc
+    return "sqlite:///" + str(Path(loc).expanduser().absolute())
+
+
+def read_export(directory: str | Path) -> LibrarySnapshot:
+    """Read and check an exported directory into a snapshot (nothing is written)."""
     root = Path(directory)
     meta_path = root / METADATA_FILE
     if not meta_path.is_file():
@@ -85,8 +132,7 @@ def import_library(store: Any, directory: str | Path) -> dict[str, int]:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"{str(meta_path)!r} is malformed: {type(exc).__name__}: {exc}") from None
-    store.restore(snap)
-    return {"versions": len(snap.versions), "aliases": len(snap.aliases), "events": len(snap.events)}
+    return snap
 
 
 def _plain(record: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -117,13 +118,36 @@ call_stats = Table(
     Column("total_latency_s", Float, nullable=False, default=0.0),
 )
 
+# Embeddings computed once and kept: keyed by the model and the hash of the exact text
+# embedded (for query-embedding that text is the producing query, not the source), so a
+# run over a large library encodes only what it has not seen before.
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("model", String(200), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("model", "text_hash"),
+)
+
+# Retrieval reads the retrievable part of one namespace (promoted, canary, the run's own
+# candidates) straight from this index instead of listing everything.
+ix_versions_retrievable = Index("ix_versions_ns_status_run", versions.c.namespace, versions.c.status, versions.c.run_id)
+
 
 def _m1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[namespaces, versions, aliases, events, call_stats])
 
 
+def _m2_retrieval_scale(conn: Connection) -> None:
+    """Issue 12: the index retrieval filters by, and the persisted embeddings."""
+    ix_versions_retrievable.create(conn, checkfirst=True)
+    embeddings.create(conn, checkfirst=True)
+
+
 # Append new migrations here; never edit a published one.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_m1_initial,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_m1_initial, _m2_retrieval_scale)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,10 +1,13 @@
-"""Build a world by name: ``make_world("apps" | "appworld", seed=0, **options)``.
+"""Build a world by name: ``make_world("apps" | "support" | "appworld" | "pkg.mod:attr", seed=0, **options)``.
 
 Options per name:
 
 - ``apps``: ``people`` (population size, default 72);
+- ``support``: none (the support desk of `skillbank.worlds.support`, built with the toolkit);
 - ``appworld``: ``experiment_name``, ``root`` (see `skillbank.worlds.appworld`); the
-  seed is ignored (AppWorld's tasks are fixed by its data).
+  seed is ignored (AppWorld's tasks are fixed by its data);
+- ``package.module:attr``: your own world: `attr` is a world object or a factory called
+  with ``seed=`` when it takes a ``seed`` parameter (see `skillbank.toolkit`).
 
 Worlds are imported when asked for, so naming one never pays for another's imports.
 """
@@ -16,14 +19,20 @@ from typing import Any
 from skillbank.errors import ValidationError
 from skillbank.worlds.base import World
 
-WORLD_NAMES = ("apps", "appworld")
-_OPTIONS = {"apps": ("people",), "appworld": ("experiment_name", "root")}
+WORLD_NAMES = ("apps", "appworld", "support")
+_OPTIONS = {"apps": ("people",), "support": (), "appworld": ("experiment_name", "root")}
 
 
 def make_world(name: str = "apps", seed: int = 0, **options: Any) -> World:
     """A world called `name`, configured from `seed` and `options`."""
+    if isinstance(name, str) and ":" in name:
+        from skillbank.toolkit.loader import load_world
+
+        if options:
+            raise ValidationError(f"world {name!r} takes no options, got {', '.join(sorted(options))}")
+        return load_world(name, seed=seed)
     if name not in WORLD_NAMES:
-        raise ValidationError(f"unknown world {name!r}; worlds: {', '.join(WORLD_NAMES)}")
+        raise ValidationError(f"unknown world {name!r}; worlds: {', '.join(WORLD_NAMES)}, or package.module:make_world")
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
         raise ValidationError(
@@ -35,6 +44,10 @@ def make_world(name: str = "apps", seed: int = 0, **options: Any) -> World:
         from skillbank.worlds.apps import AppsWorld
 
         return AppsWorld(seed, **options)
+    if name == "support":
+        from skillbank.worlds.support import make_world as make_support
+
+        return make_support(seed)
     from skillbank.worlds.appworld import AppWorldWorld
 
     return AppWorldWorld(**options)

@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "list[string]": (list,),
     "list[integer]": (list,),
+    "list": (list,),
     "object": (dict,),
     "any": (object,),
 }
@@ -114,6 +115,11 @@ class ApiSpec:
     auth: bool
     mutates: bool
     paginated: bool
+    #: Irreversible effects outside the task's state (money moved, mail sent): the
+    #: side-effect audit treats calls to such APIs with the most suspicion.
+    destructive: bool = False
+    # True, or a predicate of the bound arguments (e.g. only an event with attendees)
+    outbound: bool | Callable[[dict[str, Any]], bool] = False
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +182,10 @@ class AppDef:
     """An app's definition: its name, description and documented APIs.
 
     Every app but `supervisor` and `api_docs` gets a `login` API; APIs declared with
-    ``auth=True`` (the default) take an ``access_token`` parameter.
+    ``auth=True`` (the default) take an ``access_token`` parameter. APIs declared with
+    ``outbound=True`` send something out of the supervisor's world or cannot be taken back
+    (messages, emails, payments, orders, shares): each successful call is written to the
+    task's append-only outbound ledger, which the grader checks.
     """
 
     def __init__(self, name: str, description: str, *, login: bool = True, username_field: str = "email"):
@@ -198,6 +207,8 @@ class AppDef:
         auth: bool = True,
         mutates: bool = False,
         paginated: bool = False,
+        destructive: bool = False,
+        outbound: bool | Callable[[dict[str, Any]], bool] = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self.apis:
@@ -220,8 +231,10 @@ class AppDef:
                 errors=tuple(errs),
                 func=func,
                 auth=auth,
-                mutates=mutates,
+                mutates=mutates or destructive,
                 paginated=paginated,
+                destructive=destructive,
+                outbound=outbound,
             )
             spec._by_name.update({p.name: p for p in spec.params})
             self.apis[name] = spec

@@ -38,12 +38,16 @@ class BaseTable:
 class Table:
     """One task's view of a table: the frozen base plus this task's changes."""
 
-    __slots__ = ("base", "changes", "added_by_owner")
+    __slots__ = ("base", "changes", "added_by_owner", "journal", "key")
 
-    def __init__(self, base: BaseTable):
+    def __init__(self, base: BaseTable, journal: list[tuple[str, str, str]] | None = None):
         self.base = base
         self.changes: dict[str, Any] = {}
         self.added_by_owner: dict[Any, list[str]] = {}
+        # every write appends (app, table, id): what an outbound call touched
+        self.journal = journal if journal is not None else []
+        app, _, name = base.name.partition(".")
+        self.key = (app, name)
 
     @property
     def name(self) -> str:
@@ -62,6 +66,7 @@ class Table:
         if self.get(rid) is not None:
             raise KeyError(f"duplicate id {rid!r} in {self.base.name}")
         self.changes[rid] = row
+        self.journal.append((*self.key, rid))
         if self.base.owner_field and rid not in self.base.rows:
             self.added_by_owner.setdefault(row.get(self.base.owner_field), []).append(rid)
 
@@ -71,11 +76,13 @@ class Table:
             raise KeyError(rid)
         new = {**row, **fields}
         self.changes[rid] = new
+        self.journal.append((*self.key, rid))
         return new
 
     def delete(self, rid: str) -> None:
         if self.get(rid) is None:
             raise KeyError(rid)
+        self.journal.append((*self.key, rid))
         if rid in self.base.rows:
             self.changes[rid] = _DELETED
         else:
@@ -126,6 +133,19 @@ class Table:
 
 
 @dataclass(frozen=True)
+class OutboundEntry:
+    """One action that left the supervisor's world or cannot be taken back (an email or
+    text sent, money moved, an order placed, a task shared): an append-only record that
+    later deletions do not erase. `keys` are the (app, table, id) records the call wrote;
+    the grader counts the action as requested when a requested change claims one of them."""
+
+    app: str
+    api: str
+    summary: str
+    keys: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
 class Change:
     app: str
     table: str
@@ -155,18 +175,20 @@ class BaseState:
 class State:
     """A task's mutable view; tables are materialised lazily on first touch."""
 
-    __slots__ = ("base", "_tables")
+    __slots__ = ("base", "_tables", "journal", "outbound")
 
     def __init__(self, base: BaseState):
         self.base = base
         self._tables: dict[tuple[str, str], Table] = {}
+        self.journal: list[tuple[str, str, str]] = []
+        self.outbound: list[OutboundEntry] = []
 
     def table(self, app: str, name: str) -> Table:
         key = (app, name)
         t = self._tables.get(key)
         if t is None:
             try:
-                t = Table(self.base.tables[key])
+                t = Table(self.base.tables[key], self.journal)
             except KeyError:
                 raise KeyError(f"no table {app}.{name}") from None
             self._tables[key] = t

@@ -19,7 +19,8 @@ from skillbank.errors import NotFoundError, ValidationError
 from skillbank.worlds.apps.core import ApiSpec, AppDef, CallContext
 from skillbank.worlds.apps.people import Population, generate_population
 from skillbank.worlds.apps.scenario import NO_ANSWER, ScenarioDef, TaskSpec, grade_changes
-from skillbank.worlds.apps.state import BaseState, BaseTable, State
+from skillbank.worlds.apps.answers import describe
+from skillbank.worlds.apps.state import BaseState, BaseTable, OutboundEntry, State
 from skillbank.worlds.base import ApiError, AppInfo, ExpertSolution, Grade, Task
 
 SPLITS = ("train", "dev", "test_normal", "test_challenge")
@@ -232,7 +233,17 @@ class AppsTaskEnv:
             if owner is None or owner[0] != app:
                 raise ApiError(f"{app}.{api}: unauthorised: invalid or missing access token; call apis.{app}.login first.")
             user = owner[1]
-        return spec.func(CallContext(self, app, user), **args)
+        outbound = spec.outbound
+        if not outbound or (outbound is not True and not outbound(args)):
+            return spec.func(CallContext(self, app, user), **args)
+        journal = self.state.journal
+        mark = len(journal)
+        result = spec.func(CallContext(self, app, user), **args)
+        keys = tuple(dict.fromkeys(journal[mark:]))
+        if keys:  # a call that wrote nothing sent nothing
+            shown = ", ".join(f"{k}={describe(v)}" for k, v in args.items())
+            self.state.outbound.append(OutboundEntry(app, api, f"{app}.{api}({shown})"[:300], keys))
+        return result
 
     # -- services for APIs ----------------------------------------------------------
     def login(self, app: str, username: str, password: str) -> dict[str, Any]:
@@ -257,7 +268,8 @@ class AppsTaskEnv:
     # -- grading --------------------------------------------------------------------
     def evaluate(self) -> Grade:
         tests = grade_changes(
-            self._spec, self.state.diff(), completed=self.completed, status=self.status, answer=self.answer
+            self._spec, self.state.diff(), completed=self.completed, status=self.status, answer=self.answer,
+            outbound=self.state.outbound,
         )
         return Grade(self.task.id, tests)
 

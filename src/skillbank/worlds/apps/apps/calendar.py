@@ -245,7 +245,7 @@ def show_event(ctx, event_id):
     ],
     response={"event_id": "string"},
     errors=("422 times are malformed or end is not after start", "422 an attendee address is invalid"),
-    mutates=True,
+    mutates=True, outbound=lambda a: bool(a.get("attendees")),
 )
 def create_event(ctx, title, start, end, location="", description="", attendees=None):
     if not title.strip():
@@ -313,7 +313,7 @@ def reschedule_event(ctx, event_id, start, end):
     [Param("event_id", "string", "The event's id.")],
     response={"message": "string"},
     errors=("404 event not found", "403 only the organizer can change the event", "409 already cancelled"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def cancel_event(ctx, event_id):
     row = _organised(ctx, "cancel_event", event_id)
@@ -329,7 +329,7 @@ def cancel_event(ctx, event_id):
     [Param("event_id", "string", "The event's id.")],
     response={"message": "string"},
     errors=("404 event not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_event(ctx, event_id):
     _event(ctx, event_id)
@@ -363,7 +363,7 @@ def rsvp_event(ctx, event_id, response):
     [Param("event_id", "string", "The event's id."), Param("email", "string", "The person's email address.")],
     response={"attendees": [{"email": "string", "rsvp": "string"}]},
     errors=("404 event not found", "403 only the organizer can change the event"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def add_attendee(ctx, event_id, email):
     row = _organised(ctx, "add_attendee", event_id)
@@ -382,7 +382,7 @@ def add_attendee(ctx, event_id, email):
     [Param("event_id", "string", "The event's id."), Param("email", "string", "The person's email address.")],
     response={"attendees": [{"email": "string", "rsvp": "string"}]},
     errors=("404 event not found", "403 only the organizer can change the event", "404 not an attendee"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def remove_attendee(ctx, event_id, email):
     row = _organised(ctx, "remove_attendee", event_id)

@@ -363,7 +363,7 @@ def rename_file(ctx, path, new_name):
     [Param("path", "string", "The file's absolute path.")],
     response={"message": "string"},
     errors=("404 path not found", "422 the path is a directory (use delete_directory)"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_file(ctx, path):
     row = _entry(ctx, "delete_file", "path", path, "file")
@@ -399,7 +399,7 @@ def create_directory(ctx, path):
     [Param("path", "string", "The directory's absolute path.")],
     response={"message": "string"},
     errors=("404 path not found", "409 the directory is not empty", "422 the path is a file"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_directory(ctx, path):
     row = _entry(ctx, "delete_directory", "path", path, "directory")

@@ -289,7 +289,7 @@ def show_attachments(ctx, email_id):
     ],
     response={"email_id": "string", "thread_id": "string"},
     errors=("422 a recipient address is invalid or the subject is empty",),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def send_email(ctx, recipients, subject, body="", cc=None, attachment_names=None):
     to = _addresses("send_email", "recipients", recipients)
@@ -312,7 +312,7 @@ def send_email(ctx, recipients, subject, body="", cc=None, attachment_names=None
     ],
     response={"email_id": "string"},
     errors=("404 email not found",),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def reply_to_email(ctx, email_id, body, reply_all=False):
     orig = _email(ctx, email_id)
@@ -337,7 +337,7 @@ def reply_to_email(ctx, email_id, body, reply_all=False):
     ],
     response={"email_id": "string"},
     errors=("404 email not found", "422 a recipient address is invalid"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def forward_email(ctx, email_id, recipients, body=""):
     orig = _email(ctx, email_id)
@@ -373,7 +373,7 @@ def move_email(ctx, email_id, folder):
     [Param("email_id", "string", "The email's id.")],
     response={"message": "string"},
     errors=("404 email not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_email(ctx, email_id):
     _email(ctx, email_id)

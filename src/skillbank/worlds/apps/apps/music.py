@@ -635,7 +635,7 @@ def rename_playlist(ctx, playlist_id, title):
     [Param("playlist_id", "string", "The playlist's id."), Param("is_public", "boolean", "True for public, false for private.")],
     response={"message": "string"},
     errors=("404 playlist not found",),
-    mutates=True,
+    mutates=True, outbound=lambda a: bool(a.get("is_public")),
 )
 def set_playlist_visibility(ctx, playlist_id, is_public):
     p = _own_playlist(ctx, playlist_id)
@@ -673,7 +673,7 @@ def add_song_to_playlist(ctx, playlist_id, song_id, position=None):
     [Param("playlist_id", "string", "The playlist's id."), Param("song_id", "string", "The song's id.")],
     response={"song_count": "integer"},
     errors=("404 playlist not found, or the song is not in it",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def remove_song_from_playlist(ctx, playlist_id, song_id):
     p = _own_playlist(ctx, playlist_id)
@@ -710,7 +710,7 @@ def move_song_in_playlist(ctx, playlist_id, song_id, position):
 
 
 @APP.api("delete_playlist", "Delete one of your playlists.", [Param("playlist_id", "string", "The playlist's id.")],
-         response={"message": "string"}, errors=("404 playlist not found",), mutates=True)
+         response={"message": "string"}, errors=("404 playlist not found",), mutates=True, destructive=True)
 def delete_playlist(ctx, playlist_id):
     _own_playlist(ctx, playlist_id)
     ctx.table("playlists").delete(playlist_id)

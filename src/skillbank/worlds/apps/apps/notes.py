@@ -177,7 +177,7 @@ def append_to_note(ctx, note_id, text):
     [Param("note_id", "string", "The note's id.")],
     response={"message": "string"},
     errors=("404 note not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_note(ctx, note_id):
     _note(ctx, note_id)

@@ -294,7 +294,7 @@ def set_contact_favorite(ctx, contact_id, favorite=True):
     [Param("contact_id", "string", "The contact's id.")],
     response={"message": "string"},
     errors=("404 contact not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_contact(ctx, contact_id):
     _contact(ctx, contact_id)
@@ -375,7 +375,7 @@ def show_text_message(ctx, message_id):
      Param("content", "string", "The message text.", max_length=1000)],
     response={"message_id": "string"},
     errors=("422 the phone number is malformed or your own", "422 the content is empty"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def send_text_message(ctx, phone_number, content):
     _check_phone("send_text_message", "phone_number", phone_number)
@@ -417,7 +417,7 @@ def mark_text_message_read(ctx, message_id, read=True):
     [Param("message_id", "string", "The message's id.")],
     response={"message": "string"},
     errors=("404 text message not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_text_message(ctx, message_id):
     _message(ctx, message_id)
@@ -469,7 +469,7 @@ def show_call(ctx, call_id):
     [Param("call_id", "string", "The call record's id.")],
     response={"message": "string"},
     errors=("404 call record not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_call_record(ctx, call_id):
     _call(ctx, call_id)

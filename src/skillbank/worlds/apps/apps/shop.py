@@ -379,7 +379,7 @@ def _delivered_products(ctx: CallContext) -> set[str]:
     ],
     response={"review_id": "string"},
     errors=("404 product not found", "403 you have not received this product", "409 you already reviewed this product"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def write_review(ctx, product_id, rating, title, text=""):
     _product(ctx, product_id)
@@ -417,7 +417,7 @@ def update_review(ctx, review_id, rating=None, title=None, text=None):
 
 
 @APP.api("delete_review", "Delete one of your reviews.", [Param("review_id", "string", "The review's id.")],
-         response={"message": "string"}, errors=("404 review not found",), mutates=True)
+         response={"message": "string"}, errors=("404 review not found",), mutates=True, destructive=True)
 def delete_review(ctx, review_id):
     require_owner("shop", ctx.table("reviews").get(review_id), "user_id", ctx.user, "review", review_id)
     ctx.table("reviews").delete(review_id)
@@ -544,7 +544,7 @@ def show_payment_cards(ctx):
     response={"order_id": "string", "total_cents": "integer"},
     errors=("404 address, card or cart product not found", "409 the cart is empty", "409 the card has expired",
             "409 not enough stock"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def place_order(ctx, address_id, payment_card_id, product_ids=None):
     require_owner("shop", ctx.table("addresses").get(address_id), "user_id", ctx.user, "address", address_id)
@@ -625,7 +625,7 @@ def show_order(ctx, order_id):
     [Param("order_id", "string", "The order's id.")],
     response={"message": "string", "refund_cents": "integer"},
     errors=("404 order not found", "409 the order has already shipped or was cancelled"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def cancel_order(ctx, order_id):
     o = _order(ctx, order_id)
@@ -656,7 +656,7 @@ def _returned_quantity(ctx: CallContext, order_id: str, product_id: str) -> int:
     response={"return_id": "string", "refund_cents": "integer"},
     errors=("404 order not found, or the product is not in it", "409 the order is not delivered",
             f"409 more than {RETURN_WINDOW_DAYS} days since delivery", "409 more than the remaining quantity"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def request_return(ctx, order_id, product_id, quantity=None, reason=""):
     o = _order(ctx, order_id)

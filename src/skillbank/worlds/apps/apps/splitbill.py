@@ -382,7 +382,7 @@ def show_group(ctx, group_id):
     ],
     response={"group_id": "string"},
     errors=("404 user not found",),
-    mutates=True,
+    mutates=True, outbound=lambda a: bool(a.get("member_emails")),
 )
 def create_group(ctx, name, kind="other", member_emails=None):
     if not name.strip():
@@ -408,7 +408,7 @@ def create_group(ctx, name, kind="other", member_emails=None):
     [_GROUP_ID, Param("email", "string", "Their email.")],
     response=_MSG,
     errors=("404 group not found", "404 user not found", "409 already a member"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def add_group_member(ctx, group_id, email):
     g = _group(ctx, "add_group_member", group_id)
@@ -428,7 +428,7 @@ def add_group_member(ctx, group_id, email):
     [_GROUP_ID, Param("email", "string", "Their email.")],
     response=_MSG,
     errors=("404 group not found", "404 user not found", "409 the member's balance is not zero"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def remove_group_member(ctx, group_id, email):
     g = _group(ctx, "remove_group_member", group_id)
@@ -525,7 +525,7 @@ _SPLIT_PARAMS = (
     ],
     response={"expense_id": "string", "shares": [{"email": "string", "share_cents": "integer"}]},
     errors=("404 group not found", "404 user not found", "422 not a member, or exact shares do not add up"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def add_expense(ctx, group_id, description, amount_cents, paid_by_email=None, split_type="equal",
                 split_with_emails=None, exact_shares=None, category="other", date=None):
@@ -593,7 +593,7 @@ def update_expense(ctx, expense_id, description=None, amount_cents=None, paid_by
 
 
 @APP.api("delete_expense", "Delete an expense from a group.", [_EXPENSE_ID], response=_MSG,
-         errors=("404 expense not found",), mutates=True)
+         errors=("404 expense not found",), mutates=True, destructive=True)
 def delete_expense(ctx, expense_id):
     _expense(ctx, "delete_expense", expense_id)
     ctx.table("expenses").delete(expense_id)
@@ -606,7 +606,7 @@ def delete_expense(ctx, expense_id):
     [_EXPENSE_ID, Param("text", "string", "The comment.", max_length=500)],
     response={"comment_id": "string"},
     errors=("404 expense not found",),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def comment_on_expense(ctx, expense_id, text):
     _expense(ctx, "comment_on_expense", expense_id)
@@ -691,7 +691,7 @@ def show_total_balances(ctx):
     ],
     response={"settlement_id": "string"},
     errors=("404 group not found", "404 user not found", "422 not a member, or paying yourself"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def settle_up(ctx, group_id, to_email, amount_cents, from_email=None, note="", date=None):
     g = _group(ctx, "settle_up", group_id)
@@ -728,7 +728,7 @@ def show_settlements(ctx, group_id, page_index=0, page_limit=5):
     [Param("settlement_id", "string", "The settlement's id.")],
     response=_MSG,
     errors=("404 settlement not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_settlement(ctx, settlement_id):
     s = ctx.table("settlements").get(settlement_id)

@@ -174,7 +174,7 @@ def rename_list(ctx, list_id, name):
     [Param("list_id", "string", "The list's id.")],
     response={"message": "string"},
     errors=("404 list not found", "409 the list still has tasks"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_list(ctx, list_id):
     _list(ctx, list_id)
@@ -347,7 +347,7 @@ def move_task(ctx, task_id, list_id):
     [Param("task_id", "string", "The task's id.")],
     response={"message": "string"},
     errors=("404 task not found",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def delete_task(ctx, task_id):
     _task(ctx, task_id)
@@ -393,7 +393,7 @@ def remove_task_tag(ctx, task_id, tag):
     [Param("task_id", "string", "The task's id."), Param("email", "string", "The person's email address.")],
     response={"shared_with": "list[string]"},
     errors=("404 task not found", "422 the email address is invalid"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def share_task(ctx, task_id, email):
     row = _task(ctx, task_id)

@@ -361,7 +361,7 @@ def show_payment_cards(ctx):
     [Param("payment_card_id", "string", "The card to charge."), _AMOUNT],
     response={"transfer_id": "string", "balance_cents": "integer"},
     errors=("404 payment card not found",),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def top_up(ctx, payment_card_id, amount_cents):
     _card(ctx, "top_up", payment_card_id)
@@ -380,7 +380,7 @@ def top_up(ctx, payment_card_id, amount_cents):
     [Param("payment_card_id", "string", "The card to pay out to."), _AMOUNT],
     response={"transfer_id": "string", "balance_cents": "integer"},
     errors=("404 payment card not found", "409 insufficient balance"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def withdraw(ctx, payment_card_id, amount_cents):
     _card(ctx, "withdraw", payment_card_id)
@@ -424,7 +424,7 @@ def show_transfers(ctx, kind=None, page_index=0, page_limit=5):
     ],
     response={"transaction_id": "string", "balance_cents": "integer"},
     errors=("404 user not found", "404 payment card not found", "409 insufficient balance", "422 you cannot pay yourself"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def send_money(ctx, receiver_email, amount_cents, note, payment_card_id=None):
     receiver = _user_by_email(ctx, "send_money", receiver_email)
@@ -529,7 +529,7 @@ def unlike_transaction(ctx, transaction_id):
     [Param("transaction_id", "string", "The transaction's id."), Param("text", "string", "The comment.", max_length=500)],
     response={"comment_id": "string"},
     errors=("404 transaction not found",),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def comment_on_transaction(ctx, transaction_id, text):
     _txn(ctx, "comment_on_transaction", transaction_id)
@@ -575,7 +575,7 @@ def show_transaction_comments(ctx, transaction_id, page_index=0, page_limit=5):
     ],
     response={"request_id": "string"},
     errors=("404 user not found", "422 you cannot request money from yourself"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def create_payment_request(ctx, payer_email, amount_cents, note):
     payer = _user_by_email(ctx, "create_payment_request", payer_email)
@@ -668,7 +668,7 @@ def _outgoing_pending(ctx: CallContext, api: str, request_id: str) -> dict[str, 
     response={"transaction_id": "string"},
     errors=("404 payment request not found", "404 payment card not found", "409 not pending, or not yours to pay",
             "409 insufficient balance"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def approve_payment_request(ctx, request_id, payment_card_id=None):
     r = _incoming_pending(ctx, "approve_payment_request", request_id)
@@ -697,7 +697,7 @@ def decline_payment_request(ctx, request_id):
     [Param("request_id", "string", "The request's id.")],
     response={"reminder_count": "integer"},
     errors=("404 payment request not found", "409 not pending, or not yours"),
-    mutates=True,
+    mutates=True, destructive=True, outbound=True,
 )
 def remind_payment_request(ctx, request_id):
     r = _outgoing_pending(ctx, "remind_payment_request", request_id)
@@ -711,7 +711,7 @@ def remind_payment_request(ctx, request_id):
     [Param("request_id", "string", "The request's id.")],
     response=_MSG,
     errors=("404 payment request not found", "409 not pending, or not yours"),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def cancel_payment_request(ctx, request_id):
     _outgoing_pending(ctx, "cancel_payment_request", request_id)
@@ -773,7 +773,7 @@ def add_friend(ctx, email):
     [Param("email", "string", "Their email.")],
     response=_MSG,
     errors=("404 user not found, or not your friend",),
-    mutates=True,
+    mutates=True, destructive=True,
 )
 def remove_friend(ctx, email):
     p = _user_by_email(ctx, "remove_friend", email)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skillbank.worlds.apps.core import NOW
-from skillbank.worlds.apps.scenario import Allow, Expect, ScenarioDef, TaskSpec
+from skillbank.worlds.apps.scenario import Allow, Expect, Line, ScenarioDef, TaskSpec, lines_match
 
 
 def _login(app: str) -> str:
@@ -516,10 +516,6 @@ def note_open_orders(note_title: str) -> int:
 '''
 
 
-def _mentions_exactly(want: set[str], others: set[str]) -> Callable[[Any], bool]:
-    return lambda text: isinstance(text, str) and all(w in text for w in want) and not any(o in text for o in others)
-
-
 def _build_open_orders_note(data: Any, rng: random.Random) -> list[TaskSpec]:
     titles = ("Pending deliveries", "Orders on the way", "Open orders")
 
@@ -538,8 +534,12 @@ def _build_open_orders_note(data: Any, rng: random.Random) -> list[TaskSpec]:
             expect=(
                 Expect("notes", "notes", "insert", match={
                     "owner_id": person.id, "title": title,
-                    "content": _mentions_exactly(open_ids, {o["id"] for o in orders} - open_ids),
-                }, label="a note naming exactly the undelivered orders"),
+                    "content": lines_match(
+                        [Line((o["id"], *(i["name"] for i in o["items"])), (o["total_cents"],))
+                         for o in orders if o["id"] in open_ids],
+                        forbidden=sorted({o["id"] for o in orders} - open_ids),
+                    ),
+                }, label="a note with one line per undelivered order: its id, item names and total"),
             ),
             answer=len(open_ids),
         )
@@ -756,7 +756,6 @@ def _build_wish_note(data: Any, rng: random.Random) -> list[TaskSpec]:
         if len(wishes) < 4:
             return None
         title = rng.choice(titles)
-        names = {p["name"].lower() for p in wishes}
         return TaskSpec(
             instruction=f"Copy my shop wish list into a new note titled \"{title}\", one line per product with its name "
                         "and price. What does everything on it cost together, in dollars?",
@@ -765,9 +764,8 @@ def _build_wish_note(data: Any, rng: random.Random) -> list[TaskSpec]:
             expect=(
                 Expect("notes", "notes", "insert", match={
                     "owner_id": person.id, "title": title,
-                    "content": lambda c, names=names: isinstance(c, str) and len(_lines(c)) == len(names)
-                    and all(n in c.lower() for n in names),
-                }, label="a note with one line per wish-list product"),
+                    "content": lines_match([Line((p["name"],), (p["price_cents"],)) for p in wishes]),
+                }, label="a note with one line per wish-list product: its name and price"),
             ),
             answer=_dollars(sum(p["price_cents"] for p in wishes)),
         )

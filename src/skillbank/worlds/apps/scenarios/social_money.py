@@ -15,7 +15,8 @@ from typing import Any
 
 from skillbank.worlds.apps.apps.splitbill import equal_shares
 from skillbank.worlds.apps.core import NOW_ISO, TODAY
-from skillbank.worlds.apps.scenario import Expect, ScenarioDef, TaskSpec
+from skillbank.worlds.apps.answers import normalise_text
+from skillbank.worlds.apps.scenario import Expect, FundedBalance, ScenarioDef, TaskSpec
 
 # ---------------------------------------------------------------------------------------
 # shared pieces of skill source
@@ -119,13 +120,26 @@ def _shuffled(data: Any, rng: random.Random) -> list[Any]:
     return people
 
 
-def _payment_expects(data: Any, payments: Iterable[tuple[str, str, int, dict[str, Any]]]) -> list[Expect]:
+def _valid_cards(data: Any, pid: str) -> frozenset[str]:
+    """The wallet cards of `pid` that have not expired (MM/YY) at the frozen clock."""
+    now = (TODAY.year % 100, TODAY.month)
+    return frozenset(c["id"] for c in data.rows_of("wallet", "cards", pid)
+                     if (int(c["expires"][3:]), int(c["expires"][:2])) >= now)
+
+
+def _payment_expects(data: Any, payments: Iterable[tuple[str, str, int, dict[str, Any]]]) -> list[Any]:
     """Expects for wallet payments (sender, receiver, cents, extra fields): the inserted
-    transactions and every account's exact final balance."""
+    transactions and every account's exact final balance. The instruction names no funding
+    source, so a payer may pay from the balance or any of their own valid cards: the
+    payer's balance follows how the payments were funded (:class:`FundedBalance`)."""
     payments = list(payments)
+    senders = {s for s, _, _, _ in payments}
+    cards = {s: _valid_cards(data, s) for s in senders}
     counts = Counter((s, r, c, tuple(sorted(extra.items()))) for s, r, c, extra in payments)
-    out = [
-        Expect("wallet", "transactions", "insert", match={"sender_id": s, "receiver_id": r, "amount_cents": c, **dict(extra)},
+    out: list[Any] = [
+        Expect("wallet", "transactions", "insert",
+               match={"sender_id": s, "receiver_id": r, "amount_cents": c,
+                      "payment_card_id": lambda v, ok=cards[s]: v is None or v in ok, **dict(extra)},
                count=n, label=f"{n} payment(s) of {c} cents from {s} to {r}")
         for (s, r, c, extra), n in counts.items()
     ]
@@ -133,8 +147,11 @@ def _payment_expects(data: Any, payments: Iterable[tuple[str, str, int, dict[str
     for s, r, c, _ in payments:
         delta[s] = delta.get(s, 0) - c
         delta[r] = delta.get(r, 0) + c
+    for pid in sorted(senders):
+        out.append(FundedBalance(pid, _balance(data, pid), cards[pid],
+                                 label=f"balance of {pid} drops by the payments it funded (balance or own card)"))
     for pid, d in delta.items():
-        if d:
+        if d and pid not in senders:
             final = _balance(data, pid) + d
             out.append(Expect("wallet", "accounts", "update", match={"owner_id": pid, "balance_cents": final},
                               only_fields=frozenset({"balance_cents"}), label=f"balance of {pid} becomes {final} cents"))
@@ -823,7 +840,9 @@ def _build_settle_via_wallet(data: Any, rng: random.Random) -> list[TaskSpec]:
             expect = _payment_expects(data, [(person.id, o, c, {"note": note}) for o, c in debts.items()])
             expect += [
                 Expect("splitbill", "settlements", "insert",
-                       match={"group_id": g["id"], "from_id": person.id, "to_id": o, "amount_cents": c})
+                       match={"group_id": g["id"], "from_id": person.id, "to_id": o, "amount_cents": c,
+                              # the group sees the note: no note, or the payment's own
+                              "note": lambda v, n=note: isinstance(v, str) and normalise_text(v) in ("", n)})
                 for o, c in debts.items()
             ]
             return TaskSpec(

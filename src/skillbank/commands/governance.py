@@ -1,0 +1,230 @@
+"""`skillbank skills eval|redteam|promote|rollback|approve|quarantine|release|cases`:
+governance's functions, one command each (`skillbank.governance.Governance`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from skillbank.commands._output import console, emit
+from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, open_store
+
+LibraryOpt = Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY",
+                                         help="Library: SQLite path or sqlite:///, postgresql:// URL.")]
+NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+PolicyOpt = Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped one).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="World seed for cases that record none.")]
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the events).")]
+ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (recorded in the events).")]
+DEFAULT_LIBRARY = str(DEFAULT_LOCATION)
+
+cases_app = typer.Typer(no_args_is_help=True)
+
+
+def _split(ref: str) -> tuple[str, str | None]:
+    from skillbank.commands.skills import split_ref
+
+    return split_ref(ref)
+
+
+@contextmanager
+def _governance(library: str, namespace: str, policy_file: str | None, *, sandbox: bool = False,
+                seed: int = 0) -> Iterator[Any]:
+    from skillbank.governance import Governance, load_policy, open_harness
+
+    policy = load_policy(policy_file)
+    store = open_store(library)
+    close = None
+    try:
+        harness = None
+        if sandbox:
+            harness, close = open_harness(timeout_s=policy.redteam.timeout_s, seed=seed)
+        yield Governance(store, policy=policy, namespace=namespace, harness=harness)
+    finally:
+        if close is not None:
+            close()
+        store.close()
+
+
+def _move_render(data: dict[str, Any]) -> None:
+    frm = "none" if data["from_version"] is None else f"@{data['from_version']}"
+    console.print(f"{data['action']}: {data['name']} {frm} -> @{data['version']} (generation {data['generation']}): "
+                  f"{data['reason']}")
+
+
+def eval_command(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS (default: latest).")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    policy_file: PolicyOpt = None, seed: SeedOpt = 0, as_json: JsonOpt = False,
+) -> None:
+    """Run the version's suite (its evidence, its predecessor's, user cases) in the sandbox and check the gate."""
+    name, version = _split(ref)
+    with _governance(library, namespace, policy_file, sandbox=True, seed=seed) as gov:
+        report = gov.evaluate(name, version)
+        gate = gov.check(name, report.ref.split("@")[1])
+    data = {**report.to_dict(), "gate": gate.to_dict()}
+
+    def render(d: dict[str, Any]) -> None:
+        table = Table(title=f"{d['ref']}: {d['passed']}/{d['cases']} cases passed"
+                      + (f", {len(d['regressions'])} regression(s)" if d["regressions"] else ""))
+        for col in ("case", "kind", "origin", "passed", "detail"):
+            table.add_column(col)
+        for o in d["outcomes"]:
+            table.add_row(o["case_id"], o["kind"], o["origin"], "yes" if o["passed"] else "[red]no[/red]", o["detail"])
+        console.print(table)
+        g = d["gate"]
+        console.print(f"gate: {'passes -> ' + g['target'] if g['passed'] else 'blocked: ' + '; '.join(g['reasons'])}")
+
+    emit(data, as_json, render)
+
+
+def redteam_command(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS (default: latest).")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    policy_file: PolicyOpt = None, seed: SeedOpt = 0,
+    static_only: Annotated[bool, typer.Option("--static-only", help="Only the static scan (runs nothing).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Static scan, fuzzing and side-effect audit; a high finding quarantines the version."""
+    name, version = _split(ref)
+    with _governance(library, namespace, policy_file, sandbox=not static_only, seed=seed) as gov:
+        report, quarantined = gov.redteam(name, version, run=not static_only)
+    data = {**report.to_dict(), "quarantined": quarantined}
+
+    def render(d: dict[str, Any]) -> None:
+        table = Table(title=f"red-team {d['ref']}: {len(d['findings'])} finding(s)"
+                      + (" — [red]quarantined[/red]" if d["quarantined"] else ""))
+        for col in ("kind", "severity", "line", "message"):
+            table.add_column(col)
+        for f in d["findings"]:
+            table.add_row(f["kind"], f["severity"], "" if f["line"] is None else str(f["line"]), f["message"])
+        console.print(table)
+
+    emit(data, as_json, render)
+
+
+def promote_command(
+    ref: Annotated[str, typer.Argument(help="NAME (its active canary, else its latest) or NAME@VERSION.")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", reason: ReasonOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even a version with a regression.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point the `promoted` alias at a version (compare-and-set) and record who and why."""
+    name, version = _split(ref)
+    with _governance(library, namespace, None) as gov:
+        move = gov.promote(name, version, actor=actor, reason=reason or f"promoted by {actor}", force=force)
+    emit(move.to_dict(), as_json, _move_render)
+
+
+def rollback_command(
+    name: Annotated[str, typer.Argument(help="The skill's name.")],
+    to: Annotated[Optional[str], typer.Option("--to", help="The version to go back to (default: the one promoted before).")] = None,
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """End the active canary, or move `promoted` back (compare-and-set); records who and why."""
+    with _governance(library, namespace, None) as gov:
+        move = gov.rollback(name, to=to, actor=actor, reason=reason or f"rolled back by {actor}")
+    emit(move.to_dict(), as_json, _move_render)
+
+
+def _status_render(d: dict[str, Any]) -> None:
+    console.print(f"{d['ref']}: {d['action']} ({d['status']})")
+
+
+def approve_command(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """A person's approval (the gate asks for one when the policy says require_approval)."""
+    name, version = _split(ref)
+    with _governance(library, namespace, None) as gov:
+        v = gov.approve(name, version, actor=actor, reason=reason)
+    emit({"ref": v.ref, "action": "approved", "status": v.status.value, "actor": actor}, as_json, _status_render)
+
+
+def quarantine_command(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Quarantine a version by hand: never retrieved until released."""
+    name, version = _split(ref)
+    with _governance(library, namespace, None) as gov:
+        v = gov.quarantine(name, version, actor=actor, reason=reason or f"quarantined by {actor}")
+    emit({"ref": v.ref, "action": "quarantined", "status": v.status.value, "actor": actor}, as_json, _status_render)
+
+
+def release_command(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """A person's release of a quarantined version (back to candidate: it must pass the gate again)."""
+    name, version = _split(ref)
+    with _governance(library, namespace, None) as gov:
+        v = gov.release(name, version, actor=actor, reason=reason)
+    emit({"ref": v.ref, "action": "released", "status": v.status.value, "actor": actor}, as_json, _status_render)
+
+
+@cases_app.command("add")
+def cases_add(
+    name: Annotated[str, typer.Argument(help="The skill's name (user cases apply to all its versions).")],
+    file: Annotated[Path, typer.Argument(help="TOML ([[case]] tables) or JSON (a list) of cases.")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
+    actor: ActorOpt = "user", as_json: JsonOpt = False,
+) -> None:
+    """Attach user cases: args/kwargs with `expect` (the output) or `predicate` (over `result`)."""
+    from skillbank.governance import load_user_cases
+
+    cases = load_user_cases(file)
+    with _governance(library, namespace, None) as gov:
+        ids = gov.add_user_cases(name, cases, actor=actor)
+    emit({"name": name, "added": ids}, as_json, lambda d: console.print(f"added {len(d['added'])} case(s) to {d['name']}"))
+
+
+@cases_app.command("ls")
+def cases_ls(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS (default: latest).")],
+    library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE, as_json: JsonOpt = False,
+) -> None:
+    """The version's suite: its own evidence, its predecessor's, the name's user cases."""
+    name, version = _split(ref)
+    with _governance(library, namespace, None) as gov:
+        v = gov.version(name, version)
+        known = gov.passed_cases(v)
+        rows = [{**case.to_dict(), "suite_origin": origin, "last_outcome": known.get(case.id)}
+                for case, origin in gov.suite(v)]
+    data = {"ref": v.ref, "cases": rows}
+
+    def render(d: dict[str, Any]) -> None:
+        table = Table(title=f"suite of {d['ref']}: {len(d['cases'])} case(s)")
+        for col in ("case", "kind", "origin", "task", "seed", "last outcome", "source"):
+            table.add_column(col)
+        for c in d["cases"]:
+            last = {True: "passed", False: "[red]failed[/red]", None: ""}[c["last_outcome"]]
+            table.add_row(c["id"], c["kind"], c["suite_origin"], c["task_id"] or "", "" if c["seed"] is None else str(c["seed"]), last,
+                          c["origin"].get("source", ""))
+        console.print(table)
+
+    emit(data, as_json, render)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the governance commands to `skillbank skills`."""
+    app.command("eval")(eval_command)
+    app.command("redteam")(redteam_command)
+    app.command("promote")(promote_command)
+    app.command("rollback")(rollback_command)
+    app.command("approve")(approve_command)
+    app.command("quarantine")(quarantine_command)
+    app.command("release")(release_command)
+    app.add_typer(cases_app, name="cases", help="Evaluation cases: add user cases, list a version's suite.")

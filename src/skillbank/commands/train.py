@@ -1,0 +1,84 @@
+"""`skillbank train …`: train the local policy (SAGE's GRPO over sequential rollouts)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Optional
+
+import typer
+
+from skillbank.commands._output import console, emit, err_console
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("sage")
+def sage(
+    config_path: Annotated[str, typer.Option("--config", help="A TOML file of SageConfig keys (top level or [sage]).")],
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Override the config's steps.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Override the config's out_dir.")] = None,
+    reward: Annotated[Optional[str], typer.Option("--reward", help="skill_integrated, outcome_only or chain_based.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in out_dir.")] = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run rollouts on Ray: 'local' or a cluster address.")] = None,
+    actors: Annotated[int, typer.Option("--actors", help="Ray rollout actors.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+) -> None:
+    """GRPO over chains of similar tasks with the skill-integrated reward (SAGE), on the local model."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from skillbank.rl.chains import make_chains
+    from skillbank.rl.trainer import (
+        SageTrainer,
+        in_process_player,
+        load_config,
+        load_trainable_model,
+        rollout_config,
+        seeded,
+    )
+    from skillbank.sandbox import SandboxConfig, SandboxPool
+    from skillbank.worlds.apps import AppsWorld
+
+    config = load_config(config_path, steps=steps, out_dir=out_dir, reward=reward)
+    seeded(config)
+    world = AppsWorld(seed=config.world_seed)
+    chains = make_chains(world, config.split, k=config.chain_length, seed=config.seed)
+    model, tokenizer = load_trainable_model(config)
+    shutdown = None
+    pool = None
+    try:
+        if ray:
+            from skillbank.rl.distributed import adapter_spec, ray_player
+
+            player, shutdown = ray_player(ray, world_seed=config.world_seed, rollout=rollout_config(config),
+                                          actors=actors)
+
+            def make_policy(m: Any, _tok: Any, seed: int) -> Any:
+                return adapter_spec(m, temperature=config.temperature, max_new_tokens=config.max_new_tokens,
+                                    seed=seed, model_path=config.model_path)
+
+            trainer = SageTrainer(config, model, tokenizer, player, chains, make_policy=make_policy)
+        else:
+            pool = SandboxPool(SandboxConfig())
+            pool.__enter__()
+            player = in_process_player(world, lambda host, task_id: pool.session(host, task_id=task_id),
+                                       rollout_config(config))
+            trainer = SageTrainer(config, model, tokenizer, player, chains)
+        with Progress(TextColumn("[bold]sage"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+                      TimeElapsedColumn(), console=err_console, disable=as_json) as progress:
+            bar = progress.add_task("sage", total=config.steps, completed=0, last="")
+
+            def on_step(m: Any) -> None:
+                progress.update(bar, completed=m.step,
+                                last=f"reward {m.reward:+.2f} · rollouts {m.rollout_s:.0f}s · update {m.update_s:.0f}s")
+
+            metrics = trainer.train(resume=resume, on_step=on_step)
+    finally:
+        if pool is not None:
+            pool.__exit__(None, None, None)
+        if shutdown is not None:
+            shutdown()
+    result = {"out_dir": config.out_dir, "steps": trainer.step, "config": dataclasses.asdict(config),
+              "metrics": [dataclasses.asdict(m) for m in metrics],
+              "adapter": f"{config.out_dir}/adapter", "reward_curve": f"{config.out_dir}/reward_curve.png"}
+    emit(result, as_json, lambda r: console.print(
+        f"trained {r['steps']} steps; adapter {r['adapter']}; curve {r['reward_curve']}", markup=False, highlight=False))

@@ -1,0 +1,181 @@
+"""Runs skills for governance: always in the sandbox, always against a fresh copy of a
+task's world, never in this process.
+
+Everything that comes back (results, recorded calls, the world's diff) is bounded
+before it is used: the recorder's JSON by size and depth (`recorder.parse_records`),
+API call records by count.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillbank.errors import NotFoundError, ValidationError
+from skillbank.governance.recorder import RECORDER_NAME, RecordedCall, read_back, recorder_source
+from skillbank.worlds.base import World
+
+MAX_API_CALLS_KEPT = 200
+MAX_CHANGES_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change a run caused, as the world's diff reports it."""
+
+    app: str
+    table: str
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True)
+class SkillRun:
+    """What one sandboxed run of a skill did."""
+
+    ok: bool
+    error: str | None
+    killed: str | None
+    calls: tuple[RecordedCall, ...]  # the skill's own calls, recorded
+    api_calls: tuple[tuple[str, str], ...]  # (app, api) in order
+    changes: tuple[Change, ...] | None  # None: the world cannot diff its state
+    value: str | None = None  # the block's tail expression's repr, when asked
+    grade_success: bool | None = None
+    grade_fraction: float | None = None
+    failed_tests: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def strip_definitions(code: str, names: set[str]) -> str:
+    """`code` without its top-level definitions of `names` (so a preloaded version is the
+    one that runs)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    kept = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names)]
+    if len(kept) == len(tree.body):
+        return code
+    tree.body = kept
+    return ast.unparse(tree) + "\n"
+
+
+def call_code(name: str, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    payload = json.dumps([list(args), kwargs])
+    return f"_sb_payload = _sb_json.loads({payload!r})\n{name}(*_sb_payload[0], **_sb_payload[1])\n"
+
+
+class WorldCache:
+    """Worlds by seed, built once (building one costs a fraction of a second)."""
+
+    def __init__(self, factory: Callable[[int], World], default_seed: int = 0):
+        self.factory = factory
+        self.default_seed = default_seed
+        self._worlds: dict[int, World] = {}
+
+    def get(self, seed: int | None) -> World:
+        seed = self.default_seed if seed is None else int(seed)
+        if seed not in self._worlds:
+            self._worlds[seed] = self.factory(seed)
+        return self._worlds[seed]
+
+    def add(self, seed: int, world: World) -> None:
+        self._worlds[seed] = world
+
+
+def default_task(world: World, source_task: str | None) -> str:
+    if source_task is not None:
+        try:
+            world.task(source_task)
+            return source_task
+        except NotFoundError:
+            pass
+    tasks = world.tasks()
+    if not tasks:
+        raise ValidationError("the world has no tasks to run a skill against")
+    return tasks[0].id
+
+
+class Harness:
+    """A sandbox pool and worlds: runs a skill version's code against fresh task worlds."""
+
+    def __init__(self, pool: Any, worlds: WorldCache):
+        self.pool = pool
+        self.worlds = worlds
+
+    def run(self, name: str, source: str, code: str, *, task_id: str | None, seed: int | None,
+            grade: bool = False, tail: str | None = None) -> SkillRun:
+        """Preload `source` (defining `name`) with the recorder, run `code`, read the
+        recorded calls back; optionally grade the task and evaluate `tail`."""
+        world = self.worlds.get(seed)
+        task = default_task(world, task_id)
+        env = world.start(task)
+        started = time.perf_counter()
+        with self.pool.session(env, task) as session:
+            loaded = session.preload({name: source})
+            if not loaded[name].ok:
+                r = loaded[name]
+                return SkillRun(False, f"{r.error_type or 'Error'}: {r.error_message or r.killed or ''}"[:500],
+                                r.killed, (), (), None, duration_s=time.perf_counter() - started)
+            session.preload({RECORDER_NAME: recorder_source([name])})
+            result = session.run(code)
+            value = None
+            if tail is not None and result.ok:
+                tail_result = session.run(tail)
+                value = tail_result.result_repr if tail_result.ok else None
+            calls = tuple(read_back(session))
+        error = None if result.ok else (
+            "; ".join(result.static_errors)[:500] if result.static_errors
+            else f"{result.error_type or 'Error'}: {result.error_message or result.killed or ''}"[:500]
+        )
+        changes = _changes(env)
+        success = fraction = None
+        failed: tuple[str, ...] = ()
+        if grade:
+            g = env.evaluate()
+            success, fraction = g.success, g.fraction
+            failed = tuple(f"{t.name}: {t.message}"[:200] for t in g.tests if not t.passed)
+        return SkillRun(
+            ok=result.ok, error=error, killed=result.killed, calls=calls,
+            api_calls=tuple((c.app, c.api) for c in result.api_calls[:MAX_API_CALLS_KEPT]),
+            changes=changes, value=value, grade_success=success, grade_fraction=fraction, failed_tests=failed,
+            duration_s=time.perf_counter() - started,
+        )
+
+    def call(self, name: str, source: str, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], *,
+             task_id: str | None, seed: int | None, tail: str | None = None) -> SkillRun:
+        return self.run(name, source, call_code(name, args, kwargs), task_id=task_id, seed=seed, tail=tail)
+
+
+def _changes(env: Any) -> tuple[Change, ...] | None:
+    state = getattr(env, "state", None)
+    diff = getattr(state, "diff", None)
+    if not callable(diff):
+        return None
+    out = []
+    for c in list(diff())[:MAX_CHANGES_KEPT]:
+        out.append(Change(str(getattr(c, "app", "")), str(getattr(c, "table", "")), str(getattr(c, "kind", "")),
+                          str(getattr(c, "id", ""))))
+    return tuple(out)
+
+
+def open_harness(*, timeout_s: float = 5.0, world: World | None = None, seed: int = 0,
+                 world_factory: Callable[[int], World] | None = None) -> tuple[Harness, Callable[[], None]]:
+    """A harness on its own one-worker sandbox pool (short wall clock: fuzzing may hang)
+    and the built-in apps world by seed; returns (harness, close)."""
+    from skillbank.sandbox import SandboxConfig, SandboxPool
+
+    if world_factory is None:
+        from skillbank.worlds.apps import AppsWorld
+
+        world_factory = AppsWorld
+    pool = SandboxPool(SandboxConfig(workers=1, timeout_s=timeout_s))
+    worlds = WorldCache(world_factory, default_seed=seed)
+    if world is not None:
+        worlds.add(seed, world)
+    return Harness(pool, worlds), pool.close

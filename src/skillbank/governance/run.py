@@ -1,0 +1,138 @@
+"""Governance beside a run of the agent: the main job applies the policy as it goes.
+
+:class:`GovernedRun` gives the run three hooks and keeps its tallies:
+
+- :meth:`sessions` wraps the run's session factory with the call recorder;
+- :meth:`choose` is the retrieval-time version chooser: a name with an active canary is
+  served the canary for its share of call ids (deterministic per run, task and name),
+  else the promoted version; quarantined versions are never offered;
+- :meth:`after_episode` (after the world graded the task) turns the episode into
+  evidence, evaluates and red-teams each new version, applies the gate (promote or
+  start a canary) and decides canaries.
+
+Modes: ``on`` (the above), ``trust`` (every saved version is promoted at once: what a
+library without governance does when it shares what its agents save; for comparison).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skillbank.errors import ConflictError, SkillbankError, ValidationError
+from skillbank.governance.recorder import RecordedCall, recording_sessions
+from skillbank.governance.service import Governance
+from skillbank.store.base import EventType, StoredVersion, VersionStatus
+
+GOVERNANCE_MODES = ("on", "off", "trust")
+
+
+class GovernedRun:
+    def __init__(self, governance: Governance, *, seed: int | None, world: str = "apps", mode: str = "on"):
+        if mode not in ("on", "trust"):
+            raise ValidationError(f"governance mode must be one of on, trust (off: no GovernedRun), got {mode!r}")
+        self.gov = governance
+        self.seed = seed
+        self.world = world
+        self.mode = mode
+        self._recorded: dict[str, list[RecordedCall]] = {}
+        self.counts = {"evaluated": 0, "redteamed": 0, "promoted": 0, "canaried": 0, "rolled_back": 0,
+                       "quarantined": 0, "regressions_blocked": 0, "gate_blocked": 0, "conflicts": 0,
+                       "errors": 0}
+        self.decisions: list[dict[str, Any]] = []
+
+    # -- hooks ------------------------------------------------------------------------
+
+    def sessions(self, factory: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+        def sink(task_id: str, calls: list[RecordedCall]) -> None:
+            self._recorded[task_id] = calls
+
+        return recording_sessions(factory, sink)
+
+    def choose(self, run_id: str, task: Any, versions: list[StoredVersion]) -> list[StoredVersion]:
+        out: list[StoredVersion] = []
+        names_done: set[str] = set()
+        for v in versions:
+            if v.status is VersionStatus.QUARANTINED:
+                continue
+            if v.status in (VersionStatus.PROMOTED, VersionStatus.CANARY):
+                if v.name in names_done:
+                    continue
+                served = self.gov.route(v.name, run_id=run_id, task_id=task.id) if self.mode == "on" else v
+                served = served or v
+                if served.status is VersionStatus.QUARANTINED:
+                    continue
+                names_done.add(v.name)
+                out.append(served)
+            else:
+                out.append(v)
+        return out
+
+    def after_episode(self, episode: Any) -> None:
+        recorded = self._recorded.pop(episode.task_id, [])
+        if self.mode == "trust":
+            self._trust(episode)
+            return
+        saved, used = self.gov.record_episode(episode, seed=self.seed, world=self.world, recorded=recorded)
+        for v in saved:
+            if self.gov._last(v, EventType.EVALUATED.value) is not None or v.status is not VersionStatus.CANDIDATE:
+                continue
+            try:
+                self.gov.evaluate(v.name, v.version)
+                self.counts["evaluated"] += 1
+                _, quarantined = self.gov.redteam(v.name, v.version)
+                self.counts["redteamed"] += 1
+                self.counts["quarantined"] += quarantined
+            except SkillbankError as exc:
+                # The run goes on; the version stays an unevaluated candidate, which the
+                # gate never promotes.
+                self.counts["errors"] += 1
+                self.gov._event("governance_error", v, reason=str(exc)[:500])
+        for v in {x.id: x for x in [*saved, *used]}.values():
+            current = self.gov.store.get_version_by_id(v.id)
+            if current.status is VersionStatus.CANDIDATE:
+                self._consider(current)
+        for name in sorted({v.name for v in [*saved, *used]}):
+            self._decide(name)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _consider(self, v: StoredVersion) -> None:
+        try:
+            decision, move = self.gov.consider(v.name, v.version)
+        except ConflictError:
+            self.counts["conflicts"] += 1
+            return
+        if move is not None:
+            self.counts[move.action] += 1
+            self.decisions.append(move.to_dict())
+        elif decision.blocked_by_regression:
+            self.counts["regressions_blocked"] += 1
+        else:
+            self.counts["gate_blocked"] += 1
+
+    def _decide(self, name: str) -> None:
+        try:
+            result = self.gov.decide_canary(name)
+        except ConflictError:
+            self.counts["conflicts"] += 1
+            return
+        if result is not None and result[1] is not None:
+            move = result[1]
+            self.counts[move.action] += 1
+            self.decisions.append(move.to_dict())
+
+    def _trust(self, episode: Any) -> None:
+        for ref in episode.saved:
+            name, _, number = ref.partition("@")
+            v = self.gov.version(name, int(number))
+            if v.status is VersionStatus.CANDIDATE:
+                try:
+                    self.gov.promote(name, v.version, actor="trust-on-save", reason="saved, therefore trusted")
+                except (ConflictError, ValidationError):
+                    continue
+                self.counts["promoted"] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": self.mode, "policy": self.gov.policy.source, **self.counts,
+                "decisions": self.decisions[-50:]}

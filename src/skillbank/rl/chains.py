@@ -1,0 +1,288 @@
+"""Sequential rollout (SAGE §2): chains of similar tasks, a group of rollouts per chain.
+
+A **chain** is k tasks of one scenario, in the scenario's order (the paper: k = 2; its
+3-task chains were worse). A **group** is G rollouts of one chain (the paper: G = 8;
+default 4 here). Each rollout plays the chain's tasks in order with its **own library**:
+a fresh SQLite file that starts from the same snapshot for every rollout (empty by
+default, as in the paper: task 1 starts with no skills), so the skills a rollout saves
+on task 1 reach its task 2 and no sibling's. Nothing reaches the shared library during
+training; what training produced goes there afterwards, through governance.
+
+Each task's outcome r comes from the world's grade: binary success by default, or the
+fraction of the task's *own* tests (never the guard tests, so zero work earns zero).
+
+**What counts as used** (the bonus of the skill-integrated reward must not be
+farmable): task j used a skill of an earlier task i of the same rollout when, in task j,
+
+1. a library skill that rollout i's episode saved was *used* (called without being
+   redefined) and its call ran without error; and
+2. the skill does real work: its source calls at least one app API
+   (``apis.<app>.<api>(...)`` with ``<app>`` other than ``supervisor`` and
+   ``api_docs``); and
+3. the block that called it made at least one API call.
+
+A function that returns a constant, or only reads the docs or the profile, never counts,
+however often it is called. A skill that red-teaming flags (the ``flagged`` hook) counts
+as not used and is not carried to the next task: safety is a gate, not a term.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import random
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillbank.agent.config import AgentConfig
+from skillbank.agent.library import Retriever, RunLibrary
+from skillbank.agent.loop import SessionFactory, SkillAgent
+from skillbank.agent.operations import OperationKind
+from skillbank.agent.trace import EpisodeTrace
+from skillbank.errors import ValidationError
+from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
+from skillbank.rl.reward import RewardMode, TaskOutcome, chain_rewards
+from skillbank.store import open_store
+from skillbank.store.base import LibraryStore, StoredVersion, VersionStatus
+from skillbank.worlds.base import Grade, World
+
+NON_WORK_APPS = frozenset({"supervisor", "api_docs"})
+
+
+@dataclass(frozen=True)
+class Chain:
+    """k task ids of one scenario, in order."""
+
+    scenario_id: str
+    task_ids: tuple[str, ...]
+
+
+def make_chains(world: World, split: str, *, k: int = 2, seed: int = 0, limit: int | None = None) -> list[Chain]:
+    """Every window of k consecutive tasks of each scenario of `split`, shuffled by `seed`.
+
+    A scenario with tasks t1, t2, t3 gives (t1, t2) and (t2, t3) for k = 2. Only the
+    first task of a chain starts from the snapshot; later ones see what it saved.
+    """
+    if k < 1:
+        raise ValidationError(f"chain length k must be at least 1, got {k}")
+    by_scenario: dict[str, list[Any]] = {}
+    for task in world.tasks(split):
+        by_scenario.setdefault(task.scenario_id, []).append(task)
+    chains = []
+    for sid, tasks in by_scenario.items():
+        tasks = sorted(tasks, key=lambda t: t.index_in_scenario)
+        for start in range(0, len(tasks) - k + 1):
+            chains.append(Chain(sid, tuple(t.id for t in tasks[start:start + k])))
+    if not chains:
+        raise ValidationError(f"split {split!r} has no scenario with {k} tasks")
+    random.Random(seed).shuffle(chains)
+    return chains[:limit] if limit is not None else chains
+
+
+@dataclass(frozen=True)
+class PolicyTurn:
+    """What the policy saw and wrote in one turn: the training data of GRPO."""
+
+    messages: tuple[Message, ...]
+    reply: str
+
+
+@dataclass(frozen=True)
+class TaskRollout:
+    task_id: str
+    episode: EpisodeTrace
+    grade: Grade
+    r: float
+    no_code: bool
+    used_from: frozenset[int]
+    turns: tuple[PolicyTurn, ...]
+
+
+@dataclass(frozen=True)
+class ChainRollout:
+    """One rollout of a chain: its tasks in order and their rewards R_k."""
+
+    chain: Chain
+    rollout: int
+    tasks: tuple[TaskRollout, ...]
+    rewards: tuple[float, ...]
+
+    @property
+    def outcomes(self) -> tuple[float, ...]:
+        return tuple(t.r for t in self.tasks)
+
+
+class RecordingPolicy:
+    """Wraps a policy and keeps every (prompt messages, reply) it produced."""
+
+    def __init__(self, inner: Policy):
+        self.inner = inner
+        self.turns: list[PolicyTurn] = []
+        self.name = getattr(inner, "name", type(inner).__name__)
+
+    def start_episode(self, info: EpisodeInfo) -> None:
+        self.turns = []
+        self.inner.start_episode(info)
+
+    def generate(self, messages: Sequence[Message]) -> Completion:
+        completion = self.inner.generate(messages)
+        self.turns.append(PolicyTurn(tuple(messages), completion.text))
+        return completion
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+
+def does_real_work(source: str) -> bool:
+    """True when the skill's code calls an app API (not only supervisor or api_docs)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            app = node.func.value
+            if (isinstance(app, ast.Attribute) and isinstance(app.value, ast.Name) and app.value.id == "apis"
+                    and app.attr not in NON_WORK_APPS):
+                return True
+    return False
+
+
+def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, StoredVersion]],
+                     flagged: Callable[[StoredVersion], bool] | None = None) -> frozenset[int]:
+    """Indices of earlier tasks whose saved skills `episode` used for real (see module doc)."""
+    out: set[int] = set()
+    for turn in episode.turns:
+        for op in turn.operations:
+            if op.kind is not OperationKind.USE or op.ok is not True or not turn.api_calls:
+                continue
+            for i, saved in enumerate(saved_by_task):
+                sv = saved.get(op.name)
+                if sv is None or (op.version_id is not None and op.version_id != sv.id):
+                    continue
+                if not does_real_work(sv.source) or (flagged is not None and flagged(sv)):
+                    continue
+                out.add(i)
+    return frozenset(out)
+
+
+def outcome(grade: Grade, mode: str = "success") -> float:
+    """The outcome reward r in [0, 1]: binary success, or the task tests' fraction."""
+    if mode == "success":
+        return 1.0 if grade.success else 0.0
+    if mode == "fraction":
+        task_fraction = getattr(grade, "task_fraction", None)
+        value = task_fraction if task_fraction is not None else grade.fraction
+        return max(0.0, min(1.0, float(value)))
+    raise ValidationError(f"unknown outcome {mode!r}: use 'success' or 'fraction'")
+
+
+@dataclass
+class RolloutConfig:
+    """How one group is played.
+
+    Attributes:
+        group_size: G, rollouts per chain (the paper: 8).
+        reward: ``skill_integrated`` (default), ``outcome_only`` or ``chain_based``.
+        outcome: ``success`` (binary, default) or ``fraction`` (the task's own tests only).
+        retrieval: retrieval mode inside a rollout (same-scenario, as the paper's default).
+        top_k: skills retrieved per task.
+        agent: the per-task settings (steps, token budget, truncation).
+    """
+
+    group_size: int = 4
+    reward: RewardMode = "skill_integrated"
+    outcome: str = "success"
+    retrieval: str = "same-scenario"
+    top_k: int = 5
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+    def __post_init__(self) -> None:
+        if self.group_size < 1:
+            raise ValidationError(f"group_size must be at least 1, got {self.group_size}")
+
+
+class SequentialRollout:
+    """Plays groups of chains: each rollout with its own library from the same snapshot."""
+
+    def __init__(
+        self,
+        world: World,
+        sessions: SessionFactory,
+        config: RolloutConfig | None = None,
+        *,
+        snapshot: Sequence[StoredVersion] = (),
+        flagged: Callable[[StoredVersion], bool] | None = None,
+        retriever_factory: Callable[[], Retriever] | None = None,
+        workdir: str | Path | None = None,
+    ):
+        self.world = world
+        self.sessions = sessions
+        self.config = config or RolloutConfig()
+        self.snapshot = tuple(v for v in snapshot if v.status in (VersionStatus.PROMOTED, VersionStatus.CANARY))
+        self.flagged = flagged
+        self._retriever_factory = retriever_factory
+        self._workdir = Path(workdir) if workdir else None
+
+    def _retriever(self) -> Retriever:
+        if self._retriever_factory is not None:
+            return self._retriever_factory()
+        from skillbank.retrieval import make_retriever
+
+        return make_retriever(self.config.retrieval, top_k=self.config.top_k)
+
+    def _fresh_library(self, directory: Path) -> LibraryStore:
+        store = open_store(directory / "library.db")
+        for v in self.snapshot:
+            store.put_version(v.source, provenance=v.provenance, status=v.status, actor="snapshot")
+        return store
+
+    def play_group(self, chain: Chain, policies: Sequence[Policy]) -> list[ChainRollout]:
+        """G rollouts of `chain`; ``policies[i]`` plays rollout i (one policy object may
+        be repeated: each rollout starts its episodes afresh)."""
+        if len(policies) != self.config.group_size:
+            raise ValidationError(f"a group needs {self.config.group_size} policies, got {len(policies)}")
+        return [self.play_one(chain, policy, i) for i, policy in enumerate(policies)]
+
+    def play_one(self, chain: Chain, policy: Policy, rollout: int) -> ChainRollout:
+        tmp = Path(tempfile.mkdtemp(prefix="skillbank-rollout-", dir=self._workdir))
+        store = self._fresh_library(tmp)
+        try:
+            run_id = f"rollout-{uuid.uuid4().hex[:10]}"
+            library = RunLibrary(store, self._retriever(), run_id=run_id, top_k=self.config.top_k,
+                                 actor="rollout", writable=True)
+            recorder = RecordingPolicy(policy)
+            agent = SkillAgent(recorder, library, self.sessions, self.config.agent)
+            saved_by_task: list[dict[str, StoredVersion]] = []
+            tasks: list[TaskRollout] = []
+            for task_id in chain.task_ids:
+                env = self.world.start(task_id)
+                episode = agent.play(env, episode_id=f"{run_id}:{task_id}")
+                grade = env.evaluate()
+                episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction)
+                used_from = skills_used_from(episode, saved_by_task, self.flagged)
+                saved = {}
+                for ref in episode.saved:
+                    name, _, number = ref.partition("@")
+                    sv = store.get_version(name, int(number))
+                    if self.flagged is not None and self.flagged(sv):
+                        # not carried to the next task: quarantined in this rollout's library
+                        store.set_status(sv.id, VersionStatus.QUARANTINED, actor="rollout", reason="red-team flag")
+                        continue
+                    saved[name] = sv
+                saved_by_task.append(saved)
+                no_code = bool(episode.turns) and all(t.code is None for t in episode.turns)
+                tasks.append(TaskRollout(task_id, episode, grade, outcome(grade, self.config.outcome), no_code,
+                                         used_from, tuple(recorder.turns)))
+            rewards = chain_rewards(
+                [TaskOutcome(t.r, no_code=t.no_code, used_from=t.used_from) for t in tasks], self.config.reward,
+            )
+            return ChainRollout(chain, rollout, tuple(tasks), tuple(rewards))
+        finally:
+            store.close()
+            shutil.rmtree(tmp, ignore_errors=True)

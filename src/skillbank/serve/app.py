@@ -1,0 +1,400 @@
+"""The REST API over one library (FastAPI): `create_app(store, runs_dir=...)`.
+
+Every route under ``/api/v1`` needs ``Authorization: Bearer <token>``; a token is
+scoped to one namespace and a role (``skillbank.serve.tokens``). Refusals are JSON
+(``{"error": ..., "detail": ...}``): 401 for a missing, unknown or revoked token, 403
+for another namespace or a role too low; each refusal is also recorded as an
+``access_denied`` event that changed nothing else. Errors of the library map to 404
+(not found), 409 (a compare-and-set lost: re-read and retry) and 422 (bad input).
+
+The actor recorded for a change is ``token:<id>`` (plus the client's own actor name
+after a slash when it sends one), so the event log says which token did what.
+"""
+
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from skillbank.errors import ConflictError, NotFoundError, SkillbankError, ValidationError
+from skillbank.serve.tokens import ApiToken, TokenRegistry
+from skillbank.skill import SkillParseError
+from skillbank.store import wire
+from skillbank.store.base import EventType, VersionStatus
+
+MAX_SOURCE_BYTES = 256 * 1024
+# Changes only an admin may make: what governance decides.
+ADMIN_ALIASES = frozenset({"promoted", "canary"})
+ADMIN_STATUSES = frozenset({VersionStatus.PROMOTED, VersionStatus.CANARY, VersionStatus.QUARANTINED, VersionStatus.RETIRED})
+ADMIN_EVENTS = frozenset({
+    EventType.PROMOTED.value, EventType.CANARIED.value, EventType.ROLLED_BACK.value, EventType.QUARANTINED.value,
+    EventType.RETIRED.value, EventType.EVALUATED.value, "access_denied",
+})
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+class PutVersionBody(BaseModel):
+    source: str = Field(max_length=MAX_SOURCE_BYTES)
+    provenance: dict[str, str | None] | None = None
+    status: VersionStatus = VersionStatus.CANDIDATE
+    actor: str | None = Field(default=None, max_length=100)
+
+
+class SetAliasBody(BaseModel):
+    version: int | str
+    expected_generation: int | None
+    reason: str | None = Field(default=None, max_length=2000)
+    actor: str | None = Field(default=None, max_length=100)
+
+
+class SetStatusBody(BaseModel):
+    status: VersionStatus
+    reason: str | None = Field(default=None, max_length=2000)
+    actor: str | None = Field(default=None, max_length=100)
+
+
+class EventBody(BaseModel):
+    type: str = Field(max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    version_id: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+    payload: dict[str, Any] | None = None
+    actor: str | None = Field(default=None, max_length=100)
+
+
+class CallBody(BaseModel):
+    ok: bool
+    latency_s: float = Field(ge=0, le=86_400)
+
+
+def _actor(token: ApiToken, client: str | None) -> str:
+    return f"token:{token.id}" + (f"/{client}" if client else "")
+
+
+def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenRegistry | None = None) -> FastAPI:
+    """The API over `store`; `runs_dir` adds the runs routes; `tokens` defaults to the
+    store's own token table."""
+    registry = tokens or TokenRegistry(store)
+    app = FastAPI(
+        title="skillbank",
+        summary="A skill library for LLM agents: versions, aliases, events, call statistics, runs.",
+        version=_package_version(),
+    )
+    app.state.store, app.state.tokens, app.state.runs_dir = store, registry, runs_dir
+
+    def _deny(request: Request, status: int, error: str, detail: str, namespace: str | None) -> ApiError:
+        ns = namespace if namespace and namespace in store.namespaces() else "default"
+        try:
+            store.record_event(
+                "access_denied", namespace=ns, actor="api", reason=detail,
+                payload={"method": request.method, "path": request.url.path[:300], "status": status},
+            )
+        except SkillbankError:  # pragma: no cover - the refusal stands even if the audit write fails
+            pass
+        return ApiError(status, error, detail)
+
+    bearer = HTTPBearer(auto_error=False, description="A token from `skillbank tokens create`.")
+
+    def authenticate(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+    ) -> ApiToken:
+        namespace = request.path_params.get("ns")
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise _deny(request, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", namespace)
+        token = registry.lookup(credentials.credentials.strip())
+        if token is None:
+            raise _deny(request, 401, "unauthorized", "unknown or revoked token", namespace)
+        request.state.token = token
+        return token
+
+    def scoped(role: str):
+        def check(request: Request, token: Annotated[ApiToken, Depends(authenticate)]) -> ApiToken:
+            ns = request.path_params.get("ns")
+            if ns is not None and ns != token.namespace:
+                raise _deny(request, 403, "forbidden", f"this token is for namespace {token.namespace!r}, not {ns!r}", ns)
+            if not token.allows(role):
+                raise _deny(request, 403, "forbidden", f"this needs a {role!r} token; this one is {token.role!r}", ns)
+            return token
+        return check
+
+    Reader = Annotated[ApiToken, Depends(scoped("read"))]
+    Writer = Annotated[ApiToken, Depends(scoped("write"))]
+    Admin = Annotated[ApiToken, Depends(scoped("admin"))]
+
+    def own_version(version_id: str, token: ApiToken, request: Request):
+        sv = store.get_version_by_id(version_id)
+        if sv.namespace != token.namespace:
+            raise _deny(request, 403, "forbidden", f"version {version_id!r} is not in namespace {token.namespace!r}",
+                        token.namespace)
+        return sv
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(SkillbankError)
+    async def _library_error(_: Request, exc: SkillbankError) -> JSONResponse:
+        if isinstance(exc, NotFoundError):
+            return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
+        if isinstance(exc, ConflictError):
+            return JSONResponse({"error": "conflict", "detail": str(exc)}, status_code=409)
+        return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(SkillParseError)
+    async def _parse_error(_: Request, exc: SkillParseError) -> JSONResponse:
+        return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": "invalid", "detail": f"{where}: {first.get('msg', 'invalid request')}"},
+                            status_code=422)
+
+    # -- who am I ----------------------------------------------------------------
+
+    @app.get("/api/v1/whoami", tags=["auth"])
+    def whoami(token: Annotated[ApiToken, Depends(authenticate)]) -> dict[str, Any]:
+        """The calling token's id, namespace and role."""
+        return {"id": token.id, "namespace": token.namespace, "role": token.role, "label": token.label}
+
+    @app.get("/api/v1/namespaces", tags=["library"])
+    def namespaces(token: Annotated[ApiToken, Depends(authenticate)]) -> list[str]:
+        """The namespaces this token may see (its own)."""
+        return [n for n in store.namespaces() if n == token.namespace]
+
+    # -- versions --------------------------------------------------------------------
+
+    @app.get("/api/v1/namespaces/{ns}/skills", tags=["skills"])
+    def list_skills(
+        ns: str, _: Reader,
+        status: Annotated[list[VersionStatus] | None, Query()] = None,
+        alias: str | None = None,
+        text: Annotated[str | None, Query(max_length=200)] = None,
+        latest_only: bool = True,
+        limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    ) -> list[dict[str, Any]]:
+        """Versions of the namespace matching every filter (latest per name by default)."""
+        rows = store.list_versions(namespace=ns, status=status or None, alias=alias, text=text,
+                                   latest_only=latest_only, limit=limit)
+        return [wire.version_to_json(v) for v in rows]
+
+    @app.post("/api/v1/namespaces/{ns}/versions", tags=["skills"], status_code=200)
+    def put_version(ns: str, body: PutVersionBody, token: Writer, request: Request) -> dict[str, Any]:
+        """Store a version (idempotent on content); `created` says whether it is new."""
+        if body.status in ADMIN_STATUSES and not token.allows("admin"):
+            raise _deny(request, 403, "forbidden", f"saving a version as {body.status.value!r} needs an 'admin' token", ns)
+        sv, created = store.put_version(
+            body.source, namespace=ns, provenance=wire.provenance_from_json(body.provenance), status=body.status,
+            actor=_actor(token, body.actor),
+        )
+        return {"created": created, "version": wire.version_to_json(sv)}
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/versions", tags=["skills"])
+    def history(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
+        """Every version of one skill, oldest first."""
+        return [wire.version_to_json(v) for v in store.history(name, namespace=ns)]
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/versions/{ref}", tags=["skills"])
+    def get_version(ns: str, name: str, ref: str, _: Reader) -> dict[str, Any]:
+        """One version: `ref` is a number, an alias name, or `latest`."""
+        return wire.version_to_json(store.get_version(name, None if ref == "latest" else ref, namespace=ns))
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/diff", tags=["skills"])
+    def diff(ns: str, name: str, v1: str, v2: str, _: Reader) -> dict[str, Any]:
+        """A unified diff between two versions (numbers or aliases)."""
+        return {"name": name, "v1": v1, "v2": v2, "diff": store.diff(name, v1, v2, namespace=ns)}
+
+    @app.get("/api/v1/versions/{version_id}", tags=["skills"])
+    def get_version_by_id(version_id: str, token: Annotated[ApiToken, Depends(authenticate)], request: Request) -> dict[str, Any]:
+        """One version by its id (only within the token's namespace)."""
+        return wire.version_to_json(own_version(version_id, token, request))
+
+    @app.post("/api/v1/versions/{version_id}/status", tags=["governance"])
+    def set_status(version_id: str, body: SetStatusBody, token: Annotated[ApiToken, Depends(authenticate)],
+                   request: Request) -> dict[str, Any]:
+        """Change a version's status (admin)."""
+        own_version(version_id, token, request)
+        if not token.allows("admin"):
+            raise _deny(request, 403, "forbidden", "changing a status needs an 'admin' token", token.namespace)
+        sv = store.set_status(version_id, body.status, actor=_actor(token, body.actor), reason=body.reason)
+        return wire.version_to_json(sv)
+
+    # -- aliases ---------------------------------------------------------------------
+
+    @app.get("/api/v1/namespaces/{ns}/aliases", tags=["aliases"])
+    def list_aliases(ns: str, _: Reader, name: str | None = None) -> list[dict[str, Any]]:
+        """Aliases of the namespace (or of one skill)."""
+        return [wire.alias_to_json(a) for a in store.list_aliases(name, namespace=ns)]
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/aliases/{alias}", tags=["aliases"])
+    def get_alias(ns: str, name: str, alias: str, _: Reader) -> dict[str, Any] | None:
+        """One alias, or null when it is not set."""
+        a = store.get_alias(name, alias, namespace=ns)
+        return None if a is None else wire.alias_to_json(a)
+
+    @app.put("/api/v1/namespaces/{ns}/skills/{name}/aliases/{alias}", tags=["aliases"])
+    def set_alias(ns: str, name: str, alias: str, body: SetAliasBody, token: Writer, request: Request) -> dict[str, Any]:
+        """Move an alias by compare-and-set (409 when `expected_generation` is stale).
+        `promoted` and `canary` need an admin token."""
+        if alias in ADMIN_ALIASES and not token.allows("admin"):
+            raise _deny(request, 403, "forbidden", f"moving {alias!r} needs an 'admin' token", ns)
+        a = store.set_alias(name, alias, body.version, expected_generation=body.expected_generation, namespace=ns,
+                            actor=_actor(token, body.actor), reason=body.reason)
+        return wire.alias_to_json(a)
+
+    # -- events and statistics -------------------------------------------------------
+
+    @app.get("/api/v1/namespaces/{ns}/events", tags=["events"])
+    def events(
+        ns: str, _: Reader,
+        name: str | None = None,
+        type: Annotated[list[str] | None, Query()] = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000)] = 1000,
+    ) -> list[dict[str, Any]]:
+        """The event log of the namespace, oldest first."""
+        rows = store.events(namespace=ns, name=name, type=type or None, since=since, until=until, limit=limit)
+        return [wire.event_to_json(e) for e in rows]
+
+    @app.post("/api/v1/namespaces/{ns}/events", tags=["events"])
+    def record_event(ns: str, body: EventBody, token: Writer, request: Request) -> dict[str, Any]:
+        """Append an event; governance's event types need an admin token."""
+        if body.type in ADMIN_EVENTS and not token.allows("admin"):
+            raise _deny(request, 403, "forbidden", f"recording {body.type!r} events needs an 'admin' token", ns)
+        if body.version_id is not None:
+            own_version(body.version_id, token, request)
+        e = store.record_event(body.type, namespace=ns, name=body.name, version_id=body.version_id,
+                               actor=_actor(token, body.actor), reason=body.reason, payload=body.payload)
+        return wire.event_to_json(e)
+
+    @app.post("/api/v1/versions/{version_id}/calls", tags=["events"])
+    def record_call(version_id: str, body: CallBody, token: Annotated[ApiToken, Depends(authenticate)],
+                    request: Request) -> dict[str, Any]:
+        """Count one call of a version (write)."""
+        own_version(version_id, token, request)
+        if not token.allows("write"):
+            raise _deny(request, 403, "forbidden", "recording calls needs a 'write' token", token.namespace)
+        store.record_call(version_id, ok=body.ok, latency_s=body.latency_s)
+        return wire.stats_to_json(store.call_stats(version_id))
+
+    @app.get("/api/v1/versions/{version_id}/stats", tags=["events"])
+    def call_stats(version_id: str, token: Annotated[ApiToken, Depends(authenticate)], request: Request) -> dict[str, Any]:
+        """Calls, successes, failures and total latency of a version."""
+        own_version(version_id, token, request)
+        return wire.stats_to_json(store.call_stats(version_id))
+
+    # -- governance ------------------------------------------------------------------
+
+    def _gov(ns: str):
+        from skillbank.governance import Governance
+
+        return Governance(store, namespace=ns)
+
+    def _arm(stats: Any) -> dict[str, Any]:
+        return {"calls": stats.calls, "successes": stats.successes, "failures": stats.failures,
+                "failure_rate": stats.failure_rate, "mean_latency_s": stats.mean_latency_s}
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/evaluations", tags=["governance"])
+    def evaluations(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
+        """Every evaluation of the skill's versions (each case's outcome, regressions)."""
+        store.history(name, namespace=ns)  # 404 for an unknown skill
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=None)]
+
+    @app.get("/api/v1/namespaces/{ns}/skills/{name}/findings", tags=["governance"])
+    def findings(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
+        """Every red-team report of the skill's versions (findings, whether it quarantined)."""
+        store.history(name, namespace=ns)
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=None)]
+
+    @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
+    def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
+        """Each skill with an active canary: both versions and their calls since it started."""
+        gov = _gov(ns)
+        out = []
+        for a in store.list_aliases(namespace=ns):
+            if a.alias != "canary":
+                continue
+            stats = gov.canary_stats(a.name)
+            if stats is None:
+                continue
+            canary, incumbent, c, i = stats
+            out.append({"name": a.name, "canary": canary.version, "promoted": incumbent.version,
+                        "canary_calls": _arm(c), "promoted_calls": _arm(i), "share": gov.policy.canary.share})
+        return out
+
+    class MoveBody(BaseModel):
+        version: int | None = None
+        expected_generation: int | None = None  # absent: the alias as read now; null: it must not exist
+        reason: str | None = Field(default=None, max_length=2000)
+
+        def generation(self) -> int | None | str:
+            return self.expected_generation if "expected_generation" in self.model_fields_set else "read"
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/promote", tags=["governance"])
+    def promote(ns: str, name: str, body: MoveBody, token: Admin) -> dict[str, Any]:
+        """Point `promoted` at a version (compare-and-set on `expected_generation`) through
+        governance: the version it replaces is retired; quarantined or regressing versions
+        are refused."""
+        move = _gov(ns).promote(name, body.version, actor=_actor(token, None), reason=body.reason,
+                                expected_generation=body.generation())
+        return move.to_dict()
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/rollback", tags=["governance"])
+    def rollback(ns: str, name: str, body: MoveBody, token: Admin) -> dict[str, Any]:
+        """End an active canary, or move `promoted` back (to `version`, default the one
+        promoted before)."""
+        move = _gov(ns).rollback(name, to=body.version, actor=_actor(token, None), reason=body.reason,
+                                 expected_generation=body.generation())
+        return move.to_dict()
+
+    # -- runs ------------------------------------------------------------------------
+
+    @app.get("/api/v1/runs", tags=["runs"])
+    def runs(_: Annotated[ApiToken, Depends(authenticate)]) -> list[dict[str, Any]]:
+        """Agent runs (their config and summary), newest first."""
+        from skillbank.agent.trace import list_runs
+
+        if runs_dir is None:
+            return []
+        return [{"run_id": r.run_id, "config": r.config, "summary": r.summary, "episodes": r.episodes}
+                for r in list_runs(runs_dir)]
+
+    @app.get("/api/v1/runs/{run_id}", tags=["runs"])
+    def run(run_id: str, _: Annotated[ApiToken, Depends(authenticate)]) -> dict[str, Any]:
+        """One run with its episodes."""
+        from skillbank.agent.trace import load_run
+
+        if runs_dir is None:
+            raise NotFoundError("this server has no runs directory")
+        record, episodes = load_run(runs_dir, run_id)
+        return {"run_id": record.run_id, "config": record.config, "summary": record.summary, "episodes": episodes}
+
+    from skillbank.serve.dashboard import add_dashboard
+
+    add_dashboard(app, store, registry, runs_dir)
+    return app
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skillbank")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+__all__ = ["create_app", "ValidationError"]

@@ -1,0 +1,136 @@
+"""The dashboard's Jinja2 templates (server-rendered; no build step, no JavaScript needed).
+
+Kept as strings in one module so the package needs no data files; autoescaping is on
+for every template, so skill names, sources and run data render as text.
+"""
+
+from __future__ import annotations
+
+BASE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{% block title %}skillbank{% endblock %} · skillbank</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
+header{background:#20232a;color:#fff;padding:.6em 1.5em;display:flex;gap:1.5em;align-items:center}
+header a{color:#cde;text-decoration:none}header .who{margin-left:auto;font-size:.85em;color:#aab}
+main{padding:1em 1.5em;max-width:1200px}
+table{border-collapse:collapse;margin:.6em 0 1.2em;background:#fff}
+td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top;font-size:.92em}
+th{background:#f0f0f3}
+pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;font-size:.85em}
+.cards{display:flex;gap:1em;flex-wrap:wrap}.card{background:#fff;border:1px solid #ddd;padding:.6em 1em;min-width:8em}
+.card b{font-size:1.6em;display:block}
+.status-promoted{color:#137333;font-weight:600}.status-canary{color:#b06000;font-weight:600}
+.status-quarantined{color:#b3261e;font-weight:600}.status-candidate{color:#555}
+.add{color:#137333}.del{color:#b3261e}
+form.inline{display:inline}button{cursor:pointer}
+.error{color:#b3261e}
+img{max-width:100%}
+</style></head><body>
+<header><strong>skillbank</strong>
+{% if token %}<a href="/">overview</a><a href="/runs">runs</a><a href="/canaries">canaries</a>
+<span class="who" id="who">namespace {{ token.namespace }} · role {{ token.role }} · <a href="/logout">log out</a></span>{% endif %}
+</header>
+<main>{% block main %}{% endblock %}</main></body></html>"""
+
+LOGIN = """{% extends "base.html" %}{% block title %}log in{% endblock %}{% block main %}
+<h1>Log in</h1>
+<p>Paste an API token (from <code>skillbank tokens create</code>).</p>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+<form method="post" action="/login"><input type="password" name="token" size="60" autofocus>
+<button type="submit" id="login">log in</button></form>
+{% endblock %}"""
+
+OVERVIEW = """{% extends "base.html" %}{% block title %}overview{% endblock %}{% block main %}
+<h1>Library · {{ token.namespace }}</h1>
+<div class="cards" id="by-status">
+{% for status, n in by_status %}<div class="card"><b>{{ n }}</b><span class="status-{{ status }}">{{ status }}</span></div>{% endfor %}
+<div class="card"><b>{{ n_skills }}</b>skills</div><div class="card"><b>{{ n_versions }}</b>versions</div>
+</div>
+<h2>Skills</h2>
+<table id="skills"><tr><th>skill</th><th>latest</th><th>status</th><th>promoted</th><th>signature</th><th>calls</th></tr>
+{% for s in skills %}<tr><td><a href="/skills/{{ s.name | urlencode }}">{{ s.name }}</a></td><td>v{{ s.version }}</td>
+<td class="status-{{ s.status }}">{{ s.status }}</td><td>{{ s.promoted or "" }}</td><td><code>{{ s.signature }}</code></td>
+<td>{{ s.calls }}</td></tr>{% else %}<tr><td colspan="6">no skills yet</td></tr>{% endfor %}</table>
+<h2>Most used</h2>
+<table id="most-used"><tr><th>version</th><th>calls</th><th>success</th><th>mean latency</th></tr>
+{% for m in most_used %}<tr><td><a href="/skills/{{ m.name | urlencode }}">{{ m.ref }}</a></td><td>{{ m.calls }}</td>
+<td>{{ m.success }}</td><td>{{ m.latency }}</td></tr>{% else %}<tr><td colspan="4">no calls recorded</td></tr>{% endfor %}</table>
+<h2>Recently changed</h2>
+<table id="recent"><tr><th>when</th><th>event</th><th>skill</th><th>actor</th><th>reason</th></tr>
+{% for e in recent %}<tr><td>{{ e.at }}</td><td>{{ e.type }}</td><td>{{ e.name or "" }}</td><td>{{ e.actor }}</td>
+<td>{{ e.reason or "" }}</td></tr>{% endfor %}</table>
+{% endblock %}"""
+
+SKILL = """{% extends "base.html" %}{% block title %}{{ name }}{% endblock %}{% block main %}
+<h1 id="skill-name">{{ name }}</h1>
+{% if message %}<p id="message">{{ message }}</p>{% endif %}
+<p>promoted: <b id="promoted-version">{{ promoted.version if promoted else "none" }}</b>
+{% if canary %} · canary: <b id="canary-version">{{ canary.version }}</b>{% endif %}</p>
+<h2>Versions</h2>
+<table id="versions"><tr><th>version</th><th>status</th><th>created</th><th>by</th><th>task</th><th>calls</th>
+<th>success</th>{% if is_admin %}<th>actions</th>{% endif %}</tr>
+{% for v in versions %}<tr id="v{{ v.version }}"><td>v{{ v.version }}</td><td class="status-{{ v.status }}">{{ v.status }}</td>
+<td>{{ v.created }}</td><td>{{ v.created_by }}</td><td>{{ v.task or "" }}</td><td>{{ v.calls }}</td><td>{{ v.success }}</td>
+{% if is_admin %}<td>{% if not promoted or promoted.version != v.version %}
+<form class="inline" method="post" action="/skills/{{ name | urlencode }}/promote">
+<input type="hidden" name="version" value="{{ v.version }}"><input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="generation" value="{{ promoted.generation if promoted else '' }}">
+<button type="submit" class="{{ 'rollback' if promoted and v.version < promoted.version else 'promote' }}"
+ id="{{ 'rollback' if promoted and v.version < promoted.version else 'promote' }}-{{ v.version }}">
+{{ "roll back to" if promoted and v.version < promoted.version else "promote" }} v{{ v.version }}</button></form>
+{% endif %}</td>{% endif %}</tr>{% endfor %}</table>
+<h2>Diff</h2>
+<form method="get"><select name="v1">{% for v in versions %}<option value="{{ v.version }}" {% if v.version == v1 %}selected{% endif %}>v{{ v.version }}</option>{% endfor %}</select>
+→ <select name="v2">{% for v in versions %}<option value="{{ v.version }}" {% if v.version == v2 %}selected{% endif %}>v{{ v.version }}</option>{% endfor %}</select>
+<button type="submit">diff</button></form>
+<pre id="diff">{% for line in diff_lines %}<span class="{{ line.cls }}">{{ line.text }}</span>
+{% else %}(choose two different versions){% endfor %}</pre>
+<h2>Source of v{{ shown.version }}</h2>
+<p><code>{{ shown.signature }}</code></p>
+<pre id="source">{{ shown.source }}</pre>
+{% if extra_sections %}{% for title, rows in extra_sections %}<h2>{{ title }}</h2>
+<table>{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}{% endif %}
+<h2>Events</h2>
+<table id="events"><tr><th>when</th><th>event</th><th>version</th><th>actor</th><th>reason</th></tr>
+{% for e in events %}<tr><td>{{ e.at }}</td><td>{{ e.type }}</td><td>{{ e.version or "" }}</td><td>{{ e.actor }}</td>
+<td>{{ e.reason or "" }}</td></tr>{% endfor %}</table>
+{% endblock %}"""
+
+RUNS = """{% extends "base.html" %}{% block title %}runs{% endblock %}{% block main %}
+<h1>Runs</h1>
+<table id="runs"><tr><th>run</th><th>policy</th><th>split</th><th>skills</th><th>tasks</th><th>TGC</th><th>SGC</th>
+<th>steps</th><th>tokens</th></tr>
+{% for r in runs %}<tr><td><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td><td>{{ r.policy }}</td><td>{{ r.split }}</td>
+<td>{{ r.skills }}</td><td>{{ r.tasks }}</td><td>{{ r.tgc }}</td><td>{{ r.sgc }}</td><td>{{ r.steps }}</td><td>{{ r.tokens }}</td></tr>
+{% else %}<tr><td colspan="9">no runs</td></tr>{% endfor %}</table>
+{% endblock %}"""
+
+RUN = """{% extends "base.html" %}{% block title %}run {{ run.run_id }}{% endblock %}{% block main %}
+<h1>Run {{ run.run_id }}</h1><p>{{ run.label }}</p>
+<div class="cards">{% for k, v in cards %}<div class="card"><b>{{ v }}</b>{{ k }}</div>{% endfor %}</div>
+{% for name in figures %}<figure><img alt="{{ name }}" src="/runs/{{ run.run_id }}/figures/{{ name }}.png"></figure>{% endfor %}
+<h2>Per scenario</h2>
+<table id="scenarios"><tr><th>scenario</th><th>passed</th><th>TGC</th><th>all passed</th><th>steps</th><th>tokens</th></tr>
+{% for s in scenarios %}<tr><td>{{ s.scenario }}</td><td>{{ s.passed }}/{{ s.tasks }}</td><td>{{ "%.0f" % (100 * s.tgc) }}%</td>
+<td>{{ "yes" if s.sgc else "no" }}</td><td>{{ "%.2f" % s.steps }}</td><td>{{ "%.0f" % s.tokens }}</td></tr>{% endfor %}</table>
+{% endblock %}"""
+
+CANARIES = """{% extends "base.html" %}{% block title %}canaries{% endblock %}{% block main %}
+<h1>Canaries</h1>
+<table id="canaries"><tr><th>skill</th><th>canary</th><th>promoted</th><th>canary calls</th><th>canary success</th>
+<th>promoted calls</th><th>promoted success</th></tr>
+{% for c in canaries %}<tr><td><a href="/skills/{{ c.name | urlencode }}">{{ c.name }}</a></td><td>v{{ c.canary }}</td>
+<td>{{ ("v" ~ c.promoted) if c.promoted else "none" }}</td><td>{{ c.canary_calls }}</td><td>{{ c.canary_success }}</td>
+<td>{{ c.promoted_calls }}</td><td>{{ c.promoted_success }}</td></tr>
+{% else %}<tr><td colspan="7">no canaries in this namespace</td></tr>{% endfor %}</table>
+{% endblock %}"""
+
+TEMPLATES = {
+    "base.html": BASE,
+    "login.html": LOGIN,
+    "overview.html": OVERVIEW,
+    "skill.html": SKILL,
+    "runs.html": RUNS,
+    "run.html": RUN,
+    "canaries.html": CANARIES,
+}

@@ -1,0 +1,227 @@
+"""`HttpLibraryStore`: the `LibraryStore` interface over a served library's REST API.
+
+``SKILLBANK_LIBRARY=https://host:port`` with ``SKILLBANK_TOKEN=<token>`` makes
+`open_store` return one, so `skillbank run` and the CLI work against a library that
+`skillbank serve` shares between machines, unchanged. Each method is one request; HTTP
+errors come back as the library's own exceptions (404 `NotFoundError`, 409
+`ConflictError`, 401/403 `PermissionDeniedError`, 422 `ValidationError`). Replies are
+decoded by `skillbank.store.wire`, which checks their shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from skillbank.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from skillbank.store import wire
+from skillbank.store.base import DEFAULT_NAMESPACE, Alias, CallStats, Event, Provenance, StoredVersion, VersionStatus
+
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+
+
+def _q(part: str | int) -> str:
+    return quote(str(part), safe="")
+
+
+class HttpLibraryStore:
+    """A served library (see `skillbank serve`), reached with a bearer token."""
+
+    def __init__(self, url: str, token: str | None, *, timeout_s: float = 30.0, transport: Any = None) -> None:
+        if not token:
+            raise ConfigError("a served library needs a token: set SKILLBANK_TOKEN (see `skillbank tokens create`)")
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s,
+            transport=transport,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
+        try:
+            r = self._client.request(method, path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"cannot reach the library at {self.url}: {exc}") from None
+        if len(r.content) > MAX_REPLY_BYTES:
+            raise ValidationError(f"the library at {self.url} sent a reply over {MAX_REPLY_BYTES} bytes")
+        try:
+            data = r.json() if r.content else None
+        except ValueError:
+            raise ValidationError(f"the library at {self.url} sent a reply that is not JSON (HTTP {r.status_code})") from None
+        if r.status_code < 400:
+            return data
+        detail = data.get("detail") if isinstance(data, dict) else None
+        msg = str(detail or f"HTTP {r.status_code}")
+        if r.status_code == 404:
+            raise NotFoundError(msg)
+        if r.status_code == 409:
+            raise ConflictError(msg)
+        if r.status_code in (401, 403):
+            raise PermissionDeniedError(msg)
+        if r.status_code in (400, 422):
+            raise ValidationError(msg)
+        raise ConfigError(f"the library at {self.url} failed: HTTP {r.status_code}: {msg}")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpLibraryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpLibraryStore({self.url!r})"
+
+    # -- namespaces -------------------------------------------------------------------
+
+    def namespaces(self) -> list[str]:
+        return [str(n) for n in self._call("GET", "/namespaces")]
+
+    def create_namespace(self, namespace: str) -> None:
+        if namespace not in self.namespaces():
+            raise PermissionDeniedError(f"namespace {namespace!r} is not this token's; a served library's namespaces are made by its admin")
+
+    # -- versions ---------------------------------------------------------------------
+
+    def put_version(
+        self,
+        source: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        provenance: Provenance | None = None,
+        status: VersionStatus = VersionStatus.CANDIDATE,
+        actor: str | None = None,
+    ) -> tuple[StoredVersion, bool]:
+        body = {
+            "source": source,
+            "provenance": None if provenance is None else {k: v for k, v in vars(provenance).items()},
+            "status": VersionStatus(status).value,
+            "actor": actor,
+        }
+        out = self._call("POST", f"/namespaces/{_q(namespace)}/versions", body=body)
+        return wire.version_from_json(out["version"]), bool(out["created"])
+
+    def get_version(self, name: str, ref: int | str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> StoredVersion:
+        r = "latest" if ref is None else ref
+        return wire.version_from_json(self._call("GET", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/versions/{_q(r)}"))
+
+    def get_version_by_id(self, version_id: str) -> StoredVersion:
+        return wire.version_from_json(self._call("GET", f"/versions/{_q(version_id)}"))
+
+    def list_versions(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        status: VersionStatus | Sequence[VersionStatus] | None = None,
+        alias: str | None = None,
+        text: str | None = None,
+        latest_only: bool = True,
+        limit: int | None = None,
+    ) -> list[StoredVersion]:
+        namespaces = self.namespaces() if namespace is None else [namespace]
+        statuses = [status] if isinstance(status, (str, VersionStatus)) else list(status or [])
+        out: list[StoredVersion] = []
+        for ns in namespaces:
+            params: dict[str, Any] = {"latest_only": latest_only}
+            if statuses:
+                params["status"] = [VersionStatus(s).value for s in statuses]
+            if alias is not None:
+                params["alias"] = alias
+            if text is not None:
+                params["text"] = text
+            if limit is not None:
+                params["limit"] = limit
+            out.extend(wire.version_from_json(d) for d in self._call("GET", f"/namespaces/{_q(ns)}/skills", params=params))
+        return out[:limit] if limit is not None else out
+
+    def history(self, name: str, *, namespace: str = DEFAULT_NAMESPACE) -> list[StoredVersion]:
+        return [wire.version_from_json(d) for d in self._call("GET", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/versions")]
+
+    def diff(self, name: str, v1: int | str, v2: int | str, *, namespace: str = DEFAULT_NAMESPACE) -> str:
+        out = self._call("GET", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/diff", params={"v1": v1, "v2": v2})
+        return str(out["diff"])
+
+    def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion:
+        body = {"status": VersionStatus(status).value, "reason": reason, "actor": actor}
+        return wire.version_from_json(self._call("POST", f"/versions/{_q(version_id)}/status", body=body))
+
+    # -- aliases ----------------------------------------------------------------------
+
+    def get_alias(self, name: str, alias: str, *, namespace: str = DEFAULT_NAMESPACE) -> Alias | None:
+        out = self._call("GET", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/aliases/{_q(alias)}")
+        return None if out is None else wire.alias_from_json(out)
+
+    def list_aliases(self, name: str | None = None, *, namespace: str = DEFAULT_NAMESPACE) -> list[Alias]:
+        params = {} if name is None else {"name": name}
+        return [wire.alias_from_json(d) for d in self._call("GET", f"/namespaces/{_q(namespace)}/aliases", params=params)]
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_generation: int | None,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+    ) -> Alias:
+        body = {"version": version, "expected_generation": expected_generation, "reason": reason, "actor": actor}
+        out = self._call("PUT", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/aliases/{_q(alias)}", body=body)
+        return wire.alias_from_json(out)
+
+    # -- events and statistics ----------------------------------------------------------
+
+    def record_event(
+        self,
+        type: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        version_id: str | None = None,
+        actor: str,
+        reason: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Event:
+        body = {"type": str(getattr(type, "value", type)), "name": name, "version_id": version_id, "actor": actor,
+                "reason": reason, "payload": payload}
+        return wire.event_from_json(self._call("POST", f"/namespaces/{_q(namespace)}/events", body=body))
+
+    def events(
+        self,
+        *,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        name: str | None = None,
+        type: str | Sequence[str] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        namespaces = self.namespaces() if namespace is None else [namespace]
+        types = [type] if isinstance(type, str) else list(type or [])
+        out: list[Event] = []
+        for ns in namespaces:
+            params: dict[str, Any] = {"limit": limit or 100_000}
+            if name is not None:
+                params["name"] = name
+            if types:
+                params["type"] = [str(getattr(t, "value", t)) for t in types]
+            if since is not None:
+                params["since"] = since.isoformat()
+            if until is not None:
+                params["until"] = until.isoformat()
+            out.extend(wire.event_from_json(d) for d in self._call("GET", f"/namespaces/{_q(ns)}/events", params=params))
+        return out[:limit] if limit is not None else out
+
+    def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None:
+        self._call("POST", f"/versions/{_q(version_id)}/calls", body={"ok": bool(ok), "latency_s": float(latency_s)})
+
+    def call_stats(self, version_id: str) -> CallStats:
+        return wire.stats_from_json(self._call("GET", f"/versions/{_q(version_id)}/stats"))

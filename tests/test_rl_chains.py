@@ -1,0 +1,152 @@
+"""Sequential rollout over the real apps world in the real sandbox: chains, per-rollout
+libraries, the skill-integrated reward, and the rule that a trivial skill earns nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from skillbank.llm.base import Completion, EpisodeInfo, Message
+from skillbank.llm.expert import ExpertPolicy
+from skillbank.rl.chains import Chain, RolloutConfig, SequentialRollout, does_real_work, make_chains
+from skillbank.sandbox import SandboxConfig, SandboxPool
+from skillbank.worlds.apps import AppsWorld
+
+
+@pytest.fixture(scope="module")
+def world():
+    return AppsWorld(seed=0)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(SandboxConfig(workers=1)) as p:
+        yield p
+
+
+def _sessions(pool):
+    return lambda host, task_id: pool.session(host, task_id=task_id)
+
+
+def _expert_chain(world) -> Chain:
+    for chain in make_chains(world, "train", k=2, seed=0):
+        first = world.expert_solution(chain.task_ids[0])
+        if first.skill_names:
+            return chain
+    raise AssertionError("no train chain whose first task defines a skill")
+
+
+class Scripted:
+    """Fixed replies per task (in call order), recording what each episode had loaded."""
+
+    name = "scripted"
+
+    def __init__(self, replies: dict[int, list[str]]):
+        self.replies = replies
+        self.loaded: list[tuple[str, ...]] = []
+        self._task = -1
+        self._step = 0
+
+    def start_episode(self, info: EpisodeInfo) -> None:
+        self._task += 1
+        self._step = 0
+        self.loaded.append(info.skill_names)
+
+    def generate(self, messages: Sequence[Message]) -> Completion:
+        script = self.replies[self._task]
+        text = script[min(self._step, len(script) - 1)]
+        self._step += 1
+        return Completion(text=text, prompt_tokens=1, completion_tokens=1, latency_s=0.0)
+
+    def count_tokens(self, text: str) -> int:
+        return 1
+
+
+def test_make_chains_are_windows_of_one_scenario(world) -> None:
+    chains = make_chains(world, "train", k=2, seed=1)
+    tasks = {t.id: t for t in world.tasks("train")}
+    assert chains and all(len(c.task_ids) == 2 for c in chains)
+    for c in chains:
+        a, b = (tasks[t] for t in c.task_ids)
+        assert a.scenario_id == b.scenario_id == c.scenario_id
+        assert b.index_in_scenario == a.index_in_scenario + 1
+    assert make_chains(world, "train", k=2, seed=1) == chains  # seeded
+    assert len(make_chains(world, "train", k=3)) == len({t.scenario_id for t in tasks.values()})
+
+
+def test_expert_group_earns_the_skill_bonus(world, pool) -> None:
+    chain = _expert_chain(world)
+    roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=2))
+    group = roll.play_group(chain, [ExpertPolicy(world), ExpertPolicy(world)])
+    for r in group:
+        assert r.outcomes == (1.0, 1.0)
+        assert r.tasks[0].episode.saved, "task 1 saved its skill"
+        assert r.tasks[1].used_from == frozenset({0})
+        assert r.rewards == (2.0, 2.0)
+        assert r.tasks[0].turns and r.tasks[0].turns[0].messages[0].role == "system"
+    outcome_only = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=1, reward="outcome_only"))
+    assert outcome_only.play_one(chain, ExpertPolicy(world), 0).rewards == (1.0, 1.0)
+
+
+def test_a_rollouts_skills_are_invisible_to_its_siblings(world, pool) -> None:
+    chain = _expert_chain(world)
+    roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=2))
+    skill = world.expert_solution(chain.task_ids[0]).skill_names[0]
+    lazy = Scripted({0: ["```python\napis.supervisor.complete_task(status='fail')\n```"],
+                     1: ["```python\napis.supervisor.complete_task(status='fail')\n```"]})
+    expert = ExpertPolicy(world)
+    seen: list[tuple[str, ...]] = []
+    original = expert.start_episode
+
+    def spy(info: EpisodeInfo) -> None:
+        seen.append(info.skill_names)
+        original(info)
+
+    expert.start_episode = spy  # type: ignore[method-assign]
+    group = roll.play_group(chain, [expert, lazy])
+    assert skill in seen[1], "the expert's own task 2 sees its task-1 skill"
+    assert lazy.loaded == [(), ()], "the sibling never sees it"
+    assert group[1].rewards == (0.0, 0.0)
+    # and a rollout that follows starts from the snapshot (empty) again
+    again = Scripted({0: ["```python\napis.supervisor.complete_task(status='fail')\n```"]})
+    roll.play_one(Chain(chain.scenario_id, chain.task_ids[:1]), again, 0)
+    assert again.loaded == [()]
+
+
+def test_a_trivial_skill_does_not_collect_the_bonus(world, pool) -> None:
+    chain = _expert_chain(world)
+    expert_t2 = world.expert_solution(chain.task_ids[1])
+    # task 1: define a constant function, call it, and fail honestly; task 2: call it and
+    # then solve the task with the expert's code (so r2 = 1 and only `used` is in doubt).
+    define = "def lucky_number():\n    return 42\n\nprint(lucky_number())\napis.supervisor.complete_task(status='success')"
+    t2 = "\n\n".join(s.strip() for s in expert_t2.skill_sources) + "\n\nprint(lucky_number())\n" + expert_t2.call_block
+    farmer = Scripted({0: [f"```python\n{define}\n```"], 1: [f"```python\n{t2}\n```"]})
+    roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=1))
+    r = roll.play_one(chain, farmer, 0)
+    assert r.tasks[0].episode.saved == ("lucky_number@1",)
+    assert any(op.kind.value == "use" and op.name == "lucky_number" for op in r.tasks[1].episode.operations())
+    assert r.tasks[1].r == 1.0
+    assert r.tasks[1].used_from == frozenset(), "a constant function is not real work"
+    assert r.rewards[1] == 1.0
+
+
+def test_a_flagged_skill_earns_nothing_and_is_not_carried(world, pool) -> None:
+    chain = _expert_chain(world)
+    roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=1), flagged=lambda sv: True)
+    expert = ExpertPolicy(world)
+    seen: list[tuple[str, ...]] = []
+    original = expert.start_episode
+    expert.start_episode = lambda info: (seen.append(info.skill_names), original(info))[1]  # type: ignore[method-assign]
+    r = roll.play_one(chain, expert, 0)
+    assert seen[1] == (), "the flagged skill was not offered to task 2"
+    assert r.rewards == (1.0, 1.0)
+
+
+def test_does_real_work() -> None:
+    assert does_real_work("def f(t):\n    return apis.wallet.show_balance(access_token=t)\n")
+    assert not does_real_work("def f():\n    return 42\n")
+    assert not does_real_work("def f():\n    return apis.supervisor.show_profile()\n")
+    assert not does_real_work("def f():\n    return apis.api_docs.show_api_descriptions(app_name='mail')\n")
+    assert not does_real_work("def f(:\n")
