@@ -21,11 +21,13 @@ The list was derived, not guessed: the filter has a log mode
 (``SKILLBANK_SANDBOX_DEBUG=seccomp-log``: refusals are allowed and logged by the kernel
 as ``audit: type=1326``), the sandbox tests, the escape corpus and the expert agent
 were run under it, and every logged call was either added below with its reason or
-left refused.
+left refused. (The only call benign code made that the list refuses is stat by path,
+from linecache and the import system, which handle the error: modules a worker may
+import are imported before lockdown.)
 
-Why our own assembler rather than libseccomp: the program is small (a balanced
-binary search over the named calls, each leaf returning its verdict, about 300
-instructions), the whole policy is data in this file where a reviewer reads it, and
+Why our own assembler rather than libseccomp: the program is simple (a balanced
+binary search over the ~270 named calls, each leaf returning its verdict: about 800
+instructions, of which a call runs about 25), the whole policy is data in this file where a reviewer reads it, and
 the worker needs no C library beyond libc. libseccomp's Python binding is not on PyPI
 (it ships with the C library's source), so depending on it would make the default
 install depend on a system package. ``tests/test_seccomp_allowlist.py`` runs the
