@@ -123,6 +123,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
             console.print(markup("                [yellow]not granted: {}[/yellow]", text))
         for text in data["lacks"]:
             console.print(markup("  [yellow]kernel lacks: {}[/yellow]", text))
+        if not data["lacks"]:
+            console.print("  kernel lacks  nothing the sandbox uses", highlight=False)
         for text in data["warnings"]:
             console.print(markup("[yellow]warning: {}[/yellow]", text))
         render_environment(data["environment"])
