@@ -112,7 +112,11 @@ def sandbox_report(config: SandboxConfig | None = None) -> SandboxReport:
         "namespaces": (
             f"{raw.get('namespaces_list', '')} ({raw.get('namespaces_mode', '')})" if raw.get("namespaces") == "active" else ""
         ),
-        "uid": f"{raw.get('uid_gid', '')} (uid:gid), no groups, capabilities {raw.get('capabilities', '?')}"
+        "uid": (
+            f"{raw.get('uid_gid', '')} (uid:gid"
+            + (f" inside a user namespace; uid {os.geteuid()} on the host" if raw.get("namespaces_mode") == "userns" else "")
+            + f"), no groups, capabilities {raw.get('capabilities', '?')}"
+        )
         if raw.get("uid") == "active"
         else "",
         "landlock": f"ABI {raw.get('landlock_abi')}, {raw.get('landlock_roots')} read roots, no writes" if raw.get("landlock") == "active" else "",
@@ -134,7 +138,7 @@ def sandbox_report(config: SandboxConfig | None = None) -> SandboxReport:
             "status": raw.get("uid", "missing: not reported"),
             "uid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" else None,
             "gid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" else None,
-            "host_uid": _namespaces.SANDBOX_ID if euid == 0 else euid,
+            "host_uid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" and raw.get("namespaces_mode") != "userns" else euid,
             "capabilities": raw.get("capabilities", "missing: not reported"),
         },
         landlock={
