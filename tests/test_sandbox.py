@@ -414,7 +414,7 @@ def test_doctor_json():
     res = runner.invoke(cli_app, ["doctor", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert set(data["active"]) | set(data["missing"]) == {"rlimits", "no_new_privs", "landlock", "seccomp"}
+    assert set(data["active"]) | set(data["missing"]) == {"rlimits", "no_new_privs", "namespaces", "uid", "landlock", "seccomp"}
     assert data["kernel"]["seccomp"] == probe()["seccomp"]
 
 

@@ -54,9 +54,6 @@ print(json.dumps({"installed": installed, "results": results}))
 
 # Until the workers' read roots leave skillbank's own code out, an installed
 # skillbank is readable (and importable) from a worker whose static check is off.
-NEEDS_KERNEL_ROOTS = {"import_installed_worlds", "fs_read_installed_source"}
-
-
 def _header(path: Path) -> dict[str, str]:
     fields = {}
     for line in path.read_text().splitlines():
@@ -133,10 +130,7 @@ def test_the_wheel_programs_are_the_site_packages_class():
 def _cases():
     for path in _wheel_programs():
         for static_check in (True, False):
-            marks = []
-            if path.stem in NEEDS_KERNEL_ROOTS and not static_check:
-                marks.append(pytest.mark.xfail(strict=True, reason="needs sbx-kernel Landlock roots"))
-            yield pytest.param(path.stem, static_check, marks=marks, id=f"{path.stem}-{'static' if static_check else 'boundary'}")
+            yield pytest.param(path.stem, static_check, id=f"{path.stem}-{'static' if static_check else 'boundary'}")
 
 
 @pytest.mark.parametrize(("name", "static_check"), list(_cases()))

@@ -1,7 +1,7 @@
 # tries: call system() through cffi (a C FFI installed with the dev extra)
 # contained: cffi cannot load in the worker (its shared libraries are outside the read roots) or the kernel denies the process
 # static: refuse
-# outcome: ImportError ModuleNotFoundError OSError
+# outcome: ImportError ModuleNotFoundError OSError PermissionError
 import cffi
 ffi = cffi.FFI()
 ffi.cdef('int system(const char *);')

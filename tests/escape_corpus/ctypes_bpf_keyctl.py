@@ -1,7 +1,7 @@
 # tries: load BPF and touch the kernel keyring
-# contained: seccomp denies bpf and keyctl
+# contained: seccomp kills the worker (SIGSYS) on bpf and keyctl
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.syscall(321, 0, None, 0) >= 0 or libc.syscall(250, 0, -3, 0) >= 0:

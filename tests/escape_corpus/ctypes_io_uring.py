@@ -1,7 +1,7 @@
 # tries: set up io_uring (which bypasses seccomp for its operations)
-# contained: seccomp denies io_uring_setup
+# contained: seccomp kills the worker (SIGSYS) on io_uring_setup
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 params = ctypes.create_string_buffer(120)

@@ -1,7 +1,7 @@
 # tries: mount a tmpfs
-# contained: seccomp denies mount
+# contained: seccomp kills the worker (SIGSYS) on mount
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0:

@@ -1,7 +1,7 @@
 # tries: create a user namespace with unshare
-# contained: seccomp denies unshare
+# contained: seccomp kills the worker (SIGSYS) on unshare
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.unshare(0x10000000) == 0:

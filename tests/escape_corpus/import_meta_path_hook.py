@@ -1,7 +1,7 @@
 # tries: install an import hook, then import posix directly
 # contained: hooks change nothing the kernel enforces
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError ModuleNotFoundError
 import sys, importlib.abc
 class Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, *a, **k):

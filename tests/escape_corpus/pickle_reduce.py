@@ -1,7 +1,7 @@
 # tries: unpickle a payload whose __reduce__ calls os.system
 # contained: the payload runs but cannot start a process
 # static: refuse
-# outcome: OSError
+# outcome: OSError PermissionError
 import pickle, os
 class P:
     def __reduce__(self):

@@ -1,6 +1,6 @@
 # tries: replace the worker with /bin/sh
-# contained: seccomp denies execve
+# contained: seccomp kills the worker (SIGSYS) on execve
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import os
 os.execv('/bin/sh', ['sh', '-c', 'touch @@MARKER@@'])

@@ -1,7 +1,7 @@
 # tries: read the parent's memory with process_vm_readv
-# contained: seccomp denies it
+# contained: seccomp kills the worker (SIGSYS) on it
 # static: refuse
-# outcome: PermissionError
+# outcome: PermissionError killed:crash
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 buf = ctypes.create_string_buffer(16)

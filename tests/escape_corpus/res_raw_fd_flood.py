@@ -4,7 +4,10 @@
 # outcome: OSError
 import os, stat
 for fd in (1, 2):
-    st = os.fstat(fd)
+    try:
+        st = os.fstat(fd)
+    except PermissionError:  # seccomp refuses newfstatat (glibc's fstat); the flood below still shows where writes go
+        continue
     if not (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)):
         print('ESCAPED: fd', fd, 'is not /dev/null but', oct(st.st_mode), st.st_rdev)
 n = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -103,33 +102,29 @@ def exec_file(
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """Start one worker and report which isolation layers it actually locked down."""
-    from skillbank.sandbox import LAYERS, SandboxConfig, SandboxDegradedWarning, SandboxPool, probe
+    """Start one worker and report each isolation layer it set up, and what this kernel lacks."""
+    from skillbank.sandbox.doctor import sandbox_report
 
-    kernel = probe()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SandboxDegradedWarning)
-        with SandboxPool(SandboxConfig(workers=1)) as pool:
-            layers = pool.layers
-    report = {
-        "kernel": kernel,
-        "layers": layers,
-        "active": [name for name in LAYERS if layers.get(name) == "active"],
-        "missing": [name for name in LAYERS if layers.get(name) != "active"],
-        "warnings": [str(w.message) for w in caught],
-    }
+    report = sandbox_report().to_dict()
     report["environment"] = environment_report()
 
     def render(data: dict[str, Any]) -> None:
         console.print(f"kernel: {data['kernel']['platform']}", highlight=False)
-        for name in LAYERS:
-            status = data["layers"].get(name, "missing: not reported")
-            colour = "green" if status == "active" else "red"
-            console.print(markup(f"  {{:<13}} [{colour}]{{}}[/{colour}]", name, status))
-        if "capabilities" in data["layers"]:
-            console.print(f"  {'capabilities':<13} {data['layers']['capabilities']}", highlight=False)
-        if "landlock_abi" in data["layers"]:
-            console.print(f"  landlock ABI  {data['layers']['landlock_abi']}", highlight=False)
+        for layer in data["layers"]:
+            colour = "green" if layer["status"] == "active" else "red"
+            console.print(markup(f"  {{:<13}} [{colour}]{{}}[/{colour}]  {{}}", layer["name"], layer["status"], layer["detail"]))
+        sec = data["seccomp"]
+        counts = ", ".join(f"{n} {v}" for v, n in sorted(sec["counts"].items()))
+        console.print(f"  seccomp list  {counts}; anything else EPERM ({sec['instructions']} BPF instructions)", highlight=False)
+        ll = data["landlock"]
+        console.print(f"  read roots    standard library {', '.join(ll['stdlib'])} (site-packages left out)", highlight=False)
+        console.print(f"                packages: {', '.join(ll['packages']) or 'none'}", highlight=False)
+        for text in ll["refused_imports"]:
+            console.print(markup("                [yellow]not granted: {}[/yellow]", text))
+        for text in data["lacks"]:
+            console.print(markup("  [yellow]kernel lacks: {}[/yellow]", text))
+        if not data["lacks"]:
+            console.print("  kernel lacks  nothing the sandbox uses", highlight=False)
         for text in data["warnings"]:
             console.print(markup("[yellow]warning: {}[/yellow]", text))
         render_environment(data["environment"])

@@ -7,7 +7,9 @@
             result = s.run("total()")
 
 The static check (:func:`check_source`) gives the model helpful refusals; the boundary
-is the worker process: no_new_privs, seccomp, Landlock and rlimits (see `_lockdown`).
+is the worker process: a seccomp allowlist, its own IPC/network/PID/mount/UTS
+namespaces, an unprivileged uid, Landlock, no_new_privs and rlimits (see `_lockdown`,
+`_seccomp`, `_namespaces`; `skillbank.sandbox.doctor` reports each layer).
 """
 
 from skillbank.sandbox._lockdown import probe

@@ -1,87 +1,38 @@
-"""Lock a worker process down: rlimits, capabilities, no_new_privs, Landlock, seccomp.
+"""Lock a worker process down: rlimits, no_new_privs, Landlock, the sandbox user, seccomp.
 
 A small ctypes layer over raw syscalls rather than a PyPI binding: the seccomp filter
-is a hand-assembled classic-BPF program (so it needs no libseccomp at run time and its
-rules, including the argument checks on clone and kill, are all visible below), and
-Landlock is three syscalls (444-446). Everything here is x86-64 Linux; elsewhere each
-layer reports itself missing and the pool degrades loudly.
+is a hand-assembled classic-BPF allowlist (`_seccomp`, which says why), Landlock is three
+syscalls (444-446), and the namespaces and the unprivileged user are in `_namespaces`.
+Everything here is x86-64 Linux; elsewhere each layer reports itself missing and the
+pool degrades loudly.
 
-Each step reports "active" or "missing: <reason>"; callers decide whether a missing
-layer is fatal.
+Each step reports "active", "disabled by config" (tests switch layers off one by one to
+prove each on its own) or "missing: <reason>"; callers decide whether a missing layer is
+fatal.
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
+import importlib.util
 import os
 import platform
 import resource
 import signal
 import struct
+import sys
+import sysconfig
 
-# --- syscall numbers (x86-64) -------------------------------------------------------
+from skillbank.sandbox import _namespaces, _seccomp
+
+#: Layers a pool can switch off one at a time (tests only); rlimits and no_new_privs
+#: are always on.
+OPTIONAL_LAYERS = ("namespaces", "uid", "landlock", "seccomp")
+
 NR = {
-    "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "kill": 62, "ptrace": 101,
-    "syslog": 103, "rt_sigqueueinfo": 129, "uselib": 134, "personality": 135,
-    "vhangup": 153, "pivot_root": 155, "adjtimex": 159, "chroot": 161, "acct": 163,
-    "settimeofday": 164, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168,
-    "reboot": 169, "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173,
-    "init_module": 175, "delete_module": 176, "quotactl": 179, "tkill": 200,
-    "lookup_dcookie": 212, "clock_settime": 227, "tgkill": 234, "mbind": 237,
-    "kexec_load": 246, "add_key": 248, "request_key": 249, "keyctl": 250,
-    "migrate_pages": 256, "unshare": 272, "move_pages": 279, "perf_event_open": 298,
-    "rt_tgsigqueueinfo": 297, "fanotify_init": 300, "name_to_handle_at": 303,
-    "open_by_handle_at": 304, "clock_adjtime": 305, "setns": 308,
-    "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "finit_module": 313,
-    "kexec_file_load": 320, "bpf": 321, "execveat": 322, "userfaultfd": 323,
-    "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
-    "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430,
-    "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434, "clone3": 435,
-    "pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442,
-    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50,
-    "socketpair": 53, "accept4": 288,
     "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
-    "seccomp": 317, "capset": 126,
-    "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "utime": 132,
-    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
-    "lremovexattr": 198, "fremovexattr": 199, "utimes": 235, "fchownat": 260,
-    "futimesat": 261, "fchmodat": 268, "utimensat": 280, "fchmodat2": 452,
-    "setxattrat": 463, "removexattrat": 466,
+    "capset": 126,
 }
-
-# Denied outright with EPERM: process creation, networking, debugging other
-# processes, and kernel-level state (mounts, namespaces, modules, keys, BPF, io_uring).
-DENIED_SYSCALLS = (
-    "fork", "vfork", "execve", "execveat",
-    "socket", "socketpair", "connect", "accept", "accept4", "bind", "listen",
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "process_madvise",
-    "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "tkill",
-    "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
-    "fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns",
-    "bpf", "perf_event_open", "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "userfaultfd", "keyctl", "add_key", "request_key",
-    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
-    "reboot", "swapon", "swapoff", "syslog", "acct", "settimeofday", "clock_settime",
-    "adjtimex", "clock_adjtime", "sethostname", "setdomainname", "iopl", "ioperm",
-    "quotactl", "lookup_dcookie", "fanotify_init", "name_to_handle_at",
-    "open_by_handle_at", "uselib", "personality", "vhangup", "mbind", "migrate_pages",
-    "move_pages",
-    # Landlock does not govern file metadata (mode, owner, times, xattrs); a root
-    # worker owns most files, so these would otherwise reach the host's files.
-    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
-    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
-    "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
-)
-# Signals may only target this very process (arg0 = own pid); kill(0/-1/other) fails.
-OWN_PID_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
-
-AUDIT_ARCH_X86_64 = 0xC000003E
-CLONE_THREAD = 0x00010000
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_ALLOW = 0x7FFF0000
-X32_SYSCALL_BIT = 0x40000000
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -102,6 +53,7 @@ LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
 
 ACTIVE = "active"
+DISABLED = "disabled by config"
 
 
 def _libc() -> ctypes.CDLL:
@@ -157,74 +109,73 @@ def probe() -> dict[str, object]:
     }
 
 
+# --- read roots -----------------------------------------------------------------------
+
+_PACKAGE_DIRS = ("site-packages", "dist-packages")
+
+
+def _stdlib_dirs() -> list[str]:
+    base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix, "installed_base": sys.base_prefix}
+    paths = sysconfig.get_paths(vars=base)
+    dirs = {os.path.dirname(os.__file__), paths["stdlib"], paths["platstdlib"]}
+    return sorted({os.path.realpath(d) for d in dirs if d and os.path.isdir(d)})
+
+
+def read_roots(allowed_imports: tuple[str, ...] | list[str] = ()) -> dict[str, list[str]]:
+    """What workers may read: the standard library, entry by entry so that a
+    site-packages inside it stays out, plus the package directory of each allowed
+    import that lives outside the standard library. Never site-packages as a whole,
+    never skillbank's own code.
+
+    Returns {"roots": [...], "stdlib": [...], "packages": [...], "refused": [...]}:
+    every root; the standard-library directories they come from; the third-party
+    package roots; allowed imports whose files were not granted, with the reason.
+    """
+    roots: set[str] = set()
+    stdlib = _stdlib_dirs()
+    for directory in stdlib:
+        for entry in os.scandir(directory):
+            if entry.name in _PACKAGE_DIRS:
+                continue
+            roots.add(os.path.realpath(entry.path))
+    package_dirs = {os.path.realpath(p) for p in sys.path if os.path.basename(p.rstrip("/")) in _PACKAGE_DIRS}
+    package_dirs |= {os.path.realpath(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
+    skillbank_dir = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    refused: list[str] = []
+    packages: set[str] = set()
+    for name in sorted({m.split(".")[0] for m in allowed_imports}):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin in (None, "built-in", "frozen"):
+            continue
+        locations = list(spec.submodule_search_locations or []) or [spec.origin]
+        for location in locations:
+            path = os.path.realpath(location)
+            if any(path == d or path.startswith(d + os.sep) for d in stdlib):
+                continue
+            if path in package_dirs or path.startswith(skillbank_dir) or skillbank_dir.startswith(path + os.sep):
+                refused.append(f"{name}: {path} holds skillbank or a whole package directory")
+                continue
+            packages.add(path)
+            libs = os.path.join(os.path.dirname(path), f"{name}.libs")
+            if os.path.isdir(libs):  # wheels' vendored shared libraries (numpy.libs, ...)
+                packages.add(os.path.realpath(libs))
+    roots |= packages
+    return {"roots": sorted(roots), "stdlib": stdlib, "packages": sorted(packages), "refused": refused}
+
+
 # --- seccomp --------------------------------------------------------------------------
 
-_BPF_LD_W_ABS = 0x20
-_BPF_JEQ_K = 0x15
-_BPF_JGE_K = 0x35
-_BPF_JSET_K = 0x45
-_BPF_RET_K = 0x06
-_OFF_NR = 0
-_OFF_ARCH = 4
-_OFF_ARG0_LO = 16  # args[0], low 32 bits on little-endian; pid_t and clone flags fit
+
+def build_seccomp_program(own_pid: int, log_refusals: bool = False) -> bytes:
+    """The allowlist filter for a worker whose pid is `own_pid` (see `_seccomp`)."""
+    return _seccomp.build_program(own_pid, log_refusals=log_refusals)
 
 
-def build_seccomp_program(own_pid: int) -> bytes:
-    """Assemble the filter. Jump targets are labels resolved after layout."""
-    prog: list[tuple] = []  # (code, jt_label|int, jf_label|int, k)
-    labels: dict[str, int] = {}
-
-    def emit(code: int, k: int = 0, jt: object = 0, jf: object = 0) -> None:
-        prog.append((code, jt, jf, k))
-
-    def label(name: str) -> None:
-        labels[name] = len(prog)
-
-    emit(_BPF_LD_W_ABS, _OFF_ARCH)
-    emit(_BPF_JEQ_K, AUDIT_ARCH_X86_64, jt=0, jf="kill")
-    emit(_BPF_LD_W_ABS, _OFF_NR)
-    emit(_BPF_JGE_K, X32_SYSCALL_BIT, jt="deny", jf=0)
-    emit(_BPF_JEQ_K, NR["clone"], jt="clone", jf=0)
-    # clone3 passes its flags in memory, where BPF cannot look: answer ENOSYS so libc
-    # falls back to clone, whose flags we can check.
-    emit(_BPF_JEQ_K, NR["clone3"], jt="enosys", jf=0)
-    for name in OWN_PID_SYSCALLS:
-        emit(_BPF_JEQ_K, NR[name], jt="own_pid", jf=0)
-    for name in DENIED_SYSCALLS:
-        emit(_BPF_JEQ_K, NR[name], jt="deny", jf=0)
-    emit(_BPF_RET_K, SECCOMP_RET_ALLOW)
-    label("clone")
-    emit(_BPF_LD_W_ABS, _OFF_ARG0_LO)
-    emit(_BPF_JSET_K, CLONE_THREAD, jt="allow", jf="deny")
-    label("own_pid")
-    emit(_BPF_LD_W_ABS, _OFF_ARG0_LO)
-    emit(_BPF_JEQ_K, own_pid & 0xFFFFFFFF, jt="allow", jf="deny")
-    label("allow")
-    emit(_BPF_RET_K, SECCOMP_RET_ALLOW)
-    label("deny")
-    emit(_BPF_RET_K, SECCOMP_RET_ERRNO | errno.EPERM)
-    label("enosys")
-    emit(_BPF_RET_K, SECCOMP_RET_ERRNO | errno.ENOSYS)
-    label("kill")
-    emit(_BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
-
-    out = bytearray()
-    for index, (code, jt, jf, k) in enumerate(prog):
-        offsets = []
-        for target in (jt, jf):
-            if isinstance(target, str):
-                off = labels[target] - index - 1
-                if not 0 <= off <= 255:
-                    raise ValueError(f"seccomp jump to {target} out of range ({off})")
-                offsets.append(off)
-            else:
-                offsets.append(target)
-        out += struct.pack("=HBBI", code, offsets[0], offsets[1], k)
-    return bytes(out)
-
-
-def install_seccomp(libc: ctypes.CDLL, own_pid: int) -> None:
-    program = build_seccomp_program(own_pid)
+def install_seccomp(libc: ctypes.CDLL, own_pid: int, log_refusals: bool = False) -> None:
+    program = build_seccomp_program(own_pid, log_refusals)
     buf = ctypes.create_string_buffer(program, len(program))
 
     class SockFprog(ctypes.Structure):
@@ -237,8 +188,10 @@ def install_seccomp(libc: ctypes.CDLL, own_pid: int) -> None:
 # --- Landlock -------------------------------------------------------------------------
 
 
-def install_landlock(libc: ctypes.CDLL, abi: int, read_roots: list[str]) -> list[str]:
-    """Allow reading (files and directories) beneath `read_roots`; nothing else at all."""
+def make_landlock_ruleset(abi: int, read_roots: list[str]) -> tuple[int, list[str]]:
+    """A ruleset allowing reads (files and directories) beneath `read_roots` and nothing
+    else; built once in the zygote, applied by each worker with :func:`restrict_landlock`."""
+    libc = _libc()
     handled_fs = _LL_FS_BY_ABI.get(abi, _LL_FS_BY_ABI[5])
     attr = struct.pack("=Q", handled_fs)
     if abi >= 4:
@@ -261,9 +214,23 @@ def install_landlock(libc: ctypes.CDLL, abi: int, read_roots: list[str]) -> list
                 granted.append(root)
             finally:
                 os.close(fd)
-        _syscall(libc, NR["landlock_restrict_self"], ctypes.c_int(ruleset_fd), ctypes.c_uint32(0))
-    finally:
+    except BaseException:
         os.close(ruleset_fd)
+        raise
+    return ruleset_fd, granted
+
+
+def restrict_landlock(libc: ctypes.CDLL, ruleset_fd: int) -> None:
+    _syscall(libc, NR["landlock_restrict_self"], ctypes.c_int(ruleset_fd), ctypes.c_uint32(0))
+
+
+def install_landlock(libc: ctypes.CDLL, abi: int, read_roots: list[str]) -> list[str]:
+    """Build and apply a ruleset in one go (the calling process only)."""
+    fd, granted = make_landlock_ruleset(abi, read_roots)
+    try:
+        restrict_landlock(libc, fd)
+    finally:
+        os.close(fd)
     return granted
 
 
@@ -283,13 +250,21 @@ def drop_capabilities(libc: ctypes.CDLL) -> None:
 
 def lock_down(
     *,
-    read_roots: list[str],
     address_space_bytes: int,
     cpu_seconds: int,
     open_files: int,
+    layers: tuple[str, ...] | list[str] = OPTIONAL_LAYERS,
+    landlock_ruleset: int | None = None,
+    landlock_status: str = "missing: no ruleset",
+    log_refusals: bool = False,
 ) -> dict[str, str]:
-    """Restrict the calling process for good; returns each layer's status."""
-    layers: dict[str, str] = {}
+    """Restrict the calling process for good; returns each layer's status.
+
+    Order: rlimits and no_new_privs; Landlock (while the process may still open the
+    roots); the sandbox user (which clears every capability; capabilities are dropped
+    explicitly too); seccomp last, since the allowlist refuses everything above.
+    """
+    status: dict[str, str] = {}
     libc = _libc()
 
     try:
@@ -302,40 +277,54 @@ def lock_down(
         resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
         resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
-        layers["rlimits"] = ACTIVE
+        status["rlimits"] = ACTIVE
     except (OSError, ValueError) as exc:
-        layers["rlimits"] = f"missing: {exc}"
+        status["rlimits"] = f"missing: {exc}"
 
     if not is_x86_64_linux():
         reason = f"missing: not x86-64 Linux ({platform.system()} {platform.machine()})"
-        return {**layers, "no_new_privs": reason, "capabilities": reason, "landlock": reason, "seccomp": reason}
+        return {**status, "no_new_privs": reason, "uid": reason, "capabilities": reason, "landlock": reason, "seccomp": reason}
 
     try:
         _prctl(libc, PR_SET_NO_NEW_PRIVS, 1)
-        layers["no_new_privs"] = ACTIVE if _prctl(libc, PR_GET_NO_NEW_PRIVS) == 1 else "missing: flag not set"
+        status["no_new_privs"] = ACTIVE if _prctl(libc, PR_GET_NO_NEW_PRIVS) == 1 else "missing: flag not set"
     except OSError as exc:
-        layers["no_new_privs"] = f"missing: {exc}"
+        status["no_new_privs"] = f"missing: {exc}"
 
-    abi = landlock_abi()
-    if abi <= 0:
-        layers["landlock"] = "missing: kernel has no Landlock (or it is disabled)"
+    if "landlock" not in layers:
+        status["landlock"] = DISABLED
+    elif landlock_ruleset is None:
+        status["landlock"] = landlock_status
     else:
         try:
-            install_landlock(libc, abi, read_roots)
-            layers["landlock"] = ACTIVE
-            layers["landlock_abi"] = str(abi)
+            restrict_landlock(libc, landlock_ruleset)
+            status["landlock"] = ACTIVE
         except OSError as exc:
-            layers["landlock"] = f"missing: {exc}"
+            status["landlock"] = f"missing: {exc}"
+    if landlock_ruleset is not None:
+        os.close(landlock_ruleset)
 
-    try:
-        drop_capabilities(libc)
-        layers["capabilities"] = "dropped"
-    except OSError as exc:
-        layers["capabilities"] = f"missing: {exc}"
+    if "uid" not in layers:
+        status["uid"] = status["capabilities"] = DISABLED
+    else:
+        try:
+            _namespaces.drop_to_sandbox_user()
+            status["uid"] = ACTIVE
+            status["uid_gid"] = f"{_namespaces.SANDBOX_ID}:{_namespaces.SANDBOX_ID}"
+        except OSError as exc:
+            status["uid"] = f"missing: {exc.strerror or exc}"
+        try:
+            drop_capabilities(libc)
+            status["capabilities"] = "dropped"
+        except OSError as exc:
+            status["capabilities"] = f"missing: {exc}"
 
-    try:
-        install_seccomp(libc, os.getpid())
-        layers["seccomp"] = ACTIVE
-    except OSError as exc:
-        layers["seccomp"] = f"missing: {exc}"
-    return layers
+    if "seccomp" not in layers:
+        status["seccomp"] = DISABLED
+    else:
+        try:
+            install_seccomp(libc, os.getpid(), log_refusals)
+            status["seccomp"] = "log mode: refusals logged, not enforced" if log_refusals else ACTIVE
+        except OSError as exc:
+            status["seccomp"] = f"missing: {exc}"
+    return status

@@ -12,6 +12,12 @@ to fork); it talks only to the pool over a SOCK_SEQPACKET control socket:
 
 When the control socket closes (the pool closed, or its process died), the zygote kills
 every worker it forked and exits, so no worker outlives its pool.
+
+Before serving, the zygote decides how workers get their namespaces (`_namespaces`),
+computes the Landlock read roots (the standard library and the allowed imports'
+packages, `_lockdown.read_roots`) and builds the Landlock ruleset once; each worker
+only applies it. It imports the sandbox's own modules and the allowed imports, nothing
+from the worlds or the agent, so a worker's memory holds no world code to reuse.
 """
 
 from __future__ import annotations
@@ -23,23 +29,15 @@ import os
 import signal
 import socket
 import sys
-import sysconfig
 
 # Imported here, before any fork, so the workers never need to read them from disk.
 import ast  # noqa: F401
 import linecache  # noqa: F401
 import traceback  # noqa: F401
 
-from skillbank.sandbox import _lockdown, _protocol, _worker, static  # noqa: F401
+from skillbank.sandbox import _lockdown, _namespaces, _protocol, _worker, static  # noqa: F401
 
 _WORKER_SUPPORT_MODULES = ("_strptime", "encodings.idna", "unicodedata", "string", "types")
-
-
-def read_roots() -> list[str]:
-    """The Python installation, read-only: the venv (or prefix) and the stdlib."""
-    paths = sysconfig.get_paths()
-    roots = {sys.prefix, sys.exec_prefix, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
-    return sorted(os.path.realpath(p) for p in roots if p and os.path.exists(p))
 
 
 def _preimport(names: list[str]) -> None:
@@ -50,20 +48,56 @@ def _preimport(names: list[str]) -> None:
             pass
 
 
-def _child(worker_fd: int, config: dict, ctl: socket.socket) -> None:
+class _State:
+    """What the zygote prepared once for all its workers."""
+
+    def __init__(self, config: dict):
+        self.layers = tuple(config.get("layers", _lockdown.OPTIONAL_LAYERS))
+        self.spawner = _namespaces.Spawner("namespaces" in self.layers)
+        self.log_refusals = os.environ.get("SKILLBANK_SANDBOX_DEBUG", "") == "seccomp-log"
+        self.ruleset: int | None = None
+        self.landlock_status = "missing: kernel has no Landlock (or it is disabled)"
+        self.roots = _lockdown.read_roots(config["allowed_imports"])["roots"]
+        self.granted = 0
+        self.abi = _lockdown.landlock_abi()
+        if "landlock" in self.layers and self.abi > 0:
+            try:
+                self.ruleset, granted = _lockdown.make_landlock_ruleset(self.abi, self.roots)
+                self.granted = len(granted)
+            except OSError as exc:
+                self.landlock_status = f"missing: {exc}"
+
+
+def _child(worker_fd: int, config: dict, ctl: socket.socket, state: _State) -> None:
     try:
         ctl.close()
-        os.closerange(3, worker_fd)
-        os.closerange(worker_fd + 1, 1 << 16)
+        keep = sorted(fd for fd in (worker_fd, state.ruleset) if fd is not None)
+        low = 3
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 16)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lockdown_prctl_pdeathsig()
         sock = _protocol.Channel(socket.socket(fileno=worker_fd), accept_trusted=True)
-        layers = _lockdown.lock_down(
-            read_roots=config["read_roots"],
-            address_space_bytes=config["address_space_bytes"],
-            cpu_seconds=config["cpu_seconds"],
-            open_files=config["open_files"],
+        layers = {"namespaces": state.spawner.layer_status}
+        if state.spawner.mode != "none":
+            layers["namespaces_mode"] = state.spawner.mode
+            layers["namespaces_list"] = ",".join(_namespaces.NAMESPACE_NAMES)
+        layers.update(
+            _lockdown.lock_down(
+                address_space_bytes=config["address_space_bytes"],
+                cpu_seconds=config["cpu_seconds"],
+                open_files=config["open_files"],
+                layers=state.layers,
+                landlock_ruleset=state.ruleset,
+                landlock_status=state.landlock_status,
+                log_refusals=state.log_refusals,
+            )
         )
+        if layers.get("landlock") == "active":
+            layers["landlock_abi"] = str(state.abi)
+            layers["landlock_roots"] = str(state.granted)
         worker = _worker.Worker(sock, config)
         sock.send({"op": "ready", "pid": os.getpid(), "layers": layers})
         worker.serve()
@@ -78,15 +112,34 @@ def _lockdown_prctl_pdeathsig() -> None:
         pass
 
 
-def _describe(status: int) -> dict:
+def _pidfd_pid(pidfd: int) -> int | None:
+    """The host pid behind a pidfd (the worker's, sent up by its init)."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _describe(status: int, namespaced: bool) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status)}
-    return {"exit": os.waitstatus_to_exitcode(status)}
+    code = os.waitstatus_to_exitcode(status)
+    if namespaced and code > 128:
+        # the worker's init mirrors a signal S as exit code 128+S (see _namespaces)
+        return {"signal": code - 128}
+    return {"exit": code}
 
 
-def serve(ctl: socket.socket, config: dict) -> None:
+def serve(ctl: socket.socket, config: dict, state: _State) -> None:
     children: set[int] = set()
     ended: dict[int, dict] = {}
+    namespaced = state.spawner.mode != "none"
+    aliases: dict[int, int] = {}  # worker's host pid -> the pid we wait for
 
     def reap() -> None:
         while children:
@@ -97,7 +150,7 @@ def serve(ctl: socket.socket, config: dict) -> None:
             if pid == 0:
                 return
             children.discard(pid)
-            ended[pid] = _describe(status)
+            ended[pid] = _describe(status, namespaced)
             if len(ended) > 256:
                 ended.pop(next(iter(ended)))
 
@@ -110,22 +163,34 @@ def serve(ctl: socket.socket, config: dict) -> None:
             request = json.loads(msg)
             op = request.get("op")
             if op == "spawn" and len(fds) == 1:
-                pid = os.fork()
+                try:
+                    pid, pidfd = state.spawner.fork()
+                except OSError as exc:
+                    os.close(fds[0])
+                    ctl.send(json.dumps({"error": f"could not fork a worker: {exc}"}).encode())
+                    continue
                 if pid == 0:
-                    _child(fds[0], config, ctl)
+                    _child(fds[0], config, ctl, state)
                 os.close(fds[0])
                 children.add(pid)
-                pidfd = os.pidfd_open(pid)
+                # The pool knows the worker by its own host pid; its status comes from
+                # the process we wait for (its init, under namespaces).
+                worker_pid = _pidfd_pid(pidfd) or pid
+                if worker_pid != pid:
+                    aliases[worker_pid] = pid
+                    if len(aliases) > 4096:
+                        aliases.pop(next(iter(aliases)))
                 try:
-                    socket.send_fds(ctl, [json.dumps({"pid": pid}).encode()], [pidfd])
+                    socket.send_fds(ctl, [json.dumps({"pid": worker_pid}).encode()], [pidfd])
                 finally:
                     os.close(pidfd)
             elif op == "status":
                 pid = int(request["pid"])
+                pid = aliases.pop(pid, pid)
                 if pid in children:
                     try:
                         _, status = os.waitpid(pid, 0)
-                        ended[pid] = _describe(status)
+                        ended[pid] = _describe(status, namespaced)
                     except ChildProcessError:
                         ended[pid] = {"exit": None}
                     children.discard(pid)
@@ -153,11 +218,11 @@ def main() -> None:
     # Ctrl-C in the pool's terminal is the pool's business; it closes us through the
     # control socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config["read_roots"] = read_roots()
     _preimport(config["allowed_imports"])
+    state = _State(config)
     gc.collect()
     gc.freeze()  # keeps forked workers from copying pages the collector would touch
-    serve(ctl, config)
+    serve(ctl, config, state)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from skillbank.errors import ValidationError
 from skillbank.sandbox.static import DEFAULT_ALLOWED_IMPORTS
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-LAYERS = ("rlimits", "no_new_privs", "landlock", "seccomp")
+LAYERS = ("rlimits", "no_new_privs", "namespaces", "uid", "landlock", "seccomp")
+#: Layers `SandboxConfig.layers` can switch off (for tests that prove each on its own).
+OPTIONAL_LAYERS = ("namespaces", "uid", "landlock", "seccomp")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,10 @@ class SandboxConfig:
     zygote, so this is cheap).
     open_files: RLIMIT_NOFILE per worker.
     required_layers: isolation layers whose absence is an error instead of a warning
-        (any of "rlimits", "no_new_privs", "landlock", "seccomp").
+        (any of "rlimits", "no_new_privs", "namespaces", "uid", "landlock", "seccomp").
+    layers: the optional layers workers set up (default: all of "namespaces", "uid",
+        "landlock", "seccomp"). Only tests switch layers off, to show what each one
+        refuses on its own; a switched-off layer is reported "disabled by config".
     """
 
     workers: int | None = None
@@ -51,6 +56,7 @@ class SandboxConfig:
     stdout_limit_bytes: int = 64 * 1024
     open_files: int = 64
     required_layers: tuple[str, ...] = ()
+    layers: tuple[str, ...] = OPTIONAL_LAYERS
 
     def __post_init__(self) -> None:
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
@@ -78,6 +84,13 @@ class SandboxConfig:
         for layer in self.required_layers:
             if layer not in LAYERS:
                 raise ValidationError(f"required_layers contains {layer!r}; known layers: {', '.join(LAYERS)}")
+
+        if isinstance(self.layers, str):
+            raise ValidationError("layers must be a sequence of layer names, not one string")
+        object.__setattr__(self, "layers", tuple(self.layers))
+        for layer in self.layers:
+            if layer not in OPTIONAL_LAYERS:
+                raise ValidationError(f"layers contains {layer!r}; layers that can be switched off: {', '.join(OPTIONAL_LAYERS)}")
 
     @property
     def worker_count(self) -> int:

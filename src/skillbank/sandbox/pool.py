@@ -140,6 +140,7 @@ class SandboxPool:
             "cpu_seconds": self.config.cpu_seconds,
             "open_files": self.config.open_files,
             "stdout_limit_bytes": self.config.stdout_limit_bytes,
+            "layers": list(self.config.layers),
         }
         debug = os.environ.get("SKILLBANK_SANDBOX_DEBUG", "") not in ("", "0")
         try:
@@ -199,7 +200,8 @@ class SandboxPool:
             self._check_layers(worker.layers)
 
     def _check_layers(self, layers: Mapping[str, str]) -> None:
-        missing = {name: layers.get(name, "missing: not reported") for name in LAYERS if layers.get(name) != "active"}
+        wanted = [name for name in LAYERS if name in self.config.layers or name in ("rlimits", "no_new_privs")]
+        missing = {name: layers.get(name, "missing: not reported") for name in wanted if layers.get(name) != "active"}
         required = [name for name in self.config.required_layers if name in missing]
         if required:
             raise SandboxError(
@@ -207,7 +209,7 @@ class SandboxPool:
                 + ", ".join(f"{name} ({missing[name]})" for name in required)
             )
         if missing:
-            active = [name for name in LAYERS if name not in missing]
+            active = [name for name in wanted if name not in missing]
             warnings.warn(
                 "sandbox isolation degraded: "
                 + ", ".join(f"{name} is {reason}" for name, reason in missing.items())
@@ -562,6 +564,8 @@ class Session:
             status = replacement.get("exit_status") or {}
             if killed == "crash" and status.get("signal") == signal.SIGXCPU:
                 killed, detail = "timeout", f"the code used up the CPU-seconds limit ({cfg.cpu_seconds} s)"
+            elif killed == "crash" and status.get("signal") == signal.SIGSYS:
+                detail += " (the sandbox refuses a system call it made: seccomp, SIGSYS)"
             elif killed == "crash" and status:
                 detail += f" ({'signal ' + str(status['signal']) if 'signal' in status else 'exit code ' + str(status.get('exit'))})"
             extra.update({k: v for k, v in replacement.items() if k != "exit_status"})
