@@ -16,6 +16,7 @@ import typer
 
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
+from skillbank.commands import data, train
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -49,6 +50,8 @@ app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbo
 app.add_typer(world.app, name="world", help="Explore the built-in apps world: apps, API docs, tasks, expert solutions.")
 app.add_typer(runs.app, name="runs", help="List and inspect agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks; each prints one JSON object.")
+app.add_typer(data.app, name="data", help="Build training data (SFT records from expert episodes).")
+app.add_typer(train.app, name="train", help="Train the local policy (LoRA SFT).")
 app.command("doctor", help="Show which sandbox isolation layers this machine supports.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
 app.command("demo", help="A short tour of the skill library (create, update, history, diff, events).")(demo.demo)
