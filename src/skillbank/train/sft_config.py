@@ -8,7 +8,8 @@ The TOML file holds the fields of `SftConfig` at its top level, e.g.::
     lora_r = 16
     max_minutes = 40
 
-Relative paths are taken from the TOML file's directory. Unknown keys are an error.
+Relative paths are taken from the current directory (as command-line paths are), so a
+config checked into a repository works from its root. Unknown keys are an error.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class SftConfig:
             raise ValidationError("target_modules must name at least one module")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, base_dir: Path | None = None) -> SftConfig:
+    def from_dict(cls, data: dict[str, Any]) -> SftConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -105,9 +106,6 @@ class SftConfig:
                 if not isinstance(values[key], list) or not all(isinstance(v, str) for v in values[key]):
                     raise ConfigError(f"{key} must be a list of strings")
                 values[key] = tuple(values[key])
-        for key in ("data", "out_dir", "model_path"):
-            if isinstance(values.get(key), str) and base_dir is not None:
-                values[key] = str((base_dir / values[key]).resolve()) if not Path(values[key]).is_absolute() else values[key]
         try:
             return cls(**values)
         except TypeError as exc:
@@ -127,4 +125,4 @@ def load_config(path: str | Path) -> SftConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return SftConfig.from_dict(data, base_dir=p.parent.resolve())
+    return SftConfig.from_dict(data)

@@ -86,14 +86,20 @@ def prepare_examples(config: SftConfig, tokenizer: Any) -> tuple[list[EncodedExa
     records = [r for r in read_sft(config.data) if r.variant in config.variants]
     if not records:
         raise ValidationError(f"no records of variant(s) {', '.join(config.variants)} in {config.data}")
-    encoded = [encode_messages(r.messages, tokenizer) for r in records]
-    kept = [e for e in encoded if len(e.input_ids) <= config.max_length and e.loss_tokens > 0]
-    random.Random(config.seed).shuffle(kept)
-    if config.max_examples is not None:
-        kept = kept[: config.max_examples]
+    random.Random(config.seed).shuffle(records)
+    kept: list[EncodedExample] = []
+    dropped = 0
+    for record in records:  # encoded lazily: with max_examples only what is kept is tokenised
+        if config.max_examples is not None and len(kept) >= config.max_examples:
+            break
+        example = encode_messages(record.messages, tokenizer)
+        if len(example.input_ids) > config.max_length:
+            dropped += 1
+        elif example.loss_tokens > 0:
+            kept.append(example)
     if not kept:
         raise ValidationError(f"every record is longer than max_length={config.max_length} tokens")
-    return kept, len(encoded) - len([e for e in encoded if len(e.input_ids) <= config.max_length])
+    return kept, dropped
 
 
 def _schedule(step: int, total: int, warmup: int) -> float:
