@@ -73,7 +73,7 @@ def test_lora_adapter_round_trip(policy, tmp_path):
     del lora, model
 
     adapted = LocalPolicy(LocalConfig(adapter_path=tmp_path / "adapter", max_new_tokens=6))
-    assert isinstance(adapted.backend.model, peft.PeftModel)
+    assert not isinstance(adapted.backend.model, peft.PeftModel)  # merged: no LoRA overhead at generation
     with torch.inference_mode():
         got = adapted.backend.model(**inputs).logits
         base = policy.backend.model(**inputs).logits
@@ -90,7 +90,6 @@ def test_the_bundled_adapter_loads_offline_and_changes_the_output(policy, monkey
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     assert (BUNDLED_ADAPTER / "adapter_model.safetensors").is_file()
     tuned = LocalPolicy(LocalConfig(max_new_tokens=12))  # adapter_path defaults to the bundled one
-    assert isinstance(tuned.backend.model, peft.PeftModel)
     inputs = policy.backend.tokenizer(render_prompt(MESSAGES), return_tensors="pt")
     with torch.inference_mode():
         got = tuned.backend.model(**inputs).logits

@@ -122,3 +122,22 @@ def test_config_loads_from_toml_and_rejects_bad_keys(tmp_path):
         load_config(tmp_path / "neg.toml")
     with pytest.raises(ConfigError, match="needs data"):
         SftConfig.from_dict({"out_dir": "o"})
+
+
+def test_cli_trains_from_a_toml_config(tok, data_dir, tmp_path, capsys, monkeypatch):
+    from skillbank.cli import main
+
+    model_dir = tmp_path / "tiny-model"
+    tiny_model(transformers, torch, tok).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sft.toml").write_text(
+        f'data = "{data_dir.name}"\nout_dir = "run"\nmodel_path = "tiny-model"\nepochs = 2.0\ngrad_accum = 2\n'
+        'learning_rate = 0.02\nlora_r = 4\ntarget_modules = ["q_proj", "v_proj"]\n'
+    )
+    assert main(["train", "sft", "--config", "sft.toml", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["records_seen"] == 4 and out["optimizer_steps"] == 2 and out["stopped"] == "done"
+    assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lora_r"] == 4
+    assert main(["train", "sft", "--config", "missing.toml"]) != 0

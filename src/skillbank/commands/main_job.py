@@ -68,7 +68,8 @@ def run(
     max_steps: Annotated[int, typer.Option("--max-steps", help="Replies per task.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the built-in apps world.")] = 0,
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
-    adapter_path: Annotated[Optional[str], typer.Option("--adapter-path", help="local: a fine-tuned adapter.")] = None,
+    adapter_path: Annotated[Optional[str], typer.Option("--adapter", "--adapter-path", help="local: the LoRA adapter: default (the shipped SFT adapter), none (the base model) or a path.")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help="local: tokens generated per reply at most (default 512).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
@@ -86,7 +87,7 @@ def run(
     world = AppsWorld(seed=seed)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
-    agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path,
+    agent_policy = _make_policy(policy, world, {"model_path": model_path, "adapter_path": adapter_path, "max_new_tokens": max_new_tokens,
                                                 "base_url": base_url, "model": model, "path": responses})
     if policy == "expert" and not as_json:
         console.print(f"[bold]{EXPERT_NOTE}[/bold]")
@@ -94,7 +95,9 @@ def run(
     store = open_store(library)
     counts = {"passed": 0, "used": 0, "saved": 0}
     try:
-        with SandboxPool(SandboxConfig()) as pool, Progress(
+        # A batching policy plays several scenarios at once, each holding a sandbox worker.
+        workers = max(SandboxConfig().worker_count, getattr(agent_policy, "max_concurrency", 1))
+        with SandboxPool(SandboxConfig(workers=workers)) as pool, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
             console=err_console, transient=as_json, disable=as_json,

@@ -280,7 +280,8 @@ def _existing(path: str | Path, what: str) -> Path:
 
 
 def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) for `config` through transformers, adapter applied, in eval mode."""
+    """(model, tokenizer) for `config` through transformers, in eval mode, with the adapter
+    (if any) merged into the weights."""
     torch, transformers = _import_transformers()
     adapter = resolve_adapter(config.adapter_path)
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
@@ -306,7 +307,8 @@ def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
             import peft
         except ImportError:
             raise ConfigError(f"a LoRA adapter needs peft: {_INSTALL_HINT}") from None
-        model = peft.PeftModel.from_pretrained(model, str(adapter))
+        # Merged into the base weights: generation then costs what the base model costs.
+        model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     return model, tokenizer
 
