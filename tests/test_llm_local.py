@@ -109,12 +109,28 @@ def test_missing_adapter_and_model_paths_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"not a peft adapter directory \(no adapter_config.json\)"):
         load_transformers(LocalConfig(adapter_path=tmp_path / "empty"))
     with pytest.raises(ConfigError, match=r"model_path does not exist"):
-        load_transformers(LocalConfig(model_path=tmp_path / "nope.gguf"))
+        load_transformers(LocalConfig(model_path=tmp_path / "nope.gguf", adapter_path=None))
     with pytest.raises(ConfigError, match=r"no config.json"):
-        load_transformers(LocalConfig(model_path=tmp_path / "empty"))
+        load_transformers(LocalConfig(model_path=tmp_path / "empty", adapter_path=None))
     (tmp_path / "weights.bin").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"must be a .gguf file"):
-        load_transformers(LocalConfig(model_path=tmp_path / "weights.bin"))
+        load_transformers(LocalConfig(model_path=tmp_path / "weights.bin", adapter_path=None))
+
+
+def test_adapter_setting_resolves_default_none_and_paths(tmp_path, monkeypatch):
+    from skillbank.llm import local
+
+    assert local.resolve_adapter(None) is None and local.resolve_adapter("none") is None
+    assert local.resolve_adapter("default", "llama_cpp") is None  # no bundled GGUF LoRA
+    assert LocalConfig().adapter_path == "default"
+    monkeypatch.setattr(local, "BUNDLED_ADAPTER", tmp_path / "missing")
+    with pytest.raises(ConfigError, match="bundled adapter is missing"):
+        local.resolve_adapter("default")
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "adapter_config.json").write_text("{}")
+    monkeypatch.setattr(local, "BUNDLED_ADAPTER", tmp_path / "shipped")
+    assert local.resolve_adapter("default") == tmp_path / "shipped"
+    assert local.resolve_adapter(tmp_path / "shipped") == tmp_path / "shipped"
 
 
 def test_ensure_gguf_assembles_once(tmp_path, monkeypatch):
@@ -141,7 +157,7 @@ def test_missing_local_extra_names_the_install_command(monkeypatch, tmp_path):
         ensure_gguf(tmp_path)
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ConfigError, match=r"needs torch and transformers: pip install 'skillbank\[local\]'"):
-        load_transformers(LocalConfig())
+        load_transformers(LocalConfig(adapter_path=None))
 
 
 class FakeLlama:

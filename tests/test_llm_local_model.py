@@ -27,7 +27,7 @@ FEW_SHOT = [
 
 @pytest.fixture(scope="module")
 def policy():
-    return LocalPolicy(LocalConfig(max_new_tokens=12))
+    return LocalPolicy(LocalConfig(max_new_tokens=12, adapter_path="none"))
 
 
 def test_greedy_is_deterministic_and_counts_use_the_tokenizer(policy):
@@ -60,7 +60,7 @@ def test_sampling_is_reproducible_per_seed(policy):
 
 def test_lora_adapter_round_trip(policy, tmp_path):
     peft = pytest.importorskip("peft", reason="peft (local extra) is not installed")
-    model, tokenizer = load_transformers(LocalConfig())
+    model, tokenizer = load_transformers(LocalConfig(adapter_path="none"))
     torch.manual_seed(0)
     # init_lora_weights=False makes B random too, so the untrained adapter changes outputs.
     lora = peft.get_peft_model(
@@ -73,13 +73,30 @@ def test_lora_adapter_round_trip(policy, tmp_path):
     del lora, model
 
     adapted = LocalPolicy(LocalConfig(adapter_path=tmp_path / "adapter", max_new_tokens=6))
-    assert isinstance(adapted.backend.model, peft.PeftModel)
+    assert not isinstance(adapted.backend.model, peft.PeftModel)  # merged: no LoRA overhead at generation
     with torch.inference_mode():
         got = adapted.backend.model(**inputs).logits
         base = policy.backend.model(**inputs).logits
     assert torch.allclose(got, expected, atol=1e-4), "the saved adapter reloads to the same model"
     assert not torch.allclose(got, base, atol=1e-2), "the adapter is active"
     assert adapted.generate(MESSAGES).completion_tokens > 0
+
+
+def test_the_bundled_adapter_loads_offline_and_changes_the_output(policy, monkeypatch):
+    peft = pytest.importorskip("peft", reason="peft (local extra) is not installed")
+    from skillbank.llm.local import BUNDLED_ADAPTER
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    assert (BUNDLED_ADAPTER / "adapter_model.safetensors").is_file()
+    tuned = LocalPolicy(LocalConfig(max_new_tokens=12))  # adapter_path defaults to the bundled one
+    inputs = policy.backend.tokenizer(render_prompt(MESSAGES), return_tensors="pt")
+    with torch.inference_mode():
+        got = tuned.backend.model(**inputs).logits
+        base = policy.backend.model(**inputs).logits
+    assert not torch.allclose(got, base, atol=1e-3), "the bundled adapter changes the model"
+    assert tuned.generate(MESSAGES).text != policy.generate(MESSAGES).text or \
+        tuned.generate(FEW_SHOT).text != policy.generate(FEW_SHOT).text
 
 
 def test_llama_cpp_backend_on_the_bundled_gguf():

@@ -20,6 +20,7 @@ import typer
 from skillbank.commands import bench, runs, sandbox, skills, world
 from skillbank.commands import demo, main_job
 from skillbank.commands import serve as serve_cmd
+from skillbank.commands import data as data_cmd
 from skillbank.commands import train as train_cmd
 from skillbank.commands import mcp as mcp_cmd
 from skillbank.commands._output import Interrupted
@@ -59,7 +60,8 @@ app.add_typer(world.app, name="world", help="Explore a world (apps, support or -
 app.add_typer(runs.app, name="runs", help="List, inspect and compare agent runs (traces).")
 app.add_typer(bench.app, name="bench", help="Benchmarks: a summary table, or one JSON object with --json.")
 app.add_typer(policy_cmd.app, name="policy", help="The governance policy in force (promotion gate, canary rule, red-team).")
-app.add_typer(train_cmd.app, name="train", help="Train the local policy (SAGE: GRPO over sequential rollouts).")
+app.add_typer(data_cmd.app, name="data", help="Build training data (SFT records from expert episodes).")
+app.add_typer(train_cmd.app, name="train", help="Train the local policy: LoRA SFT on expert episodes, SAGE (GRPO over sequential rollouts).")
 app.command("doctor", help="Check this machine: sandbox isolation layers, installed extras, offline models.")(sandbox.doctor)
 app.command("run", help="The main job: run the skill-library agent over a split.")(main_job.run)
 app.command("serve", help="Serve a library: REST API with scoped tokens, and the dashboard (the `web` extra).")(serve_cmd.serve)

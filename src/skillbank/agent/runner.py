@@ -18,9 +18,12 @@ Figures in the summary:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +113,53 @@ def summarize(episodes: list[EpisodeTrace], grades: list[Grade], tasks: list[Tas
 ProgressCallback = Callable[[EpisodeTrace, int, int], None]
 
 
+def _concurrency(policy: Policy, config: RunConfig) -> int:
+    """Scenarios played at once: the policy's `max_concurrency` (a batching local model),
+    else 1. Only when no scenario can see another's skills (retrieval ``same-scenario``
+    or an empty library), so concurrency never changes what an episode reads."""
+    wanted = int(getattr(policy, "max_concurrency", 1) or 1)
+    isolated = not config.with_skills or config.retrieval in ("same-scenario", "none")
+    return wanted if wanted > 1 and isolated else 1
+
+
+class _LockedLibrary:
+    """A `RunLibrary` shared by scenario threads: one call at a time (retrieval indexes
+    and searches in two steps)."""
+
+    def __init__(self, inner: RunLibrary):
+        self._inner = inner
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if not callable(value):
+            return value
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return value(*args, **kwargs)
+        return locked
+
+
+def _play_concurrently(play: Callable[[SkillAgent, Task], None], policy: Policy, library: Any,
+                       sessions: SessionFactory, config: RunConfig, tasks: list[Task], workers: int) -> None:
+    """Each scenario's tasks in order on one thread; up to `workers` scenarios at once."""
+    chains: dict[str, list[Task]] = {}
+    for task in tasks:
+        chains.setdefault(task.scenario_id, []).append(task)
+    stream = getattr(policy, "stream", None)
+
+    def chain(scenario_tasks: list[Task]) -> None:
+        agent = SkillAgent(policy, library, sessions, config.agent)
+        with stream() if stream is not None else contextlib.nullcontext():
+            for task in scenario_tasks:
+                play(agent, task)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scenario") as pool:
+        for future in [pool.submit(chain, c) for c in chains.values()]:
+            future.result()
+
+
 def run_split(
     world: World,
     policy: Policy,
@@ -138,21 +188,35 @@ def run_split(
     library = RunLibrary(store, retriever if config.with_skills else None, run_id=run_id,
                          namespace=config.namespace, top_k=config.top_k, actor=config.agent.actor,
                          writable=config.with_skills, version_chooser=version_chooser)
-    agent = SkillAgent(policy, library, sessions, config.agent)
     started = time.perf_counter()
     episodes: list[EpisodeTrace] = []
     grades: list[Grade] = []
-    for done, task in enumerate(tasks, 1):
+
+    def play(agent: SkillAgent, task: Task) -> None:
         env = world.start(task.id)
         episode = agent.play(env, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
         grade = env.evaluate()  # only now, after the episode: the agent never sees it
         episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction,
                                       grade_tests=tuple(dataclasses.asdict(t) for t in grade.tests))
-        writer.append_episode(episode)
-        episodes.append(episode)
-        grades.append(grade)
-        if on_episode is not None:
-            on_episode(episode, done, len(tasks))
+        with done_lock:
+            writer.append_episode(episode)
+            episodes.append(episode)
+            grades.append(grade)
+            if on_episode is not None:
+                on_episode(episode, len(episodes), len(tasks))
+
+    done_lock = threading.Lock()
+    workers = _concurrency(policy, config)
+    if workers <= 1:
+        agent = SkillAgent(policy, library, sessions, config.agent)
+        for task in tasks:
+            play(agent, task)
+    else:
+        _play_concurrently(play, policy, _LockedLibrary(library), sessions, config, tasks, workers)
+        # The trace file is in completion order; the summary keeps scenario order.
+        order = {t.id: i for i, t in enumerate(tasks)}
+        pairs = sorted(zip(episodes, grades), key=lambda p: order[p[0].task_id])
+        episodes, grades = [e for e, _ in pairs], [g for _, g in pairs]
     summary = summarize(episodes, grades, tasks, config, run_id=run_id, world=world.name,
                         duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
     if governance_summary is not None:

@@ -15,6 +15,7 @@ from skillbank.bench import store as _store
 from skillbank.bench import world as _world
 from skillbank.bench import canary as _canary
 from skillbank.bench import governance as _governance
+from skillbank.bench import llm as _llm
 
 app = typer.Typer(no_args_is_help=True)
 app.command("store", help="Store latency and throughput (put, get-by-alias, list).")(_store.command)
@@ -24,3 +25,4 @@ app.command("agent", help="Per-task retrieval overhead of a run at 1k/10k/100k v
 app.command("retrieval", help="Top-k retrieval latency over 1k/10k/100k skills per mode.")(_retrieval.command)
 app.command("canary", help="Canary rule: false-rollback rate (as-good canaries) and calls to rollback (worse ones).")(_canary.command)
 app.command("governance", help="Governance off / trust / on over two train runs with injected faults.")(_governance.command)
+app.command("llm", help="Local model prefill/generation tokens per second, batch 1/4/8, base and adapter.")(_llm.command)

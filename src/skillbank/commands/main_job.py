@@ -184,11 +184,11 @@ def run(
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Replies per task.")] = 40,
     seed: Annotated[str, typer.Option("--seed", help="World seed, also the model's sampling seed (local; openai sends it as `seed`); or 'random': train draws from the training seeds, other splits from the held-out evaluation seeds (printed and recorded).")] = "0",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
-    adapter_path: Annotated[Optional[str], typer.Option("--adapter-path", help="local: a fine-tuned adapter.")] = None,
+    adapter_path: Annotated[Optional[str], typer.Option("--adapter", "--adapter-path", help="local: the LoRA adapter: default (the shipped SFT adapter), none (the base model) or a path.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
     policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
@@ -235,7 +235,7 @@ def run(
                        agent=AgentConfig(max_steps=max_steps))
     agent_policy = _make_policy(policy, world, {**options, "fault_rate": fault_rate, "fault_seed": fault_seed})
     note = EXPERT_NOTE if policy == "expert" else (
-        LOCAL_BASE_NOTE if policy == "local" and adapter_path is None and model_path is None else None)
+        LOCAL_BASE_NOTE if policy == "local" and str(adapter_path).lower() == "none" and model_path is None else None)
     retriever = make_retriever(retrieval, top_k=top_k) if with_skills and retrieval != "none" else None
     store = open_store(library)
     record = {
@@ -257,7 +257,9 @@ def run(
             harness, close_harness = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed_value)
             governed = GovernedRun(Governance(store, policy=gov_policy, namespace=namespace, harness=harness),
                                    seed=seed_value, mode=governance)
-        with SandboxPool(SandboxConfig()) as pool, Progress(
+        # A batching policy plays several scenarios at once, each holding a sandbox worker.
+        workers = max(SandboxConfig().worker_count, getattr(agent_policy, "max_concurrency", 1))
+        with SandboxPool(SandboxConfig(workers=workers)) as pool, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(),
             TextColumn("{task.fields[current]}", markup=False),

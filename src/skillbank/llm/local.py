@@ -39,8 +39,10 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -56,6 +58,26 @@ TURN_MARKERS = (END_OF_TURN, *ROLE_HEADERS.values())
 _INSTALL_HINT = "pip install 'skillbank[local]'"
 _OPEN_FENCE = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
 _CONVERTED_DIRNAME = "gemma-3-270m-hf"
+#: The LoRA adapter shipped in the package (`skillbank train sft`, see its README.md).
+BUNDLED_ADAPTER = Path(__file__).parent / "adapters" / "gemma3-270m-sft"
+#: `adapter_path` values: "default" is the bundled adapter, "none" (or None) the base model.
+ADAPTER_DEFAULT, ADAPTER_NONE = "default", "none"
+
+
+def resolve_adapter(adapter: str | Path | None, backend: str = "transformers") -> Path | None:
+    """The adapter directory an `adapter_path` setting names: ``"default"`` is the bundled
+    adapter (for the transformers backend; llama.cpp has none bundled), ``"none"``/None
+    the base model, anything else a path that must exist."""
+    if adapter is None or str(adapter).lower() == ADAPTER_NONE:
+        return None
+    if str(adapter) == ADAPTER_DEFAULT:
+        if backend != "transformers":
+            return None
+        if not (BUNDLED_ADAPTER / "adapter_config.json").is_file():
+            raise ConfigError(f"the bundled adapter is missing from {BUNDLED_ADAPTER}; pass adapter_path='none' "
+                              "for the base model or a path to another adapter")
+        return BUNDLED_ADAPTER
+    return _existing(adapter, "adapter_path")
 
 
 def render_prompt(messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
@@ -195,8 +217,10 @@ class LocalConfig:
     Attributes:
         model_path: None for the bundled Gemma 3 270M; else a ``.gguf`` file or a
             transformers checkpoint directory (e.g. an SFT model with merged weights).
-        adapter_path: a peft LoRA adapter directory (transformers backend) or a GGUF LoRA
-            file (llama.cpp backend). Default None.
+        adapter_path: ``"default"``: the SFT adapter shipped in the package
+            (transformers backend; the llama.cpp backend has none and runs the base
+            model); ``"none"`` or None: the base model; else a peft LoRA adapter directory
+            (transformers) or a GGUF LoRA file (llama.cpp). Default ``"default"``.
         backend: ``"transformers"`` (default) or ``"llama_cpp"`` (needs ``llama_cpp``
             importable; not part of any extra).
         max_new_tokens: the completion budget per turn. Default 512.
@@ -209,10 +233,14 @@ class LocalConfig:
         cache_dir: where the assembled GGUF and the converted checkpoint live. Default
             None: `default_cache_dir()`.
         context_length: the llama.cpp context window (prompt plus reply). Default 8192.
+        batch_size: most concurrent episodes generated as one batch (transformers
+            backend); 1 turns batching off. Default 8.
+        batch_wait_s: how long a request waits for the other open streams before its
+            batch runs without them. Default 0.5.
     """
 
     model_path: str | Path | None = None
-    adapter_path: str | Path | None = None
+    adapter_path: str | Path | None = ADAPTER_DEFAULT
     backend: Literal["transformers", "llama_cpp"] = "transformers"
     max_new_tokens: int = 512
     temperature: float = 0.0
@@ -220,6 +248,8 @@ class LocalConfig:
     threads: int | None = None
     cache_dir: str | Path | None = None
     context_length: int = 8192
+    batch_size: int = 8
+    batch_wait_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.backend not in ("transformers", "llama_cpp"):
@@ -230,6 +260,10 @@ class LocalConfig:
             raise ValidationError(f"temperature must be >= 0, got {self.temperature!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
             raise ValidationError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise ValidationError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not self.batch_wait_s >= 0:
+            raise ValidationError(f"batch_wait_s must be >= 0, got {self.batch_wait_s!r}")
         if not isinstance(self.context_length, int) or self.context_length <= 0:
             raise ValidationError(f"context_length must be a positive integer, got {self.context_length!r}")
 
@@ -246,9 +280,10 @@ def _existing(path: str | Path, what: str) -> Path:
 
 
 def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) for `config` through transformers, adapter applied, in eval mode."""
+    """(model, tokenizer) for `config` through transformers, in eval mode, with the adapter
+    (if any) merged into the weights."""
     torch, transformers = _import_transformers()
-    adapter = _existing(config.adapter_path, "adapter_path") if config.adapter_path else None
+    adapter = resolve_adapter(config.adapter_path)
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise ConfigError(f"adapter_path is not a peft adapter directory (no adapter_config.json): {adapter}")
     if config.threads:
@@ -272,7 +307,8 @@ def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
             import peft
         except ImportError:
             raise ConfigError(f"a LoRA adapter needs peft: {_INSTALL_HINT}") from None
-        model = peft.PeftModel.from_pretrained(model, str(adapter))
+        # Merged into the base weights: generation then costs what the base model costs.
+        model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     return model, tokenizer
 
@@ -290,11 +326,19 @@ class GenerationBackend(Protocol):
 
 
 class TransformersBackend:
-    """Greedy or sampled decoding with ``model.generate`` and a stop check on the text."""
+    """Greedy or sampled decoding with ``model.generate``, one prompt or a batch.
+
+    A batch is left-padded (the tokenizer's ``padding_side`` is set to ``"left"``) and
+    decoded together with the model's KV cache; each row stops on its own (the reply-end
+    check runs per row) and the batch ends when every row has stopped.
+    """
 
     def __init__(self, model: Any, tokenizer: Any):
         self.model = model
         self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -303,40 +347,64 @@ class TransformersBackend:
         return len(self.tokenizer(prompt)["input_ids"])
 
     def generate(self, prompt: str, *, max_new_tokens: int, temperature: float, seed: int) -> tuple[str, int, str]:
+        return self.generate_batch([prompt], max_new_tokens=max_new_tokens, temperature=temperature, seeds=[seed])[0]
+
+    def generate_batch(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
+                       seeds: Sequence[int]) -> list[tuple[str, int, str]]:
+        """(raw text, tokens generated, finish reason) per prompt. Sampling seeds the
+        batch with ``seeds[0]``, so a sampled batch replays only with the same prompts."""
         torch, transformers = _import_transformers()
         tokenizer = self.tokenizer
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = tokenizer(list(prompts), return_tensors="pt", padding=True)
         prompt_len = inputs["input_ids"].shape[1]
+        n = len(prompts)
+        stopped_at: list[int | None] = [None] * n  # tokens generated when the row's reply ended
 
         class StopAtReplyEnd(transformers.StoppingCriteria):
-            # Decoding the whole reply each step is quadratic, but replies are a few
-            # hundred tokens and one forward pass costs far more than one decode.
+            # Decoding each open reply every step is quadratic, but replies are a few
+            # hundred tokens and one forward pass costs far more than the decodes.
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                text = tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
-                done = find_stop(text) is not None
-                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+                generated = input_ids.shape[1] - prompt_len
+                for row in range(n):
+                    if stopped_at[row] is None:
+                        text = tokenizer.decode(input_ids[row, prompt_len:], skip_special_tokens=True)
+                        if find_stop(text) is not None:
+                            stopped_at[row] = generated
+                done = [at is not None for at in stopped_at]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:
             sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seed)
+            torch.manual_seed(seeds[0] if seeds else 0)
             output = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 stopping_criteria=transformers.StoppingCriteriaList([StopAtReplyEnd()]),
-                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
                 **sampling,
             )
-        new_ids = output[0, prompt_len:].tolist()
         eos = tokenizer.eos_token_id
-        finish = "length"
-        if new_ids and eos is not None and new_ids[-1] == eos:
-            finish = "eos"
-        text = tokenizer.decode(new_ids, skip_special_tokens=True)
-        if find_stop(text) is not None:
-            finish = "stop"
-        return text, len(new_ids), finish
+        results = []
+        for row in range(n):
+            new_ids = output[row, prompt_len:].tolist()
+            if stopped_at[row] is not None:
+                new_ids = new_ids[: stopped_at[row]]
+            elif eos is not None and eos in new_ids:
+                new_ids = new_ids[: new_ids.index(eos) + 1]
+            else:
+                # Rows that ended early are padded while the others decode.
+                while new_ids and new_ids[-1] == tokenizer.pad_token_id and len(new_ids) > 0:
+                    new_ids.pop()
+            finish = "length"
+            if new_ids and eos is not None and new_ids[-1] == eos:
+                finish = "eos"
+            text = tokenizer.decode(new_ids, skip_special_tokens=True)
+            if find_stop(text) is not None:
+                finish = "stop"
+            results.append((text, len(new_ids), finish))
+        return results
 
 
 class LlamaCppBackend:
@@ -365,8 +433,8 @@ class LlamaCppBackend:
         }
         if config.threads:
             kwargs["n_threads"] = config.threads
-        if config.adapter_path:
-            adapter = _existing(config.adapter_path, "adapter_path")
+        adapter = resolve_adapter(config.adapter_path, "llama_cpp")
+        if adapter is not None:
             if adapter.suffix != ".gguf":
                 raise ConfigError(
                     f"backend 'llama_cpp' needs a GGUF LoRA file as adapter_path (a peft directory works "
@@ -411,11 +479,94 @@ class LlamaCppBackend:
         return text, self.count_tokens(text), finish
 
 
+class _Request:
+    __slots__ = ("prompt", "seed", "result", "error", "done")
+
+    def __init__(self, prompt: str, seed: int):
+        self.prompt = prompt
+        self.seed = seed
+        self.result: tuple[str, int, str] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _Batcher:
+    """Gathers concurrent `generate` calls into one batched generation.
+
+    Callers are the runner's scenario threads, each registered as a stream. A batch runs
+    when as many requests wait as there are open streams (capped at `max_batch`), or when
+    the oldest has waited `max_wait_s` (a stream may be busy in the sandbox). Whichever
+    caller finds the batch ready runs it; the others wait for their results.
+    """
+
+    def __init__(self, run: Any, max_batch: int, max_wait_s: float):
+        self._run = run
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._cond = threading.Condition()
+        self._pending: list[_Request] = []
+        self._busy = False
+        self.streams = 0
+        self.batch_sizes: list[int] = []
+
+    def open_stream(self) -> None:
+        with self._cond:
+            self.streams += 1
+
+    def close_stream(self) -> None:
+        with self._cond:
+            self.streams -= 1
+            self._cond.notify_all()
+
+    def submit(self, prompt: str, seed: int) -> tuple[str, int, str]:
+        request = _Request(prompt, seed)
+        deadline = time.monotonic() + self.max_wait_s
+        with self._cond:
+            self._pending.append(request)
+            self._cond.notify_all()
+        while True:
+            batch: list[_Request] = []
+            with self._cond:
+                while not request.done:
+                    target = min(self.max_batch, max(1, self.streams))
+                    now = time.monotonic()
+                    if not self._busy and self._pending and (len(self._pending) >= target or now >= deadline):
+                        batch = self._pending[: self.max_batch]
+                        del self._pending[: len(batch)]
+                        self._busy = True
+                        break
+                    self._cond.wait(timeout=None if self._busy else max(0.001, deadline - now))
+            if request.done:
+                if request.error is not None:
+                    raise request.error
+                assert request.result is not None
+                return request.result
+            try:
+                results = self._run([r.prompt for r in batch], [r.seed for r in batch])
+                for r, result in zip(batch, results):
+                    r.result = result
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+                for r in batch:
+                    r.error = exc
+            finally:
+                with self._cond:
+                    for r in batch:
+                        r.done = True
+                    self.batch_sizes.append(len(batch))
+                    self._busy = False
+                    self._cond.notify_all()
+
+
 class LocalPolicy:
     """`Policy` running a local model; counts come from the model's own tokenizer.
 
     `Completion.extra` holds ``finish_reason`` and ``generated_tokens`` (what the model
     actually produced, before the reply was cut at its stop).
+
+    **Batching.** With a backend that generates batches (transformers), concurrent calls
+    are generated together: `max_concurrency` tells the runner how many scenarios to play
+    at once, and each of its threads wraps its scenario in ``with policy.stream():`` so
+    the policy knows how many requests to wait for.
     """
 
     name = "local"
@@ -431,6 +582,32 @@ class LocalPolicy:
             self.backend = TransformersBackend(*load_transformers(self.config))
         self.load_time_s = time.perf_counter() - start
         self._calls = 0
+        self._lock = threading.Lock()
+        self._batcher: _Batcher | None = None
+        if self.config.batch_size > 1 and hasattr(self.backend, "generate_batch"):
+            self._batcher = _Batcher(self._generate_batch, self.config.batch_size, self.config.batch_wait_s)
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many episodes this policy serves at once (1: no batching)."""
+        return self._batcher.max_batch if self._batcher is not None else 1
+
+    @contextmanager
+    def stream(self) -> Iterator[None]:
+        """Mark a thread that will call `generate` repeatedly (one scenario's tasks)."""
+        if self._batcher is None:
+            yield
+            return
+        self._batcher.open_stream()
+        try:
+            yield
+        finally:
+            self._batcher.close_stream()
+
+    def _generate_batch(self, prompts: list[str], seeds: list[int]) -> list[tuple[str, int, str]]:
+        backend: Any = self.backend
+        return backend.generate_batch(prompts, max_new_tokens=self.config.max_new_tokens,
+                                      temperature=self.config.temperature, seeds=seeds)
 
     def start_episode(self, info: EpisodeInfo) -> None:
         pass
@@ -443,15 +620,19 @@ class LocalPolicy:
             raise ValidationError("generate needs at least one message")
         prompt = render_prompt(messages)
         start = time.perf_counter()
-        seed = self.config.seed + self._calls
-        self._calls += 1
+        with self._lock:
+            seed = self.config.seed + self._calls
+            self._calls += 1
         try:
-            raw, generated, finish = self.backend.generate(
-                prompt,
-                max_new_tokens=self.config.max_new_tokens,
-                temperature=self.config.temperature,
-                seed=seed,
-            )
+            if self._batcher is not None and self._batcher.streams > 0:
+                raw, generated, finish = self._batcher.submit(prompt, seed)
+            else:
+                raw, generated, finish = self.backend.generate(
+                    prompt,
+                    max_new_tokens=self.config.max_new_tokens,
+                    temperature=self.config.temperature,
+                    seed=seed,
+                )
         except RuntimeError as exc:
             raise PolicyError(f"local model failed to generate: {exc}") from exc
         cut = find_stop(raw)

@@ -178,3 +178,9 @@ class AppInfo:
     description: str
     api_count: int
     apis: tuple[str, ...] = field(default_factory=tuple)
+
+
+#: World seeds for training data (SFT/RL episodes) and for evaluation; disjoint, so an
+#: evaluation at an `EVAL_SEEDS` seed plays data and instructions no training run saw.
+TRAIN_SEEDS = range(0, 1000)
+EVAL_SEEDS = range(1000, 2000)

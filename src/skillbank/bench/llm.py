@@ -1,0 +1,143 @@
+"""`skillbank bench llm`: prefill and generation speed of the local model (Gemma 3 270M
+through transformers), single-stream and batched, base and with an adapter.
+
+Per configuration (adapter × batch size) the bench runs `repeats` generations of
+`new_tokens` tokens from prompts of about `prompt_tokens` tokens (agent-shaped text: the
+system prompt of a real train task, so the token mix is the one a run sees), and reports
+medians and ranges:
+
+- ``prefill_ms``: one forward pass over the batch's prompts (what the first token costs);
+  ``prefill_tok_s``: prompt tokens of the whole batch per second;
+- ``decode_ms_per_step``: one decoding step for the whole batch, from a timed
+  ``generate`` of `new_tokens` tokens minus the prefill; ``gen_tok_s``: generated tokens
+  of the whole batch per second (batch × steps / decode time);
+- ``speedup_vs_batch1``: batched generation throughput over single-stream, same run.
+
+Generation runs with stopping disabled (every row produces exactly `new_tokens` tokens), so
+batches are comparable.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from skillbank.commands._output import console, emit
+from skillbank.errors import ValidationError
+
+
+def _prompts(n: int, prompt_tokens: int, tokenizer: Any) -> list[str]:
+    """`n` distinct agent-shaped prompts cut to about `prompt_tokens` tokens each."""
+    from skillbank.agent.config import AgentConfig
+    from skillbank.agent.prompt import render_start, render_system
+    from skillbank.llm.base import Message
+    from skillbank.llm.local import render_prompt
+    from skillbank.worlds.apps import AppsWorld
+
+    tasks = AppsWorld(seed=0).tasks("train")
+    out = []
+    for i in range(n):
+        task = tasks[i % len(tasks)]
+        text = render_prompt([Message("system", render_system(task, [], AgentConfig())), Message("user", render_start(task))])
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        out.append(tokenizer.decode(ids[-prompt_tokens:]))
+    return out
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def _measure(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int, repeats: int) -> dict[str, Any]:
+    import torch
+
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    batch, width = inputs["input_ids"].shape
+    real_tokens = int(inputs["attention_mask"].sum())
+    prefill, total = [], []
+    with torch.inference_mode():
+        model(**inputs)  # warm-up
+        for _ in range(repeats):
+            t = time.perf_counter()
+            model(**inputs, logits_to_keep=1)
+            prefill.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                           pad_token_id=tokenizer.pad_token_id)
+            total.append((time.perf_counter() - t) * 1000)
+    p = statistics.median(prefill)
+    decode = [max(1e-6, t - p) / new_tokens for t in total]
+    return {
+        "batch": batch,
+        "prompt_tokens": real_tokens // batch,
+        "padded_width": width,
+        "new_tokens": new_tokens,
+        "prefill_ms": _stats(prefill),
+        "prefill_tok_s": round(real_tokens / (p / 1000), 1),
+        "decode_ms_per_step": _stats(decode),
+        "gen_tok_s": round(batch / (statistics.median(decode) / 1000), 2),
+        "generate_ms": _stats(total),
+    }
+
+
+def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, new_tokens: int,
+              repeats: int) -> dict[str, Any]:
+    from skillbank.llm.local import LocalConfig, load_transformers
+
+    rows = []
+    loads = {}
+    for adapter in adapters:
+        t = time.perf_counter()
+        model, tokenizer = load_transformers(LocalConfig(adapter_path=adapter))
+        loads[adapter] = round((time.perf_counter() - t) * 1000, 1)
+        tokenizer.padding_side = "left"
+        prompts = _prompts(max(batches), prompt_tokens, tokenizer)
+        base = None
+        for b in batches:
+            row = {"adapter": adapter, **_measure(model, tokenizer, prompts[:b], new_tokens, repeats)}
+            base = row["gen_tok_s"] if b == 1 else base
+            row["speedup_vs_batch1"] = round(row["gen_tok_s"] / base, 2) if base else None
+            rows.append(row)
+        del model
+    import torch
+
+    return {"model": "gemma-3-270m", "threads": torch.get_num_threads(), "repeats": repeats,
+            "load_ms": loads, "rows": rows}
+
+
+def _render(data: dict[str, Any]) -> None:
+    table = Table(title=f"local model speed ({data['model']}, {data['threads']} threads, medians of {data['repeats']})")
+    for col in ("adapter", "batch", "prompt tok", "prefill ms", "prefill tok/s", "decode ms/step", "gen tok/s",
+                "vs batch 1"):
+        table.add_column(col, justify="right")
+    for r in data["rows"]:
+        table.add_row(r["adapter"], str(r["batch"]), str(r["prompt_tokens"]), f"{r['prefill_ms']['median']:.0f}",
+                      f"{r['prefill_tok_s']:.0f}", f"{r['decode_ms_per_step']['median']:.0f}", f"{r['gen_tok_s']:.1f}",
+                      f"{r['speedup_vs_batch1']:.2f}x" if r["speedup_vs_batch1"] else "-")
+    console.print(table)
+
+
+def command(
+    batches: str = typer.Option("1,4,8", help="Batch sizes, comma-separated."),
+    adapter: str = typer.Option("none,default", help="Adapters: none (base model), default (the shipped one) or a path; comma-separated."),
+    prompt_tokens: int = typer.Option(512, min=8, help="Prompt length per row, in tokens."),
+    new_tokens: int = typer.Option(32, min=1, help="Tokens generated per row."),
+    repeats: int = typer.Option(3, min=1, help="Timed repetitions per configuration."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    try:
+        batch_list = [int(b) for b in batches.split(",") if b.strip()]
+    except ValueError:
+        raise ValidationError(f"--batches must be integers separated by commas, got {batches!r}") from None
+    if not batch_list or min(batch_list) < 1:
+        raise ValidationError(f"--batches must be positive, got {batches!r}")
+    if 1 not in batch_list:
+        batch_list = [1, *batch_list]
+    adapters = [a.strip() for a in adapter.split(",") if a.strip()]
+    data = run_bench(batches=sorted(set(batch_list)), adapters=adapters, prompt_tokens=prompt_tokens,
+                     new_tokens=new_tokens, repeats=repeats)
+    emit(data, as_json, _render)
