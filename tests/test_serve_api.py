@@ -210,6 +210,12 @@ def test_remote_store_speaks_the_library_interface(served) -> None:
             remote.list_versions(namespace="default")
         with pytest.raises(NotFoundError):
             remote.get_version("nosuch", namespace="team-a")
+        # the change cursor a remote run's retrieval follows
+        cursor, visible = remote.retrievable_versions(namespace="team-a", statuses=[VersionStatus.CANDIDATE])
+        assert [v.version for v in visible] == [1, 2] and remote.changes_since(cursor, namespace="team-a").names == ()
+        remote.put_version(V1.replace("sum(xs)", "int(sum(xs))"), namespace="team-a")
+        ch = remote.changes_since(cursor, namespace="team-a")
+        assert ch.names == ("total",) and [v.version for v in ch.versions] == [1, 2, 3] and ch.cursor > cursor
 
 
 def test_skillbank_run_against_a_served_library(served, tmp_path) -> None:

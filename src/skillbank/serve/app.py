@@ -231,6 +231,26 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         sv = store.set_status(version_id, body.status, actor=_actor(token, body.actor), reason=body.reason)
         return wire.version_to_json(sv)
 
+    @app.get("/api/v1/namespaces/{ns}/changes", tags=["skills"])
+    def changes(ns: str, _: Reader, cursor: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+        """Skills touched after event id `cursor`, with all their versions; `cursor` to
+        pass next time (without one: only the current cursor). What a remote run's
+        retrieval index follows instead of listing the library per task."""
+        ch = store.changes_since(cursor, namespace=ns)
+        return {"cursor": ch.cursor, "names": list(ch.names), "versions": [wire.version_to_json(v) for v in ch.versions]}
+
+    @app.get("/api/v1/namespaces/{ns}/retrievable", tags=["skills"])
+    def retrievable(
+        ns: str, _: Reader,
+        status: Annotated[list[VersionStatus] | None, Query()] = None,
+        run_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """(cursor, versions) read together: versions with a status in `status` (default
+        promoted and canary) plus the candidates `run_id` produced."""
+        statuses = status or [VersionStatus.PROMOTED, VersionStatus.CANARY]
+        cursor, versions = store.retrievable_versions(namespace=ns, statuses=statuses, run_id=run_id)
+        return {"cursor": cursor, "versions": [wire.version_to_json(v) for v in versions]}
+
     # -- aliases ---------------------------------------------------------------------
 
     @app.get("/api/v1/namespaces/{ns}/aliases", tags=["aliases"])

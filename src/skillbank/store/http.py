@@ -19,7 +19,16 @@ import httpx
 
 from skillbank.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from skillbank.store import wire
-from skillbank.store.base import DEFAULT_NAMESPACE, Alias, CallStats, Event, Provenance, StoredVersion, VersionStatus
+from skillbank.store.base import (
+    DEFAULT_NAMESPACE,
+    Alias,
+    CallStats,
+    Event,
+    LibraryChanges,
+    Provenance,
+    StoredVersion,
+    VersionStatus,
+)
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 
@@ -147,6 +156,27 @@ class HttpLibraryStore:
     def diff(self, name: str, v1: int | str, v2: int | str, *, namespace: str = DEFAULT_NAMESPACE) -> str:
         out = self._call("GET", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/diff", params={"v1": v1, "v2": v2})
         return str(out["diff"])
+
+    def changes_since(self, cursor: int | None, *, namespace: str = DEFAULT_NAMESPACE) -> LibraryChanges:
+        params = {} if cursor is None else {"cursor": int(cursor)}
+        out = self._call("GET", f"/namespaces/{_q(namespace)}/changes", params=params)
+        try:
+            return LibraryChanges(int(out["cursor"]), tuple(str(n) for n in out["names"]),
+                                  tuple(wire.version_from_json(d) for d in out["versions"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"malformed changes from {self.url}: {exc}") from None
+
+    def retrievable_versions(
+        self, *, namespace: str = DEFAULT_NAMESPACE, statuses: Sequence[VersionStatus], run_id: str | None = None,
+    ) -> tuple[int, list[StoredVersion]]:
+        params: dict[str, Any] = {"status": [VersionStatus(s).value for s in statuses]}
+        if run_id is not None:
+            params["run_id"] = run_id
+        out = self._call("GET", f"/namespaces/{_q(namespace)}/retrievable", params=params)
+        try:
+            return int(out["cursor"]), [wire.version_from_json(d) for d in out["versions"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"malformed versions from {self.url}: {exc}") from None
 
     def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion:
         body = {"status": VersionStatus(status).value, "reason": reason, "actor": actor}
