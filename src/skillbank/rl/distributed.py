@@ -63,7 +63,7 @@ class RolloutWorker:
         from skillbank.llm.local import LocalConfig, load_transformers
 
         if self._model is None:
-            base, tokenizer = load_transformers(LocalConfig(model_path=spec.get("model_path")))
+            base, tokenizer = load_transformers(LocalConfig(model_path=spec.get("model_path"), adapter_path="none"))
             lora = peft.LoraConfig(**spec["lora_config"])
             self._model = (peft.get_peft_model(base, lora), tokenizer)
         key = hash(spec["adapter"])

@@ -69,7 +69,8 @@ class SageConfig:
         max_new_tokens: reply budget per turn.
         max_turns: replies per task during training (the agent's max_steps).
         max_prompt_tokens: prompts longer than this keep their last tokens in the loss pass.
-        adapter: the adapter training starts from: a path, or "none" for a fresh LoRA on
+        adapter: the adapter training starts from: "default" (the SFT adapter shipped in
+            the package, as SAGE starts from SFT), a path, or "none" for a fresh LoRA on
             the base model.
         lora_rank, lora_alpha: a fresh adapter's shape (when adapter is "none").
         model_path: None for the bundled Gemma 3 270M, or a checkpoint/GGUF path.
@@ -96,7 +97,7 @@ class SageConfig:
     max_new_tokens: int = 192
     max_turns: int = 3
     max_prompt_tokens: int = 2048
-    adapter: str = "none"
+    adapter: str = "default"
     lora_rank: int = 8
     lora_alpha: int = 16
     model_path: str | None = None
@@ -407,9 +408,13 @@ def load_trainable_model(config: SageConfig) -> tuple[Any, Any]:
         import torch
 
         torch.set_num_threads(config.threads)
-    model, tokenizer = load_transformers(LocalConfig(model_path=config.model_path))
-    if config.adapter and config.adapter != "none":
-        model = peft.PeftModel.from_pretrained(model, config.adapter, is_trainable=True)
+    from skillbank.llm.local import resolve_adapter
+
+    # The base weights, unmerged: the adapter training starts from stays a trainable LoRA.
+    model, tokenizer = load_transformers(LocalConfig(model_path=config.model_path, adapter_path="none"))
+    start = resolve_adapter(config.adapter)
+    if start is not None:
+        model = peft.PeftModel.from_pretrained(model, str(start), is_trainable=True)
     else:
         lora = peft.LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
