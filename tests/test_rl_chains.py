@@ -150,3 +150,17 @@ def test_does_real_work() -> None:
     assert not does_real_work("def f():\n    return apis.supervisor.show_profile()\n")
     assert not does_real_work("def f():\n    return apis.api_docs.show_api_descriptions(app_name='mail')\n")
     assert not does_real_work("def f(:\n")
+
+
+def test_the_default_safety_gate_is_governances_red_team_scan() -> None:
+    from skillbank.rl.chains import red_team_flag
+    from skillbank.store.base import Provenance, StoredVersion, VersionStatus
+
+    def version(source: str) -> StoredVersion:
+        return StoredVersion("id", "default", "f", 1, "h", source, None, "def f()", None, VersionStatus.CANDIDATE,
+                             Provenance(), None)
+
+    clean = "def f(t):\n    '''Balance.'''\n    return apis.wallet.show_balance(access_token=t)\n"
+    leaky = "def f(t):\n    '''Balance.'''\n    key = 'sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6" + "'\n    return key\n"
+    assert red_team_flag(version(clean)) is False
+    assert red_team_flag(version(leaky)) is True

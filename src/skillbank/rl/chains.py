@@ -171,6 +171,15 @@ def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, St
     return frozenset(out)
 
 
+def red_team_flag(version: StoredVersion) -> bool:
+    """The safety gate rollouts use by default: governance's static red-team scan (no
+    sandbox needed) finds something at the quarantine severity (high) or above."""
+    from skillbank.governance.policy import severity_at_least
+    from skillbank.governance.redteam import static_scan
+
+    return any(severity_at_least(f.severity, "high") for f in static_scan(version.source))
+
+
 def outcome(grade: Grade, mode: str = "success") -> float:
     """The outcome reward r in [0, 1]: binary success, or the task tests' fraction."""
     if mode == "success":

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
-from skillbank.rl.chains import Chain, ChainRollout, RolloutConfig, SequentialRollout
+from skillbank.rl.chains import Chain, ChainRollout, RolloutConfig, SequentialRollout, red_team_flag
 
 
 class RolloutWorker:
@@ -37,7 +37,7 @@ class RolloutWorker:
         self.pool = SandboxPool(SandboxConfig(workers=sandbox_workers))
         self.pool.__enter__()
         self.rollout = SequentialRollout(self.world, lambda host, task_id: self.pool.session(host, task_id=task_id),
-                                         rollout)
+                                         rollout, flagged=red_team_flag)
         self._model: Any = None
         self._adapter_key: int | None = None
 

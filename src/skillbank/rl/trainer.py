@@ -425,9 +425,9 @@ def load_trainable_model(config: SageConfig) -> tuple[Any, Any]:
 
 def in_process_player(world: Any, sessions: Any, rollout: RolloutConfig) -> GroupPlayer:
     """Groups played here, one rollout after another."""
-    from skillbank.rl.chains import SequentialRollout
+    from skillbank.rl.chains import SequentialRollout, red_team_flag
 
-    seq = SequentialRollout(world, sessions, rollout)
+    seq = SequentialRollout(world, sessions, rollout, flagged=red_team_flag)
 
     def play(chains: list[Any], policy_for: Callable[[int], Any]) -> list[list[ChainRollout]]:
         return [[seq.play_one(chain, policy_for(i), i) for i in range(rollout.group_size)] for chain in chains]
