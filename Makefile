@@ -23,7 +23,7 @@ run: $(VENV)/.core
 	$(BIN)/skillbank run --policy expert --split dev
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .skillbank
