@@ -167,3 +167,18 @@ def test_cli_train_sage_config_errors_are_one_line(capsys, tmp_path) -> None:
     assert main(["train", "sage", "--config", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "steps must be at least 1" in err
+
+
+def test_a_reused_batch_is_clipped_against_the_sampling_policy() -> None:
+    """With old log-probs far below the current ones (ratio > 1 + eps) and a positive
+    advantage, the clipped objective gives no gradient; a None entry means ratio 1."""
+    model, tokenizer = tiny_model_and_tokenizer()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    turns = [PolicyTurn(PROMPT, "alpha")]
+    with torch.no_grad():
+        lp = reply_logprobs(model, tokenizer, turns, 512)
+    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    grpo_update(model, tokenizer, [(turns, 1.0)], opt, num_rollouts=1, old_logprobs=[lp - 5.0])
+    assert all(torch.equal(a, b) for a, b in zip(before, [p for p in model.parameters() if p.requires_grad]))
+    grpo_update(model, tokenizer, [(turns, 1.0)], opt, num_rollouts=1, old_logprobs=[None])
+    assert not all(torch.equal(a, b) for a, b in zip(before, [p for p in model.parameters() if p.requires_grad]))

@@ -211,14 +211,13 @@ def run(
         check_namespace(namespace)
     except ValidationError as exc:
         raise ValidationError(f"--namespace: {exc}") from None
+    seed_value = seed_for(seed, split)
     options = _policy_options(policy, {
         "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
         "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens,
-    }, 0)
-    seed_value = seed_for(seed, split)
+    }, seed_value)
     if str(seed_value) != seed.strip():
         err_console.print(f"world seed: {seed_value}")
-    options = {**options, **({"seed": seed_value} if "seed" in options else {})}
     world = make_world(world_name, seed=seed_value)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillbank.errors import NotFoundError, ValidationError
-from skillbank.governance.recorder import RECORDER_NAME, RecordedCall, _check_loaded, read_back, recorder_source
+from skillbank.governance.recorder import RECORDER_NAME, RecordedCall, check_loaded, read_back, recorder_source
 from skillbank.worlds.base import World
 
 MAX_API_CALLS_KEPT = 200
@@ -122,7 +122,7 @@ class Harness:
                 r = loaded[name]
                 return SkillRun(False, f"{r.error_type or 'Error'}: {r.error_message or r.killed or ''}"[:500],
                                 r.killed, (), (), None, duration_s=time.perf_counter() - started)
-            _check_loaded(session.preload({RECORDER_NAME: recorder_source([name])}))
+            check_loaded(session.preload({RECORDER_NAME: recorder_source([name])}))
             result = session.run(code)
             value = None
             if tail is not None and result.ok:

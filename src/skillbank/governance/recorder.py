@@ -205,7 +205,7 @@ class RecordingSession:
         results = self._inner.preload(skills)
         names = [n for n, r in results.items() if r.ok and n.isidentifier()]
         if names:
-            _check_loaded(self._inner.preload({RECORDER_NAME: recorder_source(names)}))
+            check_loaded(self._inner.preload({RECORDER_NAME: recorder_source(names)}))
         return results
 
     def run(self, code: str) -> ExecutionResult:
@@ -234,7 +234,7 @@ def recording_sessions(factory: Callable[[Any, str], Any], sink: Callable[[str, 
     return open_session
 
 
-def _check_loaded(results: Mapping[str, ExecutionResult]) -> None:
+def check_loaded(results: Mapping[str, ExecutionResult]) -> None:
     """The recorder is our own code: if the sandbox refuses it, that is a bug to see at
     once, not a silent loss of every call case."""
     r = results.get(RECORDER_NAME)

@@ -186,8 +186,8 @@ def grpo_update(
     """One optimiser step on rows of (the turns of one rollout's task, its advantage).
 
     Rows with advantage 0 carry no gradient (without a KL term) and are skipped.
-    ``old_logprobs[i]`` are row i's log-probs under the sampling policy; None means the
-    rollouts came from the current weights (ratio 1).
+    ``old_logprobs[i]`` are row i's log-probs under the sampling policy (None, or a None
+    entry: the rollouts came from the current weights, ratio 1).
     """
     import torch
 
@@ -200,7 +200,7 @@ def grpo_update(
         lp = reply_logprobs(model, tokenizer, turns, max_prompt_tokens)
         if lp.numel() == 0:
             continue
-        old = lp.detach() if old_logprobs is None else old_logprobs[i]
+        old = lp.detach() if old_logprobs is None or old_logprobs[i] is None else old_logprobs[i]
         ref = None
         if kl_coef:
             with torch.no_grad(), model.disable_adapter():
@@ -317,10 +317,19 @@ class SageTrainer:
                         used.append(1.0 if t.used_from else 0.0)
         started = time.perf_counter()
         stats = {"loss": 0.0, "policy_tokens": 0.0}
+        old = None
+        if cfg.updates_per_batch > 1:
+            # The sampling policy's log-probs, fixed before the first update, so later
+            # updates on the same batch see ratios away from 1 and the clip applies.
+            import torch
+
+            with torch.no_grad():
+                old = [None if (a == 0.0 and cfg.kl_coef == 0.0) else
+                       reply_logprobs(self.model, self.tokenizer, turns, cfg.max_prompt_tokens) for turns, a in rows]
         for _ in range(cfg.updates_per_batch):
             stats = grpo_update(self.model, self.tokenizer, rows, self.optimizer,
                                 num_rollouts=cfg.group_size * len(groups), clip_eps=cfg.clip_eps,
-                                kl_coef=cfg.kl_coef, max_prompt_tokens=cfg.max_prompt_tokens)
+                                kl_coef=cfg.kl_coef, max_prompt_tokens=cfg.max_prompt_tokens, old_logprobs=old)
         update_s = time.perf_counter() - started
         self.step += 1
         R_all, O_all = np.concatenate(rewards), np.concatenate(outcomes)
