@@ -51,6 +51,31 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
     assert len({text for text, _, _ in single}) > 1  # distinct prompts, distinct replies: the test can fail
 
 
+def test_bfloat16_weights_load_and_generate(tiny, tmp_path):
+    import torch
+
+    from skillbank.llm.local import load_transformers, render_prompt
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    loaded = {dtype: load_transformers(LocalConfig(model_path=tmp_path / "m", adapter_path="none", dtype=dtype))
+              for dtype in ("float32", "bfloat16")}
+    assert next(loaded["float32"][0].parameters()).dtype == torch.float32
+    assert next(loaded["bfloat16"][0].parameters()).dtype == torch.bfloat16
+    prompts = [render_prompt(p) for p in PROMPTS]
+    backend = TransformersBackend(*loaded["bfloat16"])
+    batched = backend.generate_batch(prompts, max_new_tokens=12, temperature=0.0, seeds=[0] * len(prompts))
+    assert all(n > 0 for _, n, _ in batched)
+    # The same weights rounded to bfloat16: the logits stay close to float32's (6% on this
+    # deliberately chaotic random model).
+    ids = tok(prompts[0], return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        exact = loaded["float32"][0](input_ids=ids).logits.float()
+        rounded = loaded["bfloat16"][0](input_ids=ids).logits.float()
+    assert float((rounded - exact).norm() / exact.norm()) < 0.15  # unrelated logits: ~1.4
+
+
 def test_concurrent_calls_are_gathered_into_batches(tiny):
     model, tok = tiny
     policy = LocalPolicy(LocalConfig(max_new_tokens=16, batch_size=4, batch_wait_s=5.0),
@@ -135,3 +160,31 @@ def test_runner_plays_scenarios_concurrently_in_chain_order(tmp_path):
     assert a.tgc == b.tgc == 1.0
     assert (a.skills_created, a.skills_used, a.skills_saved, a.mean_steps) == \
         (b.skills_created, b.skills_used, b.skills_saved, b.mean_steps)
+
+
+def test_cli_local_run_defaults_to_fewer_steps_and_takes_a_dtype(tiny, tmp_path, monkeypatch, capsys):
+    import json
+
+    from skillbank.cli import main
+    from skillbank.commands.main_job import DEFAULT_MAX_STEPS, LOCAL_MAX_STEPS
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    monkeypatch.chdir(tmp_path)
+    common = ["run", "--split", "dev", "--limit", "1", "--governance", "off", "--json"]
+    local = ["--policy", "local", "--model-path", "m", "--adapter", "none", "--max-new-tokens", "8"]
+    assert main([*common, *local, "--dtype", "bfloat16"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    config = json.loads((tmp_path / out["run_dir"] / "config.json").read_text())
+    assert config["agent"]["max_steps"] == LOCAL_MAX_STEPS < DEFAULT_MAX_STEPS
+    assert config["policy_config"]["dtype"] == "bfloat16"
+    assert out["mean_steps"] == LOCAL_MAX_STEPS  # the random model never completes a task
+    assert main([*common, *local, "--max-steps", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mean_steps"] == 2
+    assert main([*common]) == 0  # the expert keeps SAGE's 40
+    out = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / out["run_dir"] / "config.json").read_text())["agent"]["max_steps"] == DEFAULT_MAX_STEPS
+    assert main([*common, "--dtype", "bfloat16"]) != 0
+    assert "--dtype applies to --policy local" in capsys.readouterr().err

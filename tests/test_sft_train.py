@@ -70,9 +70,10 @@ def test_segmented_loss_equals_the_full_sequence_loss(tok):
 
 
 @pytest.mark.slow
-def test_a_tiny_model_overfits_two_examples(tok, data_dir, tmp_path):
+@pytest.mark.parametrize(("precision", "gradient"), [("bf16", "truncated"), ("fp32", "full")])
+def test_a_tiny_model_overfits_two_examples(tok, data_dir, tmp_path, precision, gradient):
     model = tiny_model(transformers, torch, tok)
-    config = _config(data_dir, tmp_path / "run")
+    config = _config(data_dir, tmp_path / "run", precision=precision, gradient=gradient)
     result = train_sft(config, model=model, tokenizer=tok)
     assert result.stopped == "done" and result.records_seen == 40 and result.optimizer_steps == 40
     assert result.last_loss < 0.1 * result.first_loss
@@ -122,6 +123,22 @@ def test_config_loads_from_toml_and_rejects_bad_keys(tmp_path):
         load_config(tmp_path / "neg.toml")
     with pytest.raises(ConfigError, match="needs data"):
         SftConfig.from_dict({"out_dir": "o"})
+    assert (config.precision, config.gradient) == ("bf16", "truncated")  # the defaults
+    with pytest.raises(ValidationError, match="precision must be one of bf16, fp32, got 'fp16'"):
+        SftConfig.from_dict({"data": "d", "out_dir": "o", "precision": "fp16"})
+    with pytest.raises(ValidationError, match="gradient must be one of truncated, full"):
+        SftConfig.from_dict({"data": "d", "out_dir": "o", "gradient": "none"})
+
+
+def test_bf16_autocast_loss_is_close_to_the_fp32_loss(tok):
+    # bf16 autocast changes the matmuls, not the objective: same loss within bf16 rounding.
+    model = tiny_model(transformers, torch, tok)
+    example = encode_messages([*PROMPTS[0], Message("assistant", TARGETS[0])], tok)
+    exact = float(example_loss(model, example, torch).detach())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = example_loss(model, example, torch)
+    assert rounded.dtype == torch.float32  # the loss itself stays float32
+    assert abs(float(rounded.detach()) - exact) < 0.05 * exact
 
 
 def test_cli_trains_from_a_toml_config(tok, data_dir, tmp_path, capsys, monkeypatch):

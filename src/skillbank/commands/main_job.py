@@ -44,7 +44,14 @@ _POLICY_FLAGS: dict[str, tuple[str, ...]] = {
     "--responses": ("replay",),
     "--temperature": ("local", "openai"),
     "--max-tokens": ("local", "openai"),
+    "--dtype": ("local",),
 }
+
+#: Replies per task unless --max-steps says otherwise: SAGE's 40, but 8 for the local
+#: 270M model, which after SFT finishes its tasks in 1-3 replies or not at all (and each
+#: further reply re-reads a prompt that grows by an observation).
+DEFAULT_MAX_STEPS = 40
+LOCAL_MAX_STEPS = 8
 
 
 def _policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -65,7 +72,8 @@ def _policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, 
                    "temperature": flags["--temperature"], "max_tokens": flags["--max-tokens"]}
     elif policy == "local":
         options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter-path"], "seed": seed,
-                   "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"]}
+                   "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"],
+                   "dtype": flags["--dtype"]}
     else:
         return {}
     return {k: v for k, v in options.items() if v is not None}
@@ -181,7 +189,7 @@ def run(
     library: Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY", help="Library: SQLite path or URL.")] = DEFAULT_LIBRARY,
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Where run directories (traces) are written.")] = DEFAULT_RUNS_DIR,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Library namespace.")] = "default",
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Replies per task.")] = 40,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help=f"Replies per task (default {DEFAULT_MAX_STEPS}; local: {LOCAL_MAX_STEPS}).", show_default=False)] = None,
     seed: Annotated[str, typer.Option("--seed", help="World seed, also the model's sampling seed (local; openai sends it as `seed`); or 'random': train draws from the training seeds, other splits from the held-out evaluation seeds (printed and recorded).")] = "0",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
     adapter_path: Annotated[Optional[str], typer.Option("--adapter", "--adapter-path", help="local: the LoRA adapter: default (the shipped SFT adapter), none (the base model) or a path.")] = None,
@@ -189,6 +197,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: float32 or bfloat16 weights (default float32).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
     policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
@@ -214,8 +223,10 @@ def run(
     seed_value = seed_for(seed, split)
     options = _policy_options(policy, {
         "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
-        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens,
+        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype,
     }, seed_value)
+    if max_steps is None:
+        max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS
     if str(seed_value) != seed.strip():
         err_console.print(f"world seed: {seed_value}")
     world = make_world(world_name, seed=seed_value)

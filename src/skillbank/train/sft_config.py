@@ -21,6 +21,8 @@ from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
 
+PRECISIONS = ("bf16", "fp32")
+GRADIENTS = ("truncated", "full")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -47,6 +49,12 @@ class SftConfig:
         save_every: optimizer steps between checkpoints (resume picks up the last).
         seed: shuffling and LoRA initialisation.
         threads: torch CPU threads; None keeps torch's default.
+        precision: ``bf16`` runs the forward and backward passes under bfloat16 autocast
+            (the adapter's weights, the optimizer and the loss stay float32; on CPUs with
+            AVX-512 BF16 a 1.7k-token record trains ~1.4x faster); ``fp32`` does not.
+        gradient: ``truncated`` feeds the context (system prompt, observations) through
+            the KV cache without a gradient, ``full`` back-propagates through it too
+            (exact, slower); see `example_loss`.
     """
 
     data: str
@@ -69,6 +77,8 @@ class SftConfig:
     save_every: int = 10
     seed: int = 0
     threads: int | None = None
+    precision: str = "bf16"
+    gradient: str = "truncated"
 
     def __post_init__(self) -> None:
         positive = ("max_length", "lora_r", "lora_alpha", "grad_accum", "save_every")
@@ -90,6 +100,10 @@ class SftConfig:
             raise ValidationError(f"threads must be a positive integer or absent, got {self.threads!r}")
         if not self.target_modules:
             raise ValidationError("target_modules must name at least one module")
+        if self.precision not in PRECISIONS:
+            raise ValidationError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.gradient not in GRADIENTS:
+            raise ValidationError(f"gradient must be one of {', '.join(GRADIENTS)}, got {self.gradient!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SftConfig:

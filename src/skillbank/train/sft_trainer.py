@@ -229,7 +229,8 @@ def train_sft(
                 stopped = "time_budget"
                 break
             example = examples[done % len(examples)]
-            loss = example_loss(model, example, torch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                loss = example_loss(model, example, torch, prefix_grad=config.gradient == "full")
             (loss / config.grad_accum).backward()
             done += 1
             accum_loss += float(loss.detach())
