@@ -188,3 +188,30 @@ def test_cli_local_run_defaults_to_fewer_steps_and_takes_a_dtype(tiny, tmp_path,
     assert json.loads((tmp_path / out["run_dir"] / "config.json").read_text())["agent"]["max_steps"] == DEFAULT_MAX_STEPS
     assert main([*common, "--dtype", "bfloat16"]) != 0
     assert "--dtype applies to --policy local" in capsys.readouterr().err
+
+
+def test_bench_llm_reports_each_batch_and_dtype(tiny, monkeypatch):
+    import torch
+
+    from skillbank.bench import llm as bench_llm
+
+    model, tok = tiny
+    loads = []
+
+    def fake_load(config):
+        loads.append((config.adapter_path, config.dtype))
+        dtype = torch.bfloat16 if config.dtype == "bfloat16" else torch.float32
+        return model.to(dtype), tok
+
+    monkeypatch.setattr("skillbank.llm.local.load_transformers", fake_load)
+    data = bench_llm.run_bench(batches=[1, 2], adapters=["none"], prompt_tokens=16, new_tokens=3, repeats=1,
+                               dtypes=("float32", "bfloat16"))
+    model.to(torch.float32)
+    assert loads == [("none", "float32"), ("none", "bfloat16")]
+    rows = data["rows"]
+    assert [(r["dtype"], r["batch"]) for r in rows] == [("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)]
+    assert all(r["prefill_tok_s"] > 0 and r["gen_tok_s"] > 0 and r["new_tokens"] == 3 for r in rows)
+    assert "gen_vs_float32" not in rows[0]
+    for r, ref in zip(rows[2:], rows[:2]):
+        assert r["gen_vs_float32"] == round(r["gen_tok_s"] / ref["gen_tok_s"], 2)
+    assert rows[1]["speedup_vs_batch1"] == round(rows[1]["gen_tok_s"] / rows[0]["gen_tok_s"], 2)

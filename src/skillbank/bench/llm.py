@@ -11,7 +11,9 @@ medians and ranges:
 - ``decode_ms_per_step``: one decoding step for the whole batch, from a timed
   ``generate`` of `new_tokens` tokens minus the prefill; ``gen_tok_s``: generated tokens
   of the whole batch per second (batch × steps / decode time);
-- ``speedup_vs_batch1``: batched generation throughput over single-stream, same run.
+- ``speedup_vs_batch1``: batched generation throughput over single-stream, same run;
+- with several ``--dtype`` values, ``gen_vs_float32`` and ``prefill_vs_float32``: the
+  throughput over the float32 row of the same adapter and batch, same run.
 
 Generation runs with stopping disabled (every row produces exactly `new_tokens` tokens), so
 batches are comparable.
@@ -85,24 +87,30 @@ def _measure(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int, re
 
 
 def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, new_tokens: int,
-              repeats: int) -> dict[str, Any]:
+              repeats: int, dtypes: tuple[str, ...] = ("float32",)) -> dict[str, Any]:
     from skillbank.llm.local import LocalConfig, load_transformers
 
     rows = []
     loads = {}
     for adapter in adapters:
-        t = time.perf_counter()
-        model, tokenizer = load_transformers(LocalConfig(adapter_path=adapter))
-        loads[adapter] = round((time.perf_counter() - t) * 1000, 1)
-        tokenizer.padding_side = "left"
-        prompts = _prompts(max(batches), prompt_tokens, tokenizer)
-        base = None
-        for b in batches:
-            row = {"adapter": adapter, **_measure(model, tokenizer, prompts[:b], new_tokens, repeats)}
-            base = row["gen_tok_s"] if b == 1 else base
-            row["speedup_vs_batch1"] = round(row["gen_tok_s"] / base, 2) if base else None
-            rows.append(row)
-        del model
+        for dtype in dtypes:
+            t = time.perf_counter()
+            model, tokenizer = load_transformers(LocalConfig(adapter_path=adapter, dtype=dtype))  # type: ignore[arg-type]
+            loads[adapter if len(dtypes) == 1 else f"{adapter}/{dtype}"] = round((time.perf_counter() - t) * 1000, 1)
+            tokenizer.padding_side = "left"
+            prompts = _prompts(max(batches), prompt_tokens, tokenizer)
+            base = None
+            for b in batches:
+                row = {"adapter": adapter, "dtype": dtype, **_measure(model, tokenizer, prompts[:b], new_tokens, repeats)}
+                base = row["gen_tok_s"] if b == 1 else base
+                row["speedup_vs_batch1"] = round(row["gen_tok_s"] / base, 2) if base else None
+                reference = next((r for r in rows if r["adapter"] == adapter and r["batch"] == b
+                                  and r["dtype"] == "float32"), None)
+                if reference is not None and dtype != "float32":
+                    row["gen_vs_float32"] = round(row["gen_tok_s"] / reference["gen_tok_s"], 2)
+                    row["prefill_vs_float32"] = round(row["prefill_tok_s"] / reference["prefill_tok_s"], 2)
+                rows.append(row)
+            del model
     import torch
 
     return {"model": "gemma-3-270m", "threads": torch.get_num_threads(), "repeats": repeats,
@@ -111,11 +119,11 @@ def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, ne
 
 def _render(data: dict[str, Any]) -> None:
     table = Table(title=f"local model speed ({data['model']}, {data['threads']} threads, medians of {data['repeats']})")
-    for col in ("adapter", "batch", "prompt tok", "prefill ms", "prefill tok/s", "decode ms/step", "gen tok/s",
+    for col in ("adapter", "dtype", "batch", "prompt tok", "prefill ms", "prefill tok/s", "decode ms/step", "gen tok/s",
                 "vs batch 1"):
         table.add_column(col, justify="right")
     for r in data["rows"]:
-        table.add_row(r["adapter"], str(r["batch"]), str(r["prompt_tokens"]), f"{r['prefill_ms']['median']:.0f}",
+        table.add_row(r["adapter"], r["dtype"], str(r["batch"]), str(r["prompt_tokens"]), f"{r['prefill_ms']['median']:.0f}",
                       f"{r['prefill_tok_s']:.0f}", f"{r['decode_ms_per_step']['median']:.0f}", f"{r['gen_tok_s']:.1f}",
                       f"{r['speedup_vs_batch1']:.2f}x" if r["speedup_vs_batch1"] else "-")
     console.print(table)
@@ -127,6 +135,7 @@ def command(
     prompt_tokens: int = typer.Option(512, min=8, help="Prompt length per row, in tokens."),
     new_tokens: int = typer.Option(32, min=1, help="Tokens generated per row."),
     repeats: int = typer.Option(3, min=1, help="Timed repetitions per configuration."),
+    dtype: str = typer.Option("float32", help="Weights: float32, bfloat16 or both, comma-separated (float32 first is the baseline)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     try:
@@ -138,6 +147,10 @@ def command(
     if 1 not in batch_list:
         batch_list = [1, *batch_list]
     adapters = [a.strip() for a in adapter.split(",") if a.strip()]
+    dtypes = tuple(dict.fromkeys(d.strip() for d in dtype.split(",") if d.strip()))
+    bad = [d for d in dtypes if d not in ("float32", "bfloat16")]
+    if bad or not dtypes:
+        raise ValidationError(f"--dtype must be float32 and/or bfloat16, got {dtype!r}")
     data = run_bench(batches=sorted(set(batch_list)), adapters=adapters, prompt_tokens=prompt_tokens,
-                     new_tokens=new_tokens, repeats=repeats)
+                     new_tokens=new_tokens, repeats=repeats, dtypes=tuple(sorted(dtypes, key=lambda d: d != "float32")))
     emit(data, as_json, _render)
