@@ -15,6 +15,7 @@ from test_agent_fakes import (
 )
 
 from skillbank.agent.config import AgentConfig
+from skillbank.errors import ValidationError
 from skillbank.agent.library import RunLibrary
 from skillbank.agent.loop import SkillAgent
 from skillbank.agent.operations import OperationKind as K
@@ -189,6 +190,23 @@ def test_step_limit_and_token_budget_stop_the_episode(world, store):
     ep, _, _ = play(world, store, [block("x = 1")] * 10, config=AgentConfig(max_steps=10, token_budget=2500))
     assert ep.stop_reason == "token_budget" and ep.steps < 10
     assert ep.prompt_tokens + ep.completion_tokens >= 2500
+
+
+def test_a_failing_reply_written_again_and_again_stops_the_episode(world, store):
+    # x = 1 succeeds, so repeating it is not a failure loop: only the step limit stops it.
+    ep, _, _ = play(world, store, [block("x = 1")] * 6, config=AgentConfig(max_steps=6))
+    assert ep.stop_reason == "max_steps" and ep.steps == 6
+    # The same failing reply: the first and max_repeats more, then the episode stops.
+    ep, env, _ = play(world, store, [block("1 / 0")] * 6, config=AgentConfig(max_steps=6, max_repeats=2))
+    assert ep.stop_reason == "repeated" and ep.steps == 3 and not env.completed
+    # A reply without code counts as failing too; a different reply in between resets the count.
+    replies = ["no code"] * 2 + [block("1 / 0"), "no code", "no code", "no code"]
+    ep, _, _ = play(world, store, replies, config=AgentConfig(max_steps=6, max_repeats=2))
+    assert ep.stop_reason == "repeated" and ep.steps == 6
+    ep, _, _ = play(world, store, [block("1 / 0")] * 6, config=AgentConfig(max_steps=6, max_repeats=None))
+    assert ep.stop_reason == "max_steps" and ep.steps == 6
+    with pytest.raises(ValidationError, match="max_repeats"):
+        AgentConfig(max_repeats=0)
 
 
 def test_broken_skills_are_dropped_at_preload(world, store):

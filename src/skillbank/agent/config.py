@@ -26,6 +26,10 @@ class AgentConfig:
         inline_source_max_lines: a retrieved skill whose source has at most this many
             lines is shown in full; longer ones show signature and docstring only.
         actor: who the store's events name as the author of the agent's changes.
+        max_repeats: the episode stops (``stop_reason`` ``"repeated"``) once the policy
+            has written, this many times more, exactly the reply whose code failed (or
+            held none) on the turn before: a greedy policy stuck in a loop would spend
+            every remaining step on it. None: never stop for this.
     """
 
     max_steps: int = 40
@@ -35,8 +39,11 @@ class AgentConfig:
     max_traceback_lines: int = 12
     inline_source_max_lines: int = 25
     actor: str = "agent"
+    max_repeats: int | None = 2
 
     def __post_init__(self) -> None:
+        if self.max_repeats is not None and self.max_repeats < 1:
+            raise ValidationError(f"max_repeats must be at least 1 or None, got {self.max_repeats}")
         if self.max_steps < 1:
             raise ValidationError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.token_budget is not None and self.token_budget < 1:

@@ -105,6 +105,7 @@ class SkillAgent:
             status: str | None = None
             stop = "max_steps"
             prompt_total = completion_total = 0
+            repeats, failed_reply = 0, None  # the last reply if it failed, and how often it came again
             for index in range(self.config.max_steps):
                 completion = self.policy.generate(messages)
                 prompt_total += completion.prompt_tokens
@@ -117,6 +118,11 @@ class SkillAgent:
                     status = _self_reported(result) or status
                 if status is not None or env.completed:
                     stop = "completed"
+                    break
+                repeats = repeats + 1 if completion.text == failed_reply else 0
+                failed_reply = completion.text if turn.ok is not True else None
+                if self.config.max_repeats is not None and repeats >= self.config.max_repeats:
+                    stop = "repeated"
                     break
                 budget = self.config.token_budget
                 if budget is not None and prompt_total + completion_total >= budget:

@@ -52,7 +52,7 @@ class EpisodeTrace:
     loaded: tuple[str, ...]  # names that preloaded cleanly (the rest were dropped)
     dropped: tuple[str, ...]
     turns: tuple[TurnTrace, ...]
-    stop_reason: str  # completed | max_steps | token_budget
+    stop_reason: str  # completed | max_steps | token_budget | repeated
     self_reported: str | None  # the status complete_task was called with, if it was
     saved: tuple[str, ...]  # refs of the versions this episode saved
     prompt_tokens: int
