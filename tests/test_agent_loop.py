@@ -15,10 +15,10 @@ from test_agent_fakes import (
 )
 
 from skillbank.agent.config import AgentConfig
-from skillbank.errors import ValidationError
 from skillbank.agent.library import RunLibrary
 from skillbank.agent.loop import SkillAgent
 from skillbank.agent.operations import OperationKind as K
+from skillbank.errors import ValidationError
 from skillbank.retrieval import make_retriever
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import Provenance, VersionStatus, open_store
