@@ -78,6 +78,9 @@ def test_records_hold_a_chain_that_creates_then_uses(chain):
     name = created.split("def ", 1)[1].split("(", 1)[0]
     assert all(f"def {name}(" in r.messages[0].content for r in seed0[1:])
     assert "(no skills were retrieved for this task)" in seed0[0].messages[0].content
+    # The start message, just before the first reply, says which skills are defined.
+    assert "No library skill fits this task." in seed0[0].messages[1].content
+    assert all(f"Library skills defined in your shell: `{name}`." in r.messages[1].content for r in seed0[1:])
     # Another seed changes the data and the instructions.
     seed1 = [r for r in records if r.seed == 1]
     assert {r.messages[1].content for r in seed1} != {r.messages[1].content for r in seed0}

@@ -98,7 +98,7 @@ class SkillAgent:
             tracker = OperationTracker(library, refs)
             self.policy.start_episode(EpisodeInfo(task=task, skill_names=tuple(library)))
             skills = [PromptSkill(v.name, v.signature, v.docstring, v.source) for v in loaded]
-            system_prompt, start_message = render_system(task, skills, self.config), render_start(task)
+            system_prompt, start_message = render_system(task, skills, self.config), render_start(task, skills)
             messages = [Message("system", system_prompt), Message("user", start_message)]
             turns: list[TurnTrace] = []
             executed: list[str] = []

@@ -86,8 +86,13 @@ def render_system(task: Task, skills: Sequence[PromptSkill], config: AgentConfig
     return _SYSTEM.format(instruction=task.instruction.strip(), supervisor=supervisor, skills=body)
 
 
-def render_start(task: Task) -> str:
-    return f"Begin. Task: {task.instruction.strip()}\nWrite your first code block."
+def render_start(task: Task, skills: Sequence[PromptSkill] = ()) -> str:
+    """The first user message: the task again, and which library skills are defined (or
+    that none are), right where the first reply is written: whether to use a skill or
+    to create one is decided there, and a small model reads its last lines best."""
+    names = ", ".join(f"`{s.name}`" for s in skills)
+    library = f"Library skills defined in your shell: {names}." if skills else "No library skill fits this task."
+    return f"Begin. Task: {task.instruction.strip()}\n{library}\nWrite your first code block."
 
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
