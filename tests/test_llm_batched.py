@@ -215,3 +215,13 @@ def test_bench_llm_reports_each_batch_and_dtype(tiny, monkeypatch):
     for r, ref in zip(rows[2:], rows[:2]):
         assert r["gen_vs_float32"] == round(r["gen_tok_s"] / ref["gen_tok_s"], 2)
     assert rows[1]["speedup_vs_batch1"] == round(rows[1]["gen_tok_s"] / rows[0]["gen_tok_s"], 2)
+
+
+def test_bench_llm_prompts_reach_the_asked_length(tiny):
+    from skillbank.bench.llm import _prompts
+
+    _, tok = tiny
+    for length in (16, 5000):  # 5000 is longer than any system prompt: turns are added
+        prompts = _prompts(2, length, tok)
+        assert all(abs(len(tok(p, add_special_tokens=False)["input_ids"]) - length) <= 2 for p in prompts)
+    assert len(set(prompts)) == 2  # long prompts differ, as the scenarios of a batch do

@@ -33,7 +33,10 @@ from skillbank.errors import ValidationError
 
 
 def _prompts(n: int, prompt_tokens: int, tokenizer: Any) -> list[str]:
-    """`n` distinct agent-shaped prompts cut to about `prompt_tokens` tokens each."""
+    """`n` distinct agent-shaped prompts of `prompt_tokens` tokens each: a real train
+    task's system prompt and start message, then (when that is too short, as a later
+    turn's prompt is) turns of a docs-reading block and its observation, the prompt's
+    tail kept."""
     from skillbank.agent.config import AgentConfig
     from skillbank.agent.prompt import render_start, render_system
     from skillbank.llm.base import Message
@@ -44,8 +47,17 @@ def _prompts(n: int, prompt_tokens: int, tokenizer: Any) -> list[str]:
     out = []
     for i in range(n):
         task = tasks[i % len(tasks)]
-        text = render_prompt([Message("system", render_system(task, [], AgentConfig())), Message("user", render_start(task))])
+        messages = [Message("system", render_system(task, [], AgentConfig())), Message("user", render_start(task))]
+        text = render_prompt(messages)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        turn = 1
+        while len(ids) < prompt_tokens:
+            other = tasks[(i + turn) % len(tasks)]
+            messages += [Message("assistant", "```python\nprint(apis.api_docs.show_app_descriptions())\n```"),
+                         Message("user", "Output:\n" + render_system(other, [], AgentConfig()))]
+            text = render_prompt(messages)
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            turn += 1
         out.append(tokenizer.decode(ids[-prompt_tokens:]))
     return out
 
