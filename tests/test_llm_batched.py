@@ -225,3 +225,10 @@ def test_bench_llm_prompts_reach_the_asked_length(tiny):
         prompts = _prompts(2, length, tok)
         assert all(abs(len(tok(p, add_special_tokens=False)["input_ids"]) - length) <= 2 for p in prompts)
     assert len(set(prompts)) == 2  # long prompts differ, as the scenarios of a batch do
+
+
+def test_bench_llm_rejects_an_unknown_dtype(capsys):
+    from skillbank.cli import main
+
+    assert main(["bench", "llm", "--dtype", "fp16"]) != 0
+    assert "--dtype must be float32 and/or bfloat16, got 'fp16'" in capsys.readouterr().err

@@ -159,8 +159,10 @@ def command(
     if 1 not in batch_list:
         batch_list = [1, *batch_list]
     adapters = [a.strip() for a in adapter.split(",") if a.strip()]
+    from skillbank.llm.local import DTYPES
+
     dtypes = tuple(dict.fromkeys(d.strip() for d in dtype.split(",") if d.strip()))
-    bad = [d for d in dtypes if d not in ("float32", "bfloat16")]
+    bad = [d for d in dtypes if d not in DTYPES]
     if bad or not dtypes:
         raise ValidationError(f"--dtype must be float32 and/or bfloat16, got {dtype!r}")
     data = run_bench(batches=sorted(set(batch_list)), adapters=adapters, prompt_tokens=prompt_tokens,

@@ -210,6 +210,10 @@ def ensure_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
+#: Weight types of the transformers backend (`LocalConfig.dtype`).
+DTYPES = ("float32", "bfloat16")
+
+
 @dataclass(frozen=True)
 class LocalConfig:
     """Settings of a `LocalPolicy`.
@@ -256,7 +260,7 @@ class LocalConfig:
     dtype: Literal["float32", "bfloat16"] = "float32"
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "bfloat16"):
+        if self.dtype not in DTYPES:
             raise ValidationError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.backend not in ("transformers", "llama_cpp"):
             raise ValidationError(f"backend must be 'transformers' or 'llama_cpp', got {self.backend!r}")
