@@ -96,7 +96,7 @@ def test_policy_cuts_counts_and_advances_the_seed():
     ("kwargs", "problem"),
     [({"backend": "onnx"}, "backend"), ({"max_new_tokens": 0}, "max_new_tokens"),
      ({"temperature": -1}, "temperature"), ({"threads": 0}, "threads"), ({"context_length": 0}, "context_length"),
-     ({"dtype": "float16"}, "dtype must be 'float32' or 'bfloat16'")],
+     ({"dtype": "float16"}, "dtype must be one of auto, float32, bfloat16")],
 )
 def test_bad_config_values(kwargs, problem):
     with pytest.raises(ValidationError, match=problem):

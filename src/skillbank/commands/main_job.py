@@ -197,7 +197,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: float32 or bfloat16 weights (default float32).")] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: auto, float32 or bfloat16 weights (default auto: bfloat16 where the CPU has AVX-512 BF16 or AMX).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
     policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,

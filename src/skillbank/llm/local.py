@@ -210,8 +210,32 @@ def ensure_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-#: Weight types of the transformers backend (`LocalConfig.dtype`).
-DTYPES = ("float32", "bfloat16")
+#: Weight types of the transformers backend (`LocalConfig.dtype`); "auto" resolves with
+#: `resolve_dtype`.
+DTYPES = ("auto", "float32", "bfloat16")
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic.
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); False when
+    the flags cannot be read (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return any(flag in flags for flag in _BF16_CPU_FLAGS)
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``"auto"`` is bfloat16 on a CPU with native bfloat16 arithmetic, else float32."""
+    if dtype == "auto":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    return dtype
 
 
 @dataclass(frozen=True)
@@ -238,12 +262,13 @@ class LocalConfig:
             None: `default_cache_dir()`.
         context_length: the llama.cpp context window (prompt plus reply). Default 8192.
         batch_size: most concurrent episodes generated as one batch (transformers
-            backend); 1 turns batching off. Default 8.
+            backend); 1 turns batching off. Default 16 (a whole apps split's scenarios).
         batch_wait_s: how long a request waits for the other open streams before its
             batch runs without them. Default 0.5.
-        dtype: the transformers backend's weights: ``"float32"`` (default) or
-            ``"bfloat16"`` (the adapter is merged in float32 first, then the model is
-            cast; faster on CPUs with AVX-512 BF16, and greedy text may differ).
+        dtype: the transformers backend's weights: ``"auto"`` (default: bfloat16 on a
+            CPU with AVX-512 BF16 or AMX, else float32), ``"float32"`` or ``"bfloat16"``
+            (the adapter is merged in float32 first, then the model is cast; greedy text
+            may differ from float32's on a near tie).
     """
 
     model_path: str | Path | None = None
@@ -255,13 +280,13 @@ class LocalConfig:
     threads: int | None = None
     cache_dir: str | Path | None = None
     context_length: int = 8192
-    batch_size: int = 8
+    batch_size: int = 16
     batch_wait_s: float = 0.5
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise ValidationError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+            raise ValidationError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.backend not in ("transformers", "llama_cpp"):
             raise ValidationError(f"backend must be 'transformers' or 'llama_cpp', got {self.backend!r}")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
@@ -319,7 +344,7 @@ def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
             raise ConfigError(f"a LoRA adapter needs peft: {_INSTALL_HINT}") from None
         # Merged into the base weights: generation then costs what the base model costs.
         model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    if config.dtype == "bfloat16":
+    if resolve_dtype(config.dtype) == "bfloat16":
         model = model.to(torch.bfloat16)
     model.eval()
     return model, tokenizer
@@ -338,19 +363,31 @@ class GenerationBackend(Protocol):
 
 
 class TransformersBackend:
-    """Greedy or sampled decoding with ``model.generate``, one prompt or a batch.
+    """Greedy or sampled decoding of one prompt or a batch, with a prefix cache
+    (`skillbank.llm.engine.PrefixCachedGenerator`): each turn runs only the tokens its
+    prompt does not share with a prompt seen before, and a batch decodes its rows together,
+    each stopping on its own (the reply-end check runs per row).
 
-    A batch is left-padded (the tokenizer's ``padding_side`` is set to ``"left"``) and
-    decoded together with the model's KV cache; each row stops on its own (the reply-end
-    check runs per row) and the batch ends when every row has stopped.
+    Args:
+        model, tokenizer: a transformers causal LM and its tokenizer. The cache assumes
+            the weights stay fixed while the backend lives.
+        pool_bytes: bound of the prefix cache; 0 turns it off (every prompt is run whole).
     """
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, *, pool_bytes: int | None = None):
+        from skillbank.llm.engine import DEFAULT_POOL_BYTES, PrefixCachedGenerator
+
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # Decoding each open reply every step is quadratic, but replies are a few hundred
+        # tokens and one forward pass costs far more than the decodes.
+        self.engine = PrefixCachedGenerator(
+            model, tokenizer, lambda ids: find_stop(tokenizer.decode(ids, skip_special_tokens=True)) is not None,
+            pool_bytes=DEFAULT_POOL_BYTES if pool_bytes is None else pool_bytes,
+        )
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -365,56 +402,13 @@ class TransformersBackend:
                        seeds: Sequence[int]) -> list[tuple[str, int, str]]:
         """(raw text, tokens generated, finish reason) per prompt. Sampling seeds the
         batch with ``seeds[0]``, so a sampled batch replays only with the same prompts."""
-        torch, transformers = _import_transformers()
-        tokenizer = self.tokenizer
-        inputs = tokenizer(list(prompts), return_tensors="pt", padding=True)
-        prompt_len = inputs["input_ids"].shape[1]
-        n = len(prompts)
-        stopped_at: list[int | None] = [None] * n  # tokens generated when the row's reply ended
-
-        class StopAtReplyEnd(transformers.StoppingCriteria):
-            # Decoding each open reply every step is quadratic, but replies are a few
-            # hundred tokens and one forward pass costs far more than the decodes.
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                generated = input_ids.shape[1] - prompt_len
-                for row in range(n):
-                    if stopped_at[row] is None:
-                        text = tokenizer.decode(input_ids[row, prompt_len:], skip_special_tokens=True)
-                        if find_stop(text) is not None:
-                            stopped_at[row] = generated
-                done = [at is not None for at in stopped_at]
-                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-        sampling: dict[str, Any] = {"do_sample": False}
-        if temperature > 0:
-            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seeds[0] if seeds else 0)
-            output = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                stopping_criteria=transformers.StoppingCriteriaList([StopAtReplyEnd()]),
-                pad_token_id=tokenizer.pad_token_id,
-                **sampling,
-            )
-        eos = tokenizer.eos_token_id
+        _import_transformers()
+        rows = self.engine.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature,
+                                    seed=seeds[0] if seeds else 0)
         results = []
-        for row in range(n):
-            new_ids = output[row, prompt_len:].tolist()
-            if stopped_at[row] is not None:
-                new_ids = new_ids[: stopped_at[row]]
-            elif eos is not None and eos in new_ids:
-                new_ids = new_ids[: new_ids.index(eos) + 1]
-            else:
-                # Rows that ended early are padded while the others decode.
-                while new_ids and new_ids[-1] == tokenizer.pad_token_id and len(new_ids) > 0:
-                    new_ids.pop()
-            finish = "length"
-            if new_ids and eos is not None and new_ids[-1] == eos:
-                finish = "eos"
-            text = tokenizer.decode(new_ids, skip_special_tokens=True)
-            if find_stop(text) is not None:
-                finish = "stop"
+        for new_ids, eos_hit in rows:
+            text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+            finish = "stop" if find_stop(text) is not None else ("eos" if eos_hit else "length")
             results.append((text, len(new_ids), finish))
         return results
 

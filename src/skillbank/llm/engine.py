@@ -1,0 +1,288 @@
+"""Batched decoding with a prefix cache, for the transformers backend.
+
+An agent's prompt grows by one reply and one observation a turn, and every prompt starts
+with the same system prompt. ``model.generate`` re-reads the whole prompt each turn, so an
+episode's prefill cost grows with the square of its turns. `PrefixCachedGenerator` keeps
+the key/value states of the prompts it has seen (a small LRU pool bounded in bytes): a new
+prompt is tokenised, the pool entry sharing its longest token prefix is found (its own
+episode's previous turn, or any episode for the system prompt), and only the tokens after
+that prefix are run through the model. The comparison is on token ids, so it stays exact
+when the text re-tokenises differently at a turn's boundary: the cache is used only up to
+the first differing token.
+
+**Decoding.** Each prompt's remaining tokens are prefilled one row at a time (on a CPU a
+batched prefill is no faster per token). The rows' caches are then copied, left-padded,
+into preallocated buffers and decoded together: one forward pass per step for all open
+rows, a 2-D padding mask, per-row positions. When a quarter of the rows have stopped, the
+batch is compacted to the open rows. Greedy decoding gives the same tokens as a forward
+pass over the whole text (up to floating-point summation order).
+
+The pool assumes the model's weights do not change while it lives (`clear` empties it:
+the RL trainer builds a fresh backend for every rollout step instead).
+
+**Layers.** Every layer is cached in full, including Gemma 3's sliding-window layers
+(their masks still limit attention to the window): a cropped sliding cache could not be
+reused from an earlier, shorter prefix. Memory is about 37 KB a token for Gemma 3 270M in
+float32 (18 layers, one 256-wide key/value head), half in bfloat16.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Default bound of the prefix pool (bytes of cached keys and values).
+DEFAULT_POOL_BYTES = 2 << 30
+
+
+@dataclass
+class _Entry:
+    ids: list[int]
+    kv: list[tuple[Any, Any]]  # per layer: keys, values [1, heads, len(ids), head_dim]
+    nbytes: int
+    used: int = 0
+
+
+@dataclass
+class PoolStats:
+    """What the prefix pool saved: prompt tokens seen and tokens read from the cache."""
+
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    prefilled_tokens: int = 0
+    generated_tokens: int = 0
+    batches: int = 0
+
+    @property
+    def reuse(self) -> float:
+        return self.reused_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    # Compare in blocks first: prompts share thousands of tokens.
+    i = 0
+    block = 256
+    while i + block <= n and a[i:i + block] == b[i:i + block]:
+        i += block
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _buffer_layer_class(base: type) -> type:
+    class BufferLayer(base):  # type: ignore[misc, valid-type]
+        """A full-attention cache layer over a preallocated buffer: `update` writes the
+        new states in place and returns views, instead of concatenating every step."""
+
+        def __init__(self, keys: Any, values: Any, length: int):
+            super().__init__()
+            self.buf_k, self.buf_v, self.length = keys, values, length
+            self.device = keys.device
+            self.is_initialized = True
+            self._views()
+
+        def _views(self) -> None:
+            self.keys = self.buf_k[:, :, : self.length]
+            self.values = self.buf_v[:, :, : self.length]
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            n = key_states.shape[-2]
+            self.buf_k[:, :, self.length : self.length + n] = key_states
+            self.buf_v[:, :, self.length : self.length + n] = value_states
+            self.length += n
+            self._views()
+            return self.keys, self.values
+
+        def select(self, rows: Any) -> None:
+            self.buf_k = self.buf_k.index_select(0, rows)
+            self.buf_v = self.buf_v.index_select(0, rows)
+            self._views()
+
+    return BufferLayer
+
+
+class PrefixCachedGenerator:
+    """Greedy or sampled batched decoding for a causal LM, with a prefix cache (see the
+    module docstring).
+
+    Args:
+        model: a transformers causal LM (or a peft wrapper) whose forward takes ``cache``,
+            ``attention_mask``, ``position_ids`` and ``logits_to_keep``.
+        tokenizer: its tokenizer; prompts are tokenised with special tokens (BOS).
+        is_done: given a row's generated token ids, whether its reply has ended (the
+            caller's stop rule; EOS and the token budget are checked here).
+        pool_bytes: bound of the prefix pool; 0 turns caching off.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, is_done: Callable[[list[int]], bool], *,
+                 pool_bytes: int = DEFAULT_POOL_BYTES):
+        import torch
+        from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+        self.torch = torch
+        self._Cache, self._DynamicCache = Cache, DynamicCache
+        self._BufferLayer = _buffer_layer_class(DynamicLayer)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.is_done = is_done
+        self.pool_bytes = pool_bytes
+        self._pool: list[_Entry] = []
+        self._clock = 0
+        self._lock = threading.Lock()
+        self.stats = PoolStats()
+
+    # -- the pool -----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget every cached prefix (call it after the model's weights change)."""
+        with self._lock:
+            self._pool.clear()
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(len(e.ids) for e in self._pool)
+
+    def _lookup(self, ids: list[int]) -> tuple[_Entry | None, int]:
+        best, best_len = None, 0
+        for entry in self._pool:
+            n = _common_prefix(entry.ids, ids)
+            if n > best_len:
+                best, best_len = entry, n
+        if best is not None:
+            self._clock += 1
+            best.used = self._clock
+        return best, best_len
+
+    def _store(self, ids: list[int], kv: list[tuple[Any, Any]]) -> None:
+        if self.pool_bytes <= 0 or not ids:
+            return
+        nbytes = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv)
+        if nbytes > self.pool_bytes:
+            return
+        # An entry that is a prefix of the new one is served by the new one as well.
+        self._pool = [e for e in self._pool if not (len(e.ids) <= len(ids) and ids[: len(e.ids)] == e.ids)]
+        self._clock += 1
+        self._pool.append(_Entry(ids, kv, nbytes, self._clock))
+        while sum(e.nbytes for e in self._pool) > self.pool_bytes:
+            self._pool.remove(min(self._pool, key=lambda e: e.used))
+
+    # -- generation ---------------------------------------------------------------------
+
+    def _prefill(self, ids: list[int]) -> tuple[list[tuple[Any, Any]], Any]:
+        """The row's per-layer states for `ids` and the logits after its last token."""
+        torch = self.torch
+        entry, shared = self._lookup(ids) if self.pool_bytes > 0 else (None, 0)
+        reuse = min(shared, len(ids) - 1)  # at least one token runs, for the next-token logits
+        if entry is not None and reuse > 0:
+            cache = self._DynamicCache(ddp_cache_data=[(k[:, :, :reuse], v[:, :, :reuse]) for k, v in entry.kv])
+        else:
+            reuse, cache = 0, self._DynamicCache()
+        todo = torch.tensor([ids[reuse:]], dtype=torch.long)
+        positions = torch.arange(reuse, len(ids), dtype=torch.long).unsqueeze(0)
+        out = self.model(input_ids=todo, cache=cache, position_ids=positions, use_cache=True, logits_to_keep=1)
+        self.stats.prompt_tokens += len(ids)
+        self.stats.reused_tokens += reuse
+        self.stats.prefilled_tokens += len(ids) - reuse
+        cache = out.cache if getattr(out, "cache", None) is not None else cache
+        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        # Pooled at once, so the next rows of this batch share it (the system prompt); the
+        # tensors are not written to again, and the reply's entry replaces this one.
+        self._store(list(ids), kv)
+        return kv, out.logits[:, -1, :].float()
+
+    def _pick(self, logits: Any, temperature: float) -> Any:
+        torch = self.torch
+        if temperature > 0:
+            probs = torch.softmax(logits / temperature, dim=-1)
+            return torch.multinomial(probs, 1).squeeze(-1)
+        return logits.argmax(dim=-1)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
+                 seed: int) -> list[tuple[list[int], bool]]:
+        """Per prompt: the generated token ids (up to and including the token that ended the
+        reply) and whether the model's EOS ended it. Sampling draws from torch's RNG
+        seeded with `seed` for the batch."""
+        torch = self.torch
+        with self._lock, torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            return self._generate(prompts, max_new_tokens, temperature)
+
+    def _generate(self, prompts: Sequence[str], max_new_tokens: int,
+                  temperature: float) -> list[tuple[list[int], bool]]:
+        torch = self.torch
+        eos = self.tokenizer.eos_token_id
+        all_ids = [list(self.tokenizer(p)["input_ids"]) for p in prompts]
+        rows = [self._prefill(ids) for ids in all_ids]
+        n = len(prompts)
+        lengths = [len(ids) for ids in all_ids]
+        width = max(lengths)
+        capacity = width + max_new_tokens
+        layers = []
+        for layer in range(len(rows[0][0])):
+            k0, v0 = rows[0][0][layer]
+            buf_k = k0.new_zeros((n, k0.shape[1], capacity, k0.shape[3]))
+            buf_v = v0.new_zeros((n, v0.shape[1], capacity, v0.shape[3]))
+            for i, (kv, _) in enumerate(rows):
+                k, v = kv[layer]
+                buf_k[i, :, width - lengths[i] : width] = k[0]
+                buf_v[i, :, width - lengths[i] : width] = v[0]
+            layers.append(self._BufferLayer(buf_k, buf_v, width))
+        cache = self._Cache(layers=layers)
+        mask = torch.zeros((n, capacity), dtype=torch.long)
+        for i in range(n):
+            mask[i, width - lengths[i] : width] = 1
+        positions = torch.tensor(lengths, dtype=torch.long)
+        last = torch.cat([logits for _, logits in rows], dim=0)
+        del rows  # the per-row prefill states now live in the buffers
+
+        generated: list[list[int]] = [[] for _ in range(n)]
+        finished = [False] * n
+        eos_hit = [False] * n
+        open_rows = list(range(n))  # batch row -> prompt index
+        step = 0
+        token = self._pick(last, temperature)
+        while True:
+            for b, i in enumerate(open_rows):
+                if finished[i]:
+                    continue
+                t = int(token[b])
+                generated[i].append(t)
+                if eos is not None and t == eos:
+                    finished[i] = eos_hit[i] = True
+                elif len(generated[i]) >= max_new_tokens or self.is_done(generated[i]):
+                    finished[i] = True
+                if finished[i]:
+                    self._keep(i, b, all_ids[i], generated[i], layers, width, lengths[i])
+            still = [b for b, i in enumerate(open_rows) if not finished[i]]
+            if not still:
+                break
+            if len(still) <= 0.75 * len(open_rows):
+                index = torch.tensor(still, dtype=torch.long)
+                for layer in layers:
+                    layer.select(index)
+                mask, positions, token = mask[index], positions[index], token[index]
+                open_rows = [open_rows[b] for b in still]
+            column = width + step
+            mask[:, column] = 1
+            out = self.model(input_ids=token.unsqueeze(1), attention_mask=mask[:, : column + 1], cache=cache,
+                             position_ids=(positions + step).unsqueeze(1), use_cache=True, logits_to_keep=1)
+            token = self._pick(out.logits[:, -1, :].float(), temperature)
+            step += 1
+        self.stats.batches += 1
+        self.stats.generated_tokens += sum(len(g) for g in generated)
+        return [(generated[i], eos_hit[i]) for i in range(n)]
+
+    def _keep(self, i: int, b: int, ids: list[int], generated: list[int], layers: list[Any], width: int,
+              length: int) -> None:
+        """Pool the states of prompt `i` (batch row `b`) and its reply: every token fed to
+        the model so far, i.e. all but the last generated one."""
+        if self.pool_bytes <= 0:
+            return
+        fed = len(generated) - 1
+        start, stop = width - length, width + fed
+        kv = [(layer.buf_k[b : b + 1, :, start:stop].clone(), layer.buf_v[b : b + 1, :, start:stop].clone())
+              for layer in layers]
+        self._store(ids + generated[:fed], kv)

@@ -1,0 +1,149 @@
+"""The prefix-cached batched decoder of the transformers backend: it gives the text a
+plain ``model.generate`` gives, reuses exactly the shared token prefix of earlier prompts
+(an episode's previous turn, another episode's system prompt), stays within its memory
+bound, and the auto dtype follows the CPU's flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from skillbank.llm.base import Message
+from skillbank.llm.local import (
+    LocalConfig,
+    TransformersBackend,
+    cpu_has_bf16,
+    find_stop,
+    render_prompt,
+    render_reply,
+    resolve_dtype,
+)
+
+SYSTEM = Message("system", "You write Python and nothing else, ever. Read the docs first, then act.")
+TASKS = ["Add one and two, then print it.", "List three apps.", "Say hi."]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch = pytest.importorskip("torch", reason="torch (local extra) is not installed")
+    transformers = pytest.importorskip("transformers", reason="transformers (local extra) is not installed")
+    tokenizers = pytest.importorskip("tokenizers", reason="tokenizers (local extra) is not installed")
+    from _sft_util import tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer(tokenizers, transformers)
+    return tiny_model(transformers, torch, tok, seed=5), tok
+
+
+def _reference(model, tok, prompt: str, max_new_tokens: int) -> str:
+    """Greedy text from transformers' own generate over the whole prompt, cut at the stop."""
+    import torch
+
+    ids = tok(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    text = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    cut = find_stop(text)
+    return text if cut is None else text[:cut]
+
+
+def _cut(text: str) -> str:
+    cut = find_stop(text)
+    return text if cut is None else text[:cut]
+
+
+def test_greedy_text_equals_transformers_generate(tiny):
+    model, tok = tiny
+    backend = TransformersBackend(model, tok)
+    prompts = [render_prompt([SYSTEM, Message("user", t)]) for t in TASKS]
+    batched = backend.generate_batch(prompts, max_new_tokens=20, temperature=0.0, seeds=[0] * 3)
+    assert [_cut(text) for text, _, _ in batched] == [_reference(model, tok, p, 20) for p in prompts]
+    # The three prompts share the system prompt: rows after the first reused it.
+    assert backend.engine.stats.reused_tokens > 0
+
+
+def test_a_second_turn_reuses_the_first_and_gives_the_uncached_text(tiny):
+    model, tok = tiny
+    cached, plain = TransformersBackend(model, tok), TransformersBackend(model, tok, pool_bytes=0)
+    histories = [[SYSTEM, Message("user", t)] for t in TASKS]
+    for turn in range(3):
+        prompts = [render_prompt(h) for h in histories]
+        before = cached.engine.stats.reused_tokens
+        got = cached.generate_batch(prompts, max_new_tokens=16, temperature=0.0, seeds=[0] * 3)
+        want = plain.generate_batch(prompts, max_new_tokens=16, temperature=0.0, seeds=[0] * 3)
+        assert [g[0] for g in got] == [w[0] for w in want]
+        if turn > 0:
+            # Each row's previous prompt (and most of its reply) came from the cache.
+            previous = sum(len(tok(render_prompt(h[:-2]))["input_ids"]) for h in histories)
+            assert cached.engine.stats.reused_tokens - before >= previous
+        for h, (text, _, _) in zip(histories, got):
+            h.extend([Message("assistant", _cut(text)), Message("user", f"Output:\n{turn}")])
+    assert plain.engine.stats.reused_tokens == 0
+    assert plain.engine.cached_tokens == 0
+
+
+def test_only_the_shared_token_prefix_is_reused(tiny):
+    model, tok = tiny
+    backend = TransformersBackend(model, tok)
+    first = render_prompt([SYSTEM, Message("user", "Add one and two, then print it.")])
+    second = render_prompt([SYSTEM, Message("user", "Add three and two, then print it.")])
+    backend.generate(first, max_new_tokens=4, temperature=0.0, seed=0)
+    a, b = tok(first)["input_ids"], tok(second)["input_ids"]
+    shared = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    before = backend.engine.stats.reused_tokens
+    text = backend.generate(second, max_new_tokens=12, temperature=0.0, seed=0)[0]
+    assert backend.engine.stats.reused_tokens - before == shared
+    assert _cut(text) == _reference(model, tok, second, 12)
+
+
+def test_the_pool_stays_within_its_bound(tiny):
+    model, tok = tiny
+    probe = TransformersBackend(model, tok)
+    probe.generate(render_prompt([SYSTEM, Message("user", TASKS[0])]), max_new_tokens=4, temperature=0.0, seed=0)
+    one = sum(e.nbytes for e in probe.engine._pool)
+    assert len(probe.engine._pool) == 1  # the prompt's entry was replaced by prompt + reply
+    bound = int(one * 2.5)
+    backend = TransformersBackend(model, tok, pool_bytes=bound)
+    for i in range(6):
+        backend.generate(render_prompt([SYSTEM, Message("user", f"Task {i}: " + TASKS[i % 3])]), max_new_tokens=4,
+                         temperature=0.0, seed=0)
+        assert sum(e.nbytes for e in backend.engine._pool) <= bound
+    assert 1 <= len(backend.engine._pool) <= 2  # the oldest were evicted
+    backend.engine.clear()
+    assert backend.engine.cached_tokens == 0
+
+
+def test_sampling_replays_with_its_seed(tiny):
+    model, tok = tiny
+    backend = TransformersBackend(model, tok)
+    prompts = [render_prompt([SYSTEM, Message("user", t)]) for t in TASKS]
+    one = backend.generate_batch(prompts, max_new_tokens=12, temperature=1.5, seeds=[7] * 3)
+    two = TransformersBackend(model, tok).generate_batch(prompts, max_new_tokens=12, temperature=1.5, seeds=[7] * 3)
+    assert one == two
+    other = backend.generate_batch(prompts, max_new_tokens=12, temperature=1.5, seeds=[8] * 3)
+    assert other != one
+
+
+def test_render_reply_then_next_prompt_extends_the_cached_tokens(tiny):
+    """The agent's next prompt starts with the previous prompt and the reply: most of the
+    reply's tokens are reused, not just the prompt's."""
+    model, tok = tiny
+    backend = TransformersBackend(model, tok)
+    history = [SYSTEM, Message("user", TASKS[0])]
+    text = _cut(backend.generate(render_prompt(history), max_new_tokens=16, temperature=0.0, seed=0)[0])
+    nxt = render_prompt(history) + render_reply(text)
+    before = backend.engine.stats.reused_tokens
+    backend.generate(nxt + "<|user|>\nOutput:\n3\n<|end|>\n<|assistant|>\n", max_new_tokens=4,
+                     temperature=0.0, seed=0)
+    assert backend.engine.stats.reused_tokens - before >= len(tok(render_prompt(history))["input_ids"])
+
+
+def test_auto_dtype_follows_the_cpu_flags(tmp_path):
+    with_bf16 = tmp_path / "a"
+    with_bf16.write_text("processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n")
+    without = tmp_path / "b"
+    without.write_text("processor : 0\nflags : fpu sse2 avx2\n")
+    assert cpu_has_bf16(with_bf16) is True
+    assert cpu_has_bf16(without) is False
+    assert cpu_has_bf16(tmp_path / "missing") is False
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
+    assert resolve_dtype("auto") in ("float32", "bfloat16")
+    assert LocalConfig().dtype == "auto"
