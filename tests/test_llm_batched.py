@@ -232,3 +232,21 @@ def test_bench_llm_rejects_an_unknown_dtype(capsys):
 
     assert main(["bench", "llm", "--dtype", "fp16"]) != 0
     assert "--dtype must be float32 and/or bfloat16, got 'fp16'" in capsys.readouterr().err
+
+
+def test_bench_llm_episodes_compare_the_prefix_cache_with_whole_prompts(tiny, monkeypatch):
+    from skillbank.bench import llm as bench_llm
+
+    model, tok = tiny
+    monkeypatch.setattr("skillbank.llm.local.load_transformers", lambda config: (model, tok))
+    data = bench_llm.run_bench(batches=[1, 2], adapters=["none"], prompt_tokens=16, new_tokens=3, repeats=1,
+                               turns=3)
+    [episode] = data["episodes"]
+    assert episode["batch"] == 2 and episode["turns"] == 3
+    assert len(episode["cached_turn_ms"]) == len(episode["uncached_turn_ms"]) == 3
+    assert episode["max_prompt_tokens"][0] < episode["max_prompt_tokens"][-1]  # the prompts grow by turn
+    assert episode["same_replies"] == "6/6"  # float32: the cache changes the speed, not the text
+    assert 0.5 < episode["reused_prompt_tokens"] < 1
+    assert episode["cache_speedup"] == round(episode["uncached_ms"] / episode["cached_ms"], 2)
+    assert "episodes" not in bench_llm.run_bench(batches=[1], adapters=["none"], prompt_tokens=16, new_tokens=2,
+                                                 repeats=1)

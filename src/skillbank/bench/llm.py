@@ -17,6 +17,13 @@ medians and ranges:
 
 Generation runs with stopping disabled (every row produces exactly `new_tokens` tokens), so
 batches are comparable.
+
+With ``--turns N`` the bench also plays agent-shaped episodes through the backend the
+agent uses: the largest batch of prompts (a train task's system prompt and start message
+each), N turns, each turn's reply (stopping on, as in a run) followed by a fixed
+observation of about 300 tokens. It plays them twice, with the prefix cache and without
+(every prompt run whole, as ``model.generate`` does), and reports each turn's wall time,
+the replies' agreement and ``cache_speedup``: uncached time over cached time, same run.
 """
 
 from __future__ import annotations
@@ -98,11 +105,55 @@ def _measure(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int, re
     }
 
 
+_OBSERVATION = ("Output:\n" + "\n".join(
+    f"{{'id': {i}, 'title': 'Note {i}', 'tags': ['work', 'later'], 'body': 'Budget review with the team, week {i}.'}}"
+    for i in range(12)))
+
+
+def _measure_turns(model: Any, tokenizer: Any, batch: int, turns: int, new_tokens: int) -> dict[str, Any]:
+    """Episodes of `turns` turns for `batch` rows, with and without the prefix cache."""
+    from skillbank.agent.config import AgentConfig
+    from skillbank.agent.prompt import render_start, render_system
+    from skillbank.llm.base import Message
+    from skillbank.llm.local import TransformersBackend, find_stop, render_prompt
+    from skillbank.worlds.apps import AppsWorld
+
+    tasks = AppsWorld(seed=0).tasks("train")[:batch]
+    out: dict[str, Any] = {"batch": batch, "turns": turns, "new_tokens": new_tokens}
+    replies = {}
+    for mode, pool in (("uncached", 0), ("cached", None)):
+        backend = TransformersBackend(model, tokenizer, pool_bytes=pool)
+        histories = [[Message("system", render_system(t, [], AgentConfig())), Message("user", render_start(t))]
+                     for t in tasks]
+        times, texts, lengths = [], [], []
+        for _ in range(turns):
+            prompts = [render_prompt(h) for h in histories]
+            lengths.append(max(len(tokenizer(p)["input_ids"]) for p in prompts))
+            t = time.perf_counter()
+            results = backend.generate_batch(prompts, max_new_tokens=new_tokens, temperature=0.0, seeds=[0] * batch)
+            times.append(round((time.perf_counter() - t) * 1000, 1))
+            for h, (text, _, _) in zip(histories, results):
+                cut = find_stop(text)
+                reply = text if cut is None else text[:cut]
+                texts.append(reply)
+                h += [Message("assistant", reply), Message("user", _OBSERVATION)]
+        replies[mode] = texts
+        out[f"{mode}_turn_ms"] = times
+        out[f"{mode}_ms"] = round(sum(times), 1)
+        if pool is None:
+            out["reused_prompt_tokens"] = round(backend.engine.stats.reuse, 3)
+    out["max_prompt_tokens"] = lengths
+    out["same_replies"] = f"{sum(a == b for a, b in zip(replies['cached'], replies['uncached']))}/{len(replies['cached'])}"
+    out["cache_speedup"] = round(out["uncached_ms"] / out["cached_ms"], 2)
+    return out
+
+
 def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, new_tokens: int,
-              repeats: int, dtypes: tuple[str, ...] = ("float32",)) -> dict[str, Any]:
+              repeats: int, dtypes: tuple[str, ...] = ("float32",), turns: int = 0) -> dict[str, Any]:
     from skillbank.llm.local import LocalConfig, load_transformers
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    episodes: list[dict[str, Any]] = []
     loads = {}
     for adapter in adapters:
         for dtype in dtypes:
@@ -122,11 +173,14 @@ def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, ne
                     row["gen_vs_float32"] = round(row["gen_tok_s"] / reference["gen_tok_s"], 2)
                     row["prefill_vs_float32"] = round(row["prefill_tok_s"] / reference["prefill_tok_s"], 2)
                 rows.append(row)
+            if turns:
+                episodes.append({"adapter": adapter, "dtype": dtype,
+                                 **_measure_turns(model, tokenizer, max(batches), turns, max(new_tokens, 64))})
             del model
     import torch
 
     return {"model": "gemma-3-270m", "threads": torch.get_num_threads(), "repeats": repeats,
-            "load_ms": loads, "rows": rows}
+            "load_ms": loads, "rows": rows, **({"episodes": episodes} if turns else {})}
 
 
 def _render(data: dict[str, Any]) -> None:
@@ -139,6 +193,11 @@ def _render(data: dict[str, Any]) -> None:
                       f"{r['prefill_tok_s']:.0f}", f"{r['decode_ms_per_step']['median']:.0f}", f"{r['gen_tok_s']:.1f}",
                       f"{r['speedup_vs_batch1']:.2f}x" if r["speedup_vs_batch1"] else "-")
     console.print(table)
+    for e in data.get("episodes", []):
+        console.print(f"episodes ({e['adapter']}, {e['dtype']}, batch {e['batch']}, {e['turns']} turns, prompts up to "
+                      f"{max(e['max_prompt_tokens'])} tokens): {e['uncached_ms'] / 1000:.1f} s whole prompts, "
+                      f"{e['cached_ms'] / 1000:.1f} s with the prefix cache ({e['cache_speedup']:.2f}x, "
+                      f"{e['reused_prompt_tokens']:.0%} of prompt tokens reused; same replies {e['same_replies']})")
 
 
 def command(
@@ -148,6 +207,7 @@ def command(
     new_tokens: int = typer.Option(32, min=1, help="Tokens generated per row."),
     repeats: int = typer.Option(3, min=1, help="Timed repetitions per configuration."),
     dtype: str = typer.Option("float32", help="Weights: float32, bfloat16 or both, comma-separated (float32 first is the baseline)."),
+    turns: int = typer.Option(0, min=0, help="Also play episodes of this many turns (the largest batch), with and without the prefix cache."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     try:
@@ -162,9 +222,10 @@ def command(
     from skillbank.llm.local import DTYPES
 
     dtypes = tuple(dict.fromkeys(d.strip() for d in dtype.split(",") if d.strip()))
-    bad = [d for d in dtypes if d not in DTYPES]
+    bad = [d for d in dtypes if d not in DTYPES or d == "auto"]
     if bad or not dtypes:
         raise ValidationError(f"--dtype must be float32 and/or bfloat16, got {dtype!r}")
     data = run_bench(batches=sorted(set(batch_list)), adapters=adapters, prompt_tokens=prompt_tokens,
-                     new_tokens=new_tokens, repeats=repeats, dtypes=tuple(sorted(dtypes, key=lambda d: d != "float32")))
+                     new_tokens=new_tokens, repeats=repeats, dtypes=tuple(sorted(dtypes, key=lambda d: d != "float32")),
+                     turns=turns)
     emit(data, as_json, _render)
