@@ -147,3 +147,74 @@ def test_auto_dtype_follows_the_cpu_flags(tmp_path):
     assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
     assert resolve_dtype("auto") in ("float32", "bfloat16")
     assert LocalConfig().dtype == "auto"
+
+
+def test_a_vocabulary_cut_keeps_the_text_and_bounds_the_tokens(tiny):
+    model, tok = tiny
+    prompts = [render_prompt([SYSTEM, Message("user", t)]) for t in TASKS]
+    full = TransformersBackend(model, tok).generate_batch(prompts, max_new_tokens=16, temperature=0.0, seeds=[0] * 3)
+    produced = {t for ids, _ in TransformersBackend(model, tok).engine.generate(
+        prompts, max_new_tokens=16, temperature=0.0, seed=0) for t in ids}
+    # Every token the full vocabulary chose is allowed: the same greedy text.
+    kept = TransformersBackend(model, tok, vocab=sorted(produced))
+    assert kept.generate_batch(prompts, max_new_tokens=16, temperature=0.0, seeds=[0] * 3) == full
+    assert model.get_output_embeddings().weight.shape[0] == len(tok)  # the head is restored
+    # A vocabulary without them: replies use only it, the prompts' tokens and EOS.
+    prompt_ids = {t for p in prompts for t in tok(p)["input_ids"]}
+    outside = sorted(set(range(len(tok))) - produced - prompt_ids)[:40]
+    assert outside
+    cut = TransformersBackend(model, tok, vocab=outside)
+    assert cut.generate_batch(prompts, max_new_tokens=16, temperature=0.0, seeds=[0] * 3) != full
+    allowed = {*outside, *prompt_ids, tok.eos_token_id}
+    for temperature in (0.0, 2.0):
+        rows = cut.engine.generate(prompts, max_new_tokens=16, temperature=temperature, seed=1)
+        assert all(set(ids) <= allowed for ids, _ in rows)
+        assert any(set(ids) - prompt_ids for ids, _ in rows)  # the vocabulary's own tokens were used
+
+
+def test_the_adapter_vocabulary_file(tmp_path):
+    from skillbank.errors import ConfigError
+    from skillbank.llm.local import BUNDLED_ADAPTER, VOCAB_FILE, adapter_vocab
+
+    assert adapter_vocab(None) is None
+    assert adapter_vocab(tmp_path) is None  # an adapter without the file: the whole vocabulary
+    (tmp_path / VOCAB_FILE).write_text('{"token_ids": [3, 1, 2]}')
+    assert adapter_vocab(tmp_path) == [3, 1, 2]
+    (tmp_path / VOCAB_FILE).write_text('{"token_ids": [3, -1]}')
+    with pytest.raises(ConfigError, match="vocab.json is not a token list"):
+        adapter_vocab(tmp_path)
+    (tmp_path / VOCAB_FILE).write_text("not json")
+    with pytest.raises(ConfigError, match="vocab.json is not a token list"):
+        adapter_vocab(tmp_path)
+    shipped = adapter_vocab(BUNDLED_ADAPTER)
+    assert shipped is not None and 1000 < len(shipped) < 5000  # of Gemma 3's 262,144
+    with pytest.raises(Exception, match="vocab must be 'adapter' or 'full'"):
+        LocalConfig(vocab="small")
+
+
+def test_sliding_window_layers_decode_as_transformers_does(tiny):
+    """Gemma 3's layout (sliding-window layers, one key/value head) with a window far
+    shorter than the prompts: the engine's windowed views give generate's text."""
+    import torch
+    import transformers
+
+    _, tok = tiny
+    torch.manual_seed(0)
+    config = transformers.Gemma3TextConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=1, head_dim=16, sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+        max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, initializer_range=0.5,
+    )
+    model = transformers.Gemma3ForCausalLM(config).eval()
+    backend = TransformersBackend(model, tok)
+    assert [w for w in backend.engine._windows] == [8, 8, None, 8]
+    histories = [[SYSTEM, Message("user", t)] for t in TASKS]
+    for turn in range(2):  # the second turn decodes from cached prefixes
+        prompts = [render_prompt(h) for h in histories]
+        got = backend.generate_batch(prompts, max_new_tokens=20, temperature=0.0, seeds=[0] * 3)
+        assert [_cut(text) for text, _, _ in got] == [_reference(model, tok, p, 20) for p in prompts]
+        for h, (text, _, _) in zip(histories, got):
+            h.extend([Message("assistant", _cut(text)), Message("user", f"Output:\n{turn}")])
+    assert backend.engine.stats.reused_tokens > 0

@@ -87,6 +87,16 @@ def test_a_tiny_model_overfits_two_examples(tok, data_dir, tmp_path, precision, 
     tuned.eval()
     policy = LocalPolicy(LocalConfig(max_new_tokens=30, batch_size=1), backend=TransformersBackend(tuned, tok))
     assert [policy.generate(p).text for p in PROMPTS] == TARGETS
+    # The adapter's vocabulary: every token of its training records; decoding over it
+    # gives the same replies.
+    from skillbank.llm.local import adapter_vocab
+    from skillbank.train.sft_trainer import prepare_examples
+
+    vocab = adapter_vocab(tmp_path / "run" / "adapter")
+    assert vocab == sorted({t for e in prepare_examples(config, tok)[0] for t in e.input_ids})
+    assert len(vocab) < len(tok)
+    cut = LocalPolicy(LocalConfig(max_new_tokens=30, batch_size=1), backend=TransformersBackend(tuned, tok, vocab=vocab))
+    assert [cut.generate(p).text for p in PROMPTS] == TARGETS
 
 
 @pytest.mark.slow

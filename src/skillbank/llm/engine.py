@@ -20,16 +20,18 @@ pass over the whole text (up to floating-point summation order).
 The pool assumes the model's weights do not change while it lives (`clear` empties it:
 the RL trainer builds a fresh backend for every rollout step instead).
 
-**Layers.** Every layer is cached in full, including Gemma 3's sliding-window layers
-(their masks still limit attention to the window): a cropped sliding cache could not be
-reused from an earlier, shorter prefix. Memory is about 37 KB a token for Gemma 3 270M in
+**Layers.** Every layer is cached in full, including Gemma 3's sliding-window layers: a
+cropped sliding cache could not be reused from an earlier, shorter prefix. While decoding,
+a sliding layer attends over its last window only (most of the decoding step's attention
+cost at a few thousand tokens). Memory is about 37 KB a token for Gemma 3 270M in
 float32 (18 layers, one 256-wide key/value head), half in bfloat16.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,32 +76,51 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 def _buffer_layer_class(base: type) -> type:
     class BufferLayer(base):  # type: ignore[misc, valid-type]
-        """A full-attention cache layer over a preallocated buffer: `update` writes the
-        new states in place and returns views, instead of concatenating every step."""
+        """A cache layer over a preallocated buffer: `update` writes the new states in
+        place and returns views, instead of concatenating every step.
 
-        def __init__(self, keys: Any, values: Any, length: int):
+        With a `window` (a sliding-window layer) the buffer still holds every token (the
+        pool keeps them for later prompts), but attention sees only the last ``window``
+        positions, as transformers' own sliding layer does: the mask is sized by
+        `get_mask_sizes`, which the model asks before it runs the layers.
+        """
+
+        def __init__(self, keys: Any, values: Any, length: int, window: int | None = None):
             super().__init__()
             self.buf_k, self.buf_v, self.length = keys, values, length
+            self.window = window
+            self.is_sliding = window is not None
             self.device = keys.device
             self.is_initialized = True
-            self._views()
+            self._views(0)
 
-        def _views(self) -> None:
-            self.keys = self.buf_k[:, :, : self.length]
-            self.values = self.buf_v[:, :, : self.length]
+        def _start(self) -> int:
+            return 0 if self.window is None else max(self.length - self.window + 1, 0)
+
+        def _views(self, start: int) -> None:
+            self.keys = self.buf_k[:, :, start : self.length]
+            self.values = self.buf_v[:, :, start : self.length]
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            start = self._start()
+            return self.length - start + query_length, start
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            start = self._start()
             n = key_states.shape[-2]
             self.buf_k[:, :, self.length : self.length + n] = key_states
             self.buf_v[:, :, self.length : self.length + n] = value_states
             self.length += n
-            self._views()
+            self._views(start)
             return self.keys, self.values
 
         def select(self, rows: Any) -> None:
             self.buf_k = self.buf_k.index_select(0, rows)
             self.buf_v = self.buf_v.index_select(0, rows)
-            self._views()
+            self._views(self._start())
 
     return BufferLayer
 
@@ -115,10 +136,16 @@ class PrefixCachedGenerator:
         is_done: given a row's generated token ids, whether its reply has ended (the
             caller's stop rule; EOS and the token budget are checked here).
         pool_bytes: bound of the prefix pool; 0 turns caching off.
+        vocab: None: the model's whole vocabulary. Else the token ids a reply may use
+            (an SFT adapter's training tokens): each batch's output head is cut to these,
+            the batch's prompt tokens and EOS, so a decoding step skips the rest of the
+            head (262k rows for Gemma 3: most of a step at small batches). Greedy text
+            changes only where the full vocabulary's argmax lies outside the set;
+            sampling draws from the softmax over the set.
     """
 
     def __init__(self, model: Any, tokenizer: Any, is_done: Callable[[list[int]], bool], *,
-                 pool_bytes: int = DEFAULT_POOL_BYTES):
+                 pool_bytes: int = DEFAULT_POOL_BYTES, vocab: Sequence[int] | None = None):
         import torch
         from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
@@ -128,10 +155,18 @@ class PrefixCachedGenerator:
         self.model = model
         self.tokenizer = tokenizer
         self.is_done = is_done
+        config = getattr(model, "config", None)
+        text_config = config.get_text_config(decoder=True) if config is not None else None
+        layer_types = getattr(text_config, "layer_types", None) or []
+        window = getattr(text_config, "sliding_window", None)
+        self._windows = [window if kind == "sliding_attention" and window else None for kind in layer_types]
+        self._windows += [None] * (getattr(text_config, "num_hidden_layers", 0) - len(self._windows))
         self.pool_bytes = pool_bytes
+        self.vocab = frozenset(int(t) for t in vocab) if vocab is not None else None
         self._pool: list[_Entry] = []
         self._clock = 0
         self._lock = threading.Lock()
+        self._allowed: Any = None
         self.stats = PoolStats()
 
     # -- the pool -----------------------------------------------------------------------
@@ -197,8 +232,38 @@ class PrefixCachedGenerator:
         torch = self.torch
         if temperature > 0:
             probs = torch.softmax(logits / temperature, dim=-1)
-            return torch.multinomial(probs, 1).squeeze(-1)
-        return logits.argmax(dim=-1)
+            index = torch.multinomial(probs, 1).squeeze(-1)
+        else:
+            index = logits.argmax(dim=-1)
+        return index if self._allowed is None else self._allowed[index]
+
+    @contextmanager
+    def _head(self, all_ids: list[list[int]]) -> Iterator[None]:
+        """With a `vocab`, the model's output head cut to the batch's allowed tokens."""
+        self._allowed = None
+        if self.vocab is None:
+            yield
+            return
+        torch = self.torch
+        head = self.model.get_output_embeddings()
+        allowed = set(self.vocab)
+        for ids in all_ids:
+            allowed.update(ids)
+        if self.tokenizer.eos_token_id is not None:
+            allowed.add(int(self.tokenizer.eos_token_id))
+        allowed_t = torch.tensor(sorted(t for t in allowed if 0 <= t < head.weight.shape[0]), dtype=torch.long)
+        cut = torch.nn.Linear(head.weight.shape[1], len(allowed_t), bias=head.bias is not None,
+                              dtype=head.weight.dtype)
+        cut.weight = torch.nn.Parameter(head.weight.detach().index_select(0, allowed_t), requires_grad=False)
+        if head.bias is not None:
+            cut.bias = torch.nn.Parameter(head.bias.detach().index_select(0, allowed_t), requires_grad=False)
+        self.model.set_output_embeddings(cut)
+        self._allowed = allowed_t
+        try:
+            yield
+        finally:
+            self.model.set_output_embeddings(head)
+            self._allowed = None
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
                  seed: int) -> list[tuple[list[int], bool]]:
@@ -212,13 +277,22 @@ class PrefixCachedGenerator:
 
     def _generate(self, prompts: Sequence[str], max_new_tokens: int,
                   temperature: float) -> list[tuple[list[int], bool]]:
+        all_ids = [list(self.tokenizer(p)["input_ids"]) for p in prompts]
+        with self._head(all_ids):
+            return self._decode(all_ids, max_new_tokens, temperature)
+
+    def _decode(self, all_ids: list[list[int]], max_new_tokens: int,
+                temperature: float) -> list[tuple[list[int], bool]]:
         torch = self.torch
         eos = self.tokenizer.eos_token_id
-        all_ids = [list(self.tokenizer(p)["input_ids"]) for p in prompts]
         rows = [self._prefill(ids) for ids in all_ids]
-        n = len(prompts)
+        n = len(all_ids)
         lengths = [len(ids) for ids in all_ids]
-        width = max(lengths)
+        # One padding column more than needed: with a padding mask that is not all ones,
+        # transformers' SDPA path attends a single query per key/value head group (its
+        # unmasked path falls back to `enable_gqa`, 8x slower per full-attention layer
+        # on CPU when decoding one row).
+        width = max(lengths) + 1
         capacity = width + max_new_tokens
         layers = []
         for layer in range(len(rows[0][0])):
@@ -229,7 +303,8 @@ class PrefixCachedGenerator:
                 k, v = kv[layer]
                 buf_k[i, :, width - lengths[i] : width] = k[0]
                 buf_v[i, :, width - lengths[i] : width] = v[0]
-            layers.append(self._BufferLayer(buf_k, buf_v, width))
+            window = self._windows[layer] if layer < len(self._windows) else None
+            layers.append(self._BufferLayer(buf_k, buf_v, width, window))
         cache = self._Cache(layers=layers)
         mask = torch.zeros((n, capacity), dtype=torch.long)
         for i in range(n):

@@ -35,6 +35,7 @@ in seconds; training code can load that directory like any Hugging Face model.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -62,6 +63,22 @@ _CONVERTED_DIRNAME = "gemma-3-270m-hf"
 BUNDLED_ADAPTER = Path(__file__).parent / "adapters" / "gemma3-270m-sft"
 #: `adapter_path` values: "default" is the bundled adapter, "none" (or None) the base model.
 ADAPTER_DEFAULT, ADAPTER_NONE = "default", "none"
+#: In an adapter directory: the token ids of its training records (`skillbank train sft`).
+VOCAB_FILE = "vocab.json"
+
+
+def adapter_vocab(adapter: Path | None) -> list[int] | None:
+    """The token ids an adapter was trained on (its `VOCAB_FILE`), or None if it has none."""
+    if adapter is None or not (adapter / VOCAB_FILE).is_file():
+        return None
+    try:
+        data = json.loads((adapter / VOCAB_FILE).read_text())
+        ids = data["token_ids"]
+        if not isinstance(ids, list) or not all(isinstance(t, int) and t >= 0 for t in ids):
+            raise ValueError("token_ids must be a list of non-negative integers")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{adapter / VOCAB_FILE} is not a token list: {exc}") from None
+    return ids
 
 
 def resolve_adapter(adapter: str | Path | None, backend: str = "transformers") -> Path | None:
@@ -269,6 +286,11 @@ class LocalConfig:
             CPU with AVX-512 BF16 or AMX, else float32), ``"float32"`` or ``"bfloat16"``
             (the adapter is merged in float32 first, then the model is cast; greedy text
             may differ from float32's on a near tie).
+        vocab: ``"adapter"`` (default): when the adapter ships a `VOCAB_FILE` (the
+            bundled one does), replies are decoded over its training tokens plus the
+            prompt's tokens (see `skillbank.llm.engine.PrefixCachedGenerator`); the base
+            model and adapters without the file use the whole vocabulary. ``"full"``:
+            always the whole vocabulary.
     """
 
     model_path: str | Path | None = None
@@ -283,10 +305,13 @@ class LocalConfig:
     batch_size: int = 16
     batch_wait_s: float = 0.5
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    vocab: Literal["adapter", "full"] = "adapter"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValidationError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.vocab not in ("adapter", "full"):
+            raise ValidationError(f"vocab must be 'adapter' or 'full', got {self.vocab!r}")
         if self.backend not in ("transformers", "llama_cpp"):
             raise ValidationError(f"backend must be 'transformers' or 'llama_cpp', got {self.backend!r}")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
@@ -372,9 +397,12 @@ class TransformersBackend:
         model, tokenizer: a transformers causal LM and its tokenizer. The cache assumes
             the weights stay fixed while the backend lives.
         pool_bytes: bound of the prefix cache; 0 turns it off (every prompt is run whole).
+        vocab: token ids replies are decoded over (with each prompt's own tokens); None:
+            the whole vocabulary.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, pool_bytes: int | None = None):
+    def __init__(self, model: Any, tokenizer: Any, *, pool_bytes: int | None = None,
+                 vocab: Sequence[int] | None = None):
         from skillbank.llm.engine import DEFAULT_POOL_BYTES, PrefixCachedGenerator
 
         self.model = model
@@ -386,7 +414,7 @@ class TransformersBackend:
         # tokens and one forward pass costs far more than the decodes.
         self.engine = PrefixCachedGenerator(
             model, tokenizer, lambda ids: find_stop(tokenizer.decode(ids, skip_special_tokens=True)) is not None,
-            pool_bytes=DEFAULT_POOL_BYTES if pool_bytes is None else pool_bytes,
+            pool_bytes=DEFAULT_POOL_BYTES if pool_bytes is None else pool_bytes, vocab=vocab,
         )
 
     def count_tokens(self, text: str) -> int:
@@ -585,7 +613,10 @@ class LocalPolicy:
         elif self.config.backend == "llama_cpp":
             self.backend = LlamaCppBackend(self.config)
         else:
-            self.backend = TransformersBackend(*load_transformers(self.config))
+            vocab = None
+            if self.config.vocab == "adapter":
+                vocab = adapter_vocab(resolve_adapter(self.config.adapter_path))
+            self.backend = TransformersBackend(*load_transformers(self.config), vocab=vocab)
         self.load_time_s = time.perf_counter() - start
         self._calls = 0
         self._lock = threading.Lock()

@@ -268,7 +268,11 @@ def train_sft(
         optimizer.zero_grad(set_to_none=True)
     save_checkpoint()
     adapter_dir = out / "adapter"
-    _atomic_dir_write(adapter_dir, lambda tmp: model.save_pretrained(tmp))
+    def write_adapter(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        write_vocab(tmp, examples)
+
+    _atomic_dir_write(adapter_dir, write_adapter)
     png = plot_loss(metrics_path, out / "loss.png")
     result = TrainResult(
         out_dir=str(out), adapter_dir=str(adapter_dir), examples=len(examples), dropped_too_long=dropped,
@@ -278,6 +282,17 @@ def train_sft(
     )
     (out / "summary.json").write_text(json.dumps(result.__dict__, indent=2) + "\n")
     return result
+
+
+def write_vocab(adapter_dir: Path, examples: Sequence[EncodedExample]) -> Path:
+    """The adapter's `VOCAB_FILE`: every token id of the records it trained on (the local
+    policy decodes replies over these and the prompt's own tokens)."""
+    from skillbank.llm.local import VOCAB_FILE
+
+    ids = sorted({t for example in examples for t in example.input_ids})
+    target = Path(adapter_dir) / VOCAB_FILE
+    target.write_text(json.dumps({"records": len(examples), "token_ids": ids}) + "\n")
+    return target
 
 
 def loss_segments(labels: Sequence[int]) -> list[tuple[int, int, bool]]:
