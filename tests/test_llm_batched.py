@@ -78,7 +78,7 @@ def test_bfloat16_weights_load_and_generate(tiny, tmp_path):
 
 def test_concurrent_calls_are_gathered_into_batches(tiny):
     model, tok = tiny
-    policy = LocalPolicy(LocalConfig(max_new_tokens=16, batch_size=4, batch_wait_s=5.0),
+    policy = LocalPolicy(LocalConfig(max_new_tokens=16, batch_size=4, batch_wait_s=5.0, batching="lockstep"),
                          backend=TransformersBackend(model, tok))
     assert policy.max_concurrency == 4
     expected = [policy.generate(p).text for p in PROMPTS]  # no stream open: one at a time

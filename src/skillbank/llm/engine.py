@@ -167,6 +167,7 @@ class PrefixCachedGenerator:
         self._clock = 0
         self._lock = threading.Lock()
         self._allowed: Any = None
+        self._full_head: Any = None
         self.stats = PoolStats()
 
     # -- the pool -----------------------------------------------------------------------
@@ -237,20 +238,23 @@ class PrefixCachedGenerator:
             index = logits.argmax(dim=-1)
         return index if self._allowed is None else self._allowed[index]
 
-    @contextmanager
-    def _head(self, all_ids: list[list[int]]) -> Iterator[None]:
-        """With a `vocab`, the model's output head cut to the batch's allowed tokens."""
-        self._allowed = None
-        if self.vocab is None:
-            yield
-            return
-        torch = self.torch
-        head = self.model.get_output_embeddings()
+    def _allowed_tokens(self, all_ids: Sequence[Sequence[int]]) -> set[int]:
+        """The vocabulary and the prompts' tokens and EOS (call with `vocab` set)."""
+        assert self.vocab is not None
         allowed = set(self.vocab)
         for ids in all_ids:
             allowed.update(ids)
         if self.tokenizer.eos_token_id is not None:
             allowed.add(int(self.tokenizer.eos_token_id))
+        return allowed
+
+    def _cut_head(self, allowed: set[int]) -> None:
+        """Replace the model's output head by its rows for `allowed` (`_pick` maps the
+        picked index back to a token id); `_restore_head` puts the full head back."""
+        torch = self.torch
+        if self._full_head is None:
+            self._full_head = self.model.get_output_embeddings()
+        head = self._full_head
         allowed_t = torch.tensor(sorted(t for t in allowed if 0 <= t < head.weight.shape[0]), dtype=torch.long)
         cut = torch.nn.Linear(head.weight.shape[1], len(allowed_t), bias=head.bias is not None,
                               dtype=head.weight.dtype)
@@ -259,11 +263,24 @@ class PrefixCachedGenerator:
             cut.bias = torch.nn.Parameter(head.bias.detach().index_select(0, allowed_t), requires_grad=False)
         self.model.set_output_embeddings(cut)
         self._allowed = allowed_t
+
+    def _restore_head(self) -> None:
+        if self._full_head is not None:
+            self.model.set_output_embeddings(self._full_head)
+        self._full_head = None
+        self._allowed = None
+
+    @contextmanager
+    def _head(self, all_ids: list[list[int]]) -> Iterator[None]:
+        """With a `vocab`, the model's output head cut to the batch's allowed tokens."""
+        if self.vocab is None:
+            yield
+            return
+        self._cut_head(self._allowed_tokens(all_ids))
         try:
             yield
         finally:
-            self.model.set_output_embeddings(head)
-            self._allowed = None
+            self._restore_head()
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
                  seed: int) -> list[tuple[list[int], bool]]:

@@ -291,6 +291,11 @@ class LocalConfig:
             prompt's tokens (see `skillbank.llm.engine.PrefixCachedGenerator`); the base
             model and adapters without the file use the whole vocabulary. ``"full"``:
             always the whole vocabulary.
+        batching: how the transformers backend batches concurrent episodes:
+            ``"continuous"`` (default; `skillbank.llm.continuous`: a row joins the running
+            batch at the next step and leaves when its reply ends; sampled replies use a
+            generator seeded per call) or ``"lockstep"`` (the calls that arrive together
+            decode as one batch, which ends with its longest reply; `batch_wait_s`).
     """
 
     model_path: str | Path | None = None
@@ -306,10 +311,13 @@ class LocalConfig:
     batch_wait_s: float = 0.5
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     vocab: Literal["adapter", "full"] = "adapter"
+    batching: Literal["continuous", "lockstep"] = "continuous"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValidationError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.batching not in ("continuous", "lockstep"):
+            raise ValidationError(f"batching must be 'continuous' or 'lockstep', got {self.batching!r}")
         if self.vocab not in ("adapter", "full"):
             raise ValidationError(f"vocab must be 'adapter' or 'full', got {self.vocab!r}")
         if self.backend not in ("transformers", "llama_cpp"):
@@ -433,12 +441,20 @@ class TransformersBackend:
         _import_transformers()
         rows = self.engine.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature,
                                     seed=seeds[0] if seeds else 0)
-        results = []
-        for new_ids, eos_hit in rows:
-            text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-            finish = "stop" if find_stop(text) is not None else ("eos" if eos_hit else "length")
-            results.append((text, len(new_ids), finish))
-        return results
+        return [self.reply(new_ids, eos_hit) for new_ids, eos_hit in rows]
+
+    def reply(self, new_ids: list[int], eos_hit: bool) -> tuple[str, int, str]:
+        """(raw text, tokens generated, finish reason) of a row's generated ids."""
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        finish = "stop" if find_stop(text) is not None else ("eos" if eos_hit else "length")
+        return text, len(new_ids), finish
+
+    def continuous(self, *, max_rows: int, max_new_tokens: int, temperature: float) -> Any:
+        """A `skillbank.llm.continuous.ContinuousDecoder` over this backend's engine."""
+        from skillbank.llm.continuous import ContinuousDecoder
+
+        return ContinuousDecoder(self.engine, max_rows=max_rows, max_new_tokens=max_new_tokens,
+                                 temperature=temperature)
 
 
 class LlamaCppBackend:
@@ -621,8 +637,14 @@ class LocalPolicy:
         self._calls = 0
         self._lock = threading.Lock()
         self._batcher: _Batcher | None = None
+        self._continuous: Any = None
         if self.config.batch_size > 1 and hasattr(self.backend, "generate_batch"):
             self._batcher = _Batcher(self._generate_batch, self.config.batch_size, self.config.batch_wait_s)
+            if self.config.batching == "continuous" and hasattr(self.backend, "continuous"):
+                backend: Any = self.backend
+                self._continuous = backend.continuous(max_rows=self.config.batch_size,
+                                                      max_new_tokens=self.config.max_new_tokens,
+                                                      temperature=self.config.temperature)
 
     @property
     def max_concurrency(self) -> int:
@@ -661,7 +683,9 @@ class LocalPolicy:
             seed = self.config.seed + self._calls
             self._calls += 1
         try:
-            if self._batcher is not None and self._batcher.streams > 0:
+            if self._continuous is not None and self._batcher is not None and self._batcher.streams > 0:
+                raw, generated, finish = self.backend.reply(*self._continuous.submit(prompt, seed))  # type: ignore[attr-defined]
+            elif self._batcher is not None and self._batcher.streams > 0:
                 raw, generated, finish = self._batcher.submit(prompt, seed)
             else:
                 raw, generated, finish = self.backend.generate(
