@@ -180,11 +180,13 @@ def test_cli_local_run_defaults_to_fewer_steps_and_takes_a_dtype(tiny, tmp_path,
     assert config["agent"]["max_steps"] == LOCAL_MAX_STEPS < DEFAULT_MAX_STEPS
     assert config["policy_config"]["dtype"] == "bfloat16"
     assert config["policy_config"]["vocab"] == "adapter"
+    assert config["policy_config"]["batching"] == "continuous"
     assert out["mean_steps"] == LOCAL_MAX_STEPS  # the random model never completes a task
-    assert main([*common, *local, "--max-steps", "2", "--vocab", "full"]) == 0
+    assert main([*common, *local, "--max-steps", "2", "--vocab", "full", "--batching", "lockstep"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mean_steps"] == 2
-    assert json.loads((tmp_path / out["run_dir"] / "config.json").read_text())["policy_config"]["vocab"] == "full"
+    recorded = json.loads((tmp_path / out["run_dir"] / "config.json").read_text())["policy_config"]
+    assert (recorded["vocab"], recorded["batching"]) == ("full", "lockstep")
     assert main([*common, *local, "--vocab", "tiny"]) != 0
     assert "vocab must be 'adapter' or 'full'" in capsys.readouterr().err
     assert main([*common]) == 0  # the expert keeps SAGE's 40

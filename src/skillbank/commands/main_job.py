@@ -46,6 +46,7 @@ _POLICY_FLAGS: dict[str, tuple[str, ...]] = {
     "--max-tokens": ("local", "openai"),
     "--dtype": ("local",),
     "--vocab": ("local",),
+    "--batching": ("local",),
 }
 
 #: Replies per task unless --max-steps says otherwise: SAGE's 40, but 8 for the local
@@ -74,7 +75,8 @@ def _policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, 
     elif policy == "local":
         options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter-path"], "seed": seed,
                    "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"],
-                   "dtype": flags["--dtype"], "vocab": flags["--vocab"]}
+                   "dtype": flags["--dtype"], "vocab": flags["--vocab"],
+                   "batching": flags["--batching"]}
     else:
         return {}
     return {k: v for k, v in options.items() if v is not None}
@@ -198,6 +200,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
+    batching: Annotated[Optional[str], typer.Option("--batching", help="local: continuous (episodes join and leave the running batch between decoding steps) or lockstep (a batch ends with its longest reply). Default continuous.")] = None,
     vocab: Annotated[Optional[str], typer.Option("--vocab", help="local: adapter (replies use the adapter's training tokens and the prompt's, when it ships vocab.json) or full (the whole vocabulary). Default adapter.")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: auto, float32 or bfloat16 weights (default auto: bfloat16 where the CPU has AVX-512 BF16 or AMX).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
@@ -225,7 +228,7 @@ def run(
     seed_value = seed_for(seed, split)
     options = _policy_options(policy, {
         "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
-        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype, "--vocab": vocab,
+        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype, "--vocab": vocab, "--batching": batching,
     }, seed_value)
     if max_steps is None:
         max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS
