@@ -33,6 +33,30 @@ from skillbank.llm.engine import PrefixCachedGenerator
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
 #: Steps without a new row after which the slots of finished rows are dropped.
 _IDLE_STEPS = 16
+#: Decoding steps between two returns of freed heap memory to the system.
+_TRIM_STEPS = 64
+
+
+def _heap_trimmer() -> Any:
+    """glibc's ``malloc_trim``, or a no-op elsewhere. Rows of different lifetimes,
+    allocated by whichever thread drives, fragment glibc's heap: a dev run's resident
+    memory grew past 24 GiB with under 2 GiB of live tensors. Returning the free pages
+    every few dozen steps, and serving blocks of 4 MiB and more from mmap (returned
+    whole when freed), keeps it near the live size."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    try:  # blocks of 4 MiB and more (a row's states per layer) straight from mmap
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(4 << 20))  # M_MMAP_THRESHOLD
+    except AttributeError:
+        pass
+    return lambda: trim(0)
 
 
 class _Request:
@@ -80,6 +104,7 @@ class ContinuousDecoder:
         self._cap = 0
         self._idle = 0
         self._allowed: set[int] = set()
+        self._trim = _heap_trimmer()
         self.rebuilds = 0
         self.steps = 0
         self.peak_rows = 0
@@ -236,6 +261,7 @@ class ContinuousDecoder:
         self._rows = list(staying) + [None] * len(joining)
         self._col, self._cap = col, cap
         self.rebuilds += 1
+        self._trim()
         for j, (request, kv) in enumerate(joining):
             self._place(request, kv, len(staying) + j)
 
@@ -252,6 +278,8 @@ class ContinuousDecoder:
         self._col += 1
         self._positions += 1
         self.steps += 1
+        if self.steps % _TRIM_STEPS == 0:
+            self._trim()
         live = [(slot, r) for slot, r in enumerate(self._rows) if r is not None]
         logits = out.logits[:, -1, :].float()
         picked = self._pick(logits[[slot for slot, _ in live]], [r for _, r in live])
