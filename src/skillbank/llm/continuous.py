@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from skillbank.llm.engine import PrefixCachedGenerator
+from skillbank.llm.engine import PrefixCachedGenerator, heap_trimmer
 
 #: Spare columns left of the write column and after the replies' budget, on a rebuild.
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
@@ -35,28 +35,6 @@ _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
 _IDLE_STEPS = 16
 #: Decoding steps between two returns of freed heap memory to the system.
 _TRIM_STEPS = 64
-
-
-def _heap_trimmer() -> Any:
-    """glibc's ``malloc_trim``, or a no-op elsewhere. Rows of different lifetimes,
-    allocated by whichever thread drives, fragment glibc's heap: a dev run's resident
-    memory grew past 24 GiB with under 2 GiB of live tensors. Returning the free pages
-    every few dozen steps, and serving blocks of 4 MiB and more from mmap (returned
-    whole when freed), keeps it near the live size."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    trim.argtypes = [ctypes.c_size_t]
-    try:  # blocks of 4 MiB and more (a row's states per layer) straight from mmap
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(4 << 20))  # M_MMAP_THRESHOLD
-    except AttributeError:
-        pass
-    return lambda: trim(0)
 
 
 class _Request:
@@ -104,7 +82,7 @@ class ContinuousDecoder:
         self._cap = 0
         self._idle = 0
         self._allowed: set[int] = set()
-        self._trim = _heap_trimmer()
+        self._trim = heap_trimmer()
         self.rebuilds = 0
         self.steps = 0
         self.peak_rows = 0

@@ -74,6 +74,29 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def heap_trimmer() -> Callable[[], Any]:
+    """glibc's ``malloc_trim``, or a no-op elsewhere. Key/value states of different
+    lifetimes, allocated by whichever thread generates, fragment glibc's heap: a
+    continuous-batching dev run's resident memory grew past 24 GiB with under 2 GiB of
+    live tensors. Returning the free pages
+    every few dozen steps, and serving blocks of 4 MiB and more from mmap (returned
+    whole when freed), keeps it near the live size."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    try:  # blocks of 4 MiB and more (a row's states per layer) straight from mmap
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(4 << 20))  # M_MMAP_THRESHOLD
+    except AttributeError:
+        pass
+    return lambda: trim(0)
+
+
 def _buffer_layer_class(base: type) -> type:
     class BufferLayer(base):  # type: ignore[misc, valid-type]
         """A cache layer over a preallocated buffer: `update` writes the new states in
@@ -166,6 +189,7 @@ class PrefixCachedGenerator:
         self._pool: list[_Entry] = []
         self._clock = 0
         self._lock = threading.Lock()
+        self._trim = heap_trimmer()
         self._allowed: Any = None
         self._full_head: Any = None
         self.stats = PoolStats()
@@ -365,6 +389,7 @@ class PrefixCachedGenerator:
             step += 1
         self.stats.batches += 1
         self.stats.generated_tokens += sum(len(g) for g in generated)
+        self._trim()
         return [(generated[i], eos_hit[i]) for i in range(n)]
 
     def _keep(self, i: int, b: int, ids: list[int], generated: list[int], layers: list[Any], width: int,
