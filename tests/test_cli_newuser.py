@@ -526,7 +526,8 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
     from skillbank.llm.registry import describe_policy, make_policy
 
     flags = {"--model-path": None, "--adapter-path": None, "--base-url": "http://127.0.0.1:1/v1", "--model": "m",
-             "--responses": None, "--temperature": 0.7, "--max-tokens": 64, "--dtype": None}
+             "--responses": None, "--temperature": 0.7, "--max-tokens": 64, "--dtype": None, "--vocab": None,
+             "--batching": None}
     options = _policy_options("openai", flags, seed=11)
     assert options == {"base_url": "http://127.0.0.1:1/v1", "model": "m", "seed": 11, "temperature": 0.7,
                        "max_tokens": 64}
@@ -540,8 +541,9 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
     finally:
         policy.close()
     local = _policy_options("local", {**flags, "--base-url": None, "--model": None, "--adapter-path": "a",
-                                      "--dtype": "bfloat16"}, seed=5)
-    assert local == {"adapter_path": "a", "seed": 5, "temperature": 0.7, "max_new_tokens": 64, "dtype": "bfloat16"}
+                                      "--dtype": "bfloat16", "--vocab": "full", "--batching": "lockstep"}, seed=5)
+    assert local == {"adapter_path": "a", "seed": 5, "temperature": 0.7, "max_new_tokens": 64, "dtype": "bfloat16",
+                     "vocab": "full", "batching": "lockstep"}
 
 
 def test_progress_reports_the_current_task_and_turn() -> None:

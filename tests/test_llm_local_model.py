@@ -27,7 +27,7 @@ FEW_SHOT = [
 
 @pytest.fixture(scope="module")
 def policy():
-    return LocalPolicy(LocalConfig(max_new_tokens=12, adapter_path="none"))
+    return LocalPolicy(LocalConfig(max_new_tokens=12, adapter_path="none", dtype="float32"))
 
 
 def test_greedy_is_deterministic_and_counts_use_the_tokenizer(policy):
@@ -60,7 +60,7 @@ def test_sampling_is_reproducible_per_seed(policy):
 
 def test_lora_adapter_round_trip(policy, tmp_path):
     peft = pytest.importorskip("peft", reason="peft (local extra) is not installed")
-    model, tokenizer = load_transformers(LocalConfig(adapter_path="none"))
+    model, tokenizer = load_transformers(LocalConfig(adapter_path="none", dtype="float32"))
     torch.manual_seed(0)
     # init_lora_weights=False makes B random too, so the untrained adapter changes outputs.
     lora = peft.get_peft_model(
@@ -72,7 +72,7 @@ def test_lora_adapter_round_trip(policy, tmp_path):
         expected = lora(**inputs).logits
     del lora, model
 
-    adapted = LocalPolicy(LocalConfig(adapter_path=tmp_path / "adapter", max_new_tokens=6))
+    adapted = LocalPolicy(LocalConfig(adapter_path=tmp_path / "adapter", max_new_tokens=6, dtype="float32"))
     assert not isinstance(adapted.backend.model, peft.PeftModel)  # merged: no LoRA overhead at generation
     with torch.inference_mode():
         got = adapted.backend.model(**inputs).logits
@@ -93,7 +93,7 @@ def test_the_bundled_adapter_loads_offline_and_changes_the_output(policy, monkey
     tuned = LocalPolicy(LocalConfig(max_new_tokens=12))  # adapter_path defaults to the bundled one
     inputs = policy.backend.tokenizer(render_prompt(MESSAGES), return_tensors="pt")
     with torch.inference_mode():
-        got = tuned.backend.model(**inputs).logits
+        got = tuned.backend.model(**inputs).logits.float()  # the default dtype is bfloat16 on AVX-512 BF16 CPUs
         base = policy.backend.model(**inputs).logits
     assert not torch.allclose(got, base, atol=1e-3), "the bundled adapter changes the model"
     assert tuned.generate(MESSAGES).text != policy.generate(MESSAGES).text or \
