@@ -43,3 +43,14 @@ def tiny_model(transformers: Any, torch: Any, tokenizer: Any, seed: int = 0) -> 
     model = transformers.LlamaForCausalLM(config)
     model.eval()
     return model
+
+
+def tiny_pair(seed: int) -> tuple[Any, Any]:
+    """(tiny model, its tokenizer); skips the test when the local extra is absent."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="torch (local extra) is not installed")
+    transformers = pytest.importorskip("transformers", reason="transformers (local extra) is not installed")
+    tokenizers = pytest.importorskip("tokenizers", reason="tokenizers (local extra) is not installed")
+    tok = tiny_tokenizer(tokenizers, transformers)
+    return tiny_model(transformers, torch, tok, seed=seed), tok

@@ -29,13 +29,9 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch = pytest.importorskip("torch", reason="torch (local extra) is not installed")
-    transformers = pytest.importorskip("transformers", reason="transformers (local extra) is not installed")
-    tokenizers = pytest.importorskip("tokenizers", reason="tokenizers (local extra) is not installed")
-    from _sft_util import tiny_model, tiny_tokenizer
+    from _sft_util import tiny_pair
 
-    tok = tiny_tokenizer(tokenizers, transformers)
-    return tiny_model(transformers, torch, tok, seed=3), tok
+    return tiny_pair(seed=3)
 
 
 def test_batched_greedy_equals_one_at_a_time(tiny):

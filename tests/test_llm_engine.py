@@ -24,13 +24,9 @@ TASKS = ["Add one and two, then print it.", "List three apps.", "Say hi."]
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch = pytest.importorskip("torch", reason="torch (local extra) is not installed")
-    transformers = pytest.importorskip("transformers", reason="transformers (local extra) is not installed")
-    tokenizers = pytest.importorskip("tokenizers", reason="tokenizers (local extra) is not installed")
-    from _sft_util import tiny_model, tiny_tokenizer
+    from _sft_util import tiny_pair
 
-    tok = tiny_tokenizer(tokenizers, transformers)
-    return tiny_model(transformers, torch, tok, seed=5), tok
+    return tiny_pair(seed=5)
 
 
 def _reference(model, tok, prompt: str, max_new_tokens: int) -> str:

@@ -224,8 +224,7 @@ class ContinuousDecoder:
                 span = self._col - r.start
                 buf_k[j, :, col - span : col] = old.buf_k[r.slot, :, r.start : self._col]
                 buf_v[j, :, col - span : col] = old.buf_v[r.slot, :, r.start : self._col]
-            window = engine._windows[i] if i < len(engine._windows) else None
-            layers.append(engine._BufferLayer(buf_k, buf_v, col, window))
+            layers.append(engine._buffer_layer(i, buf_k, buf_v, col))
         mask = torch.zeros((rows, cap), dtype=torch.long)
         positions = torch.zeros(rows, dtype=torch.long)
         nxt = torch.zeros(rows, dtype=torch.long)
@@ -289,12 +288,8 @@ class ContinuousDecoder:
     def _finish(self, request: _Request, kv: list[tuple[Any, Any]] | None = None) -> None:
         engine = self.engine
         engine.stats.generated_tokens += len(request.generated)
-        if kv is None:  # pool what was fed: the prompt and all but the last reply token
-            fed = len(request.generated) - 1
-            states = [(layer.buf_k[request.slot : request.slot + 1, :, request.start : self._col].clone(),
-                       layer.buf_v[request.slot : request.slot + 1, :, request.start : self._col].clone())
-                      for layer in self._layers]
-            engine._store(request.ids + request.generated[:fed], states)
+        if kv is None:  # left the batch: pool what was fed
+            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, request.start)
             self._rows[request.slot] = None
         with self._cond:
             request.done = True

@@ -344,8 +344,7 @@ class PrefixCachedGenerator:
                 k, v = kv[layer]
                 buf_k[i, :, width - lengths[i] : width] = k[0]
                 buf_v[i, :, width - lengths[i] : width] = v[0]
-            window = self._windows[layer] if layer < len(self._windows) else None
-            layers.append(self._BufferLayer(buf_k, buf_v, width, window))
+            layers.append(self._buffer_layer(layer, buf_k, buf_v, width))
         cache = self._Cache(layers=layers)
         mask = torch.zeros((n, capacity), dtype=torch.long)
         for i in range(n):
@@ -371,7 +370,7 @@ class PrefixCachedGenerator:
                 elif len(generated[i]) >= max_new_tokens or self.is_done(generated[i]):
                     finished[i] = True
                 if finished[i]:
-                    self._keep(i, b, all_ids[i], generated[i], layers, width, lengths[i])
+                    self._pool_reply(all_ids[i], generated[i], layers, b, width - lengths[i])
             still = [b for b, i in enumerate(open_rows) if not finished[i]]
             if not still:
                 break
@@ -392,14 +391,19 @@ class PrefixCachedGenerator:
         self._trim()
         return [(generated[i], eos_hit[i]) for i in range(n)]
 
-    def _keep(self, i: int, b: int, ids: list[int], generated: list[int], layers: list[Any], width: int,
-              length: int) -> None:
-        """Pool the states of prompt `i` (batch row `b`) and its reply: every token fed to
-        the model so far, i.e. all but the last generated one."""
+    def _buffer_layer(self, index: int, keys: Any, values: Any, length: int) -> Any:
+        """A buffer layer for model layer `index` (windowed if that layer slides)."""
+        window = self._windows[index] if index < len(self._windows) else None
+        return self._BufferLayer(keys, values, length, window)
+
+    def _pool_reply(self, ids: list[int], generated: list[int], layers: list[Any], row: int, start: int) -> None:
+        """Pool a prompt and its reply: every token fed to the model so far (all but the
+        last generated one), whose states sit in batch row `row` of the buffer layers
+        from column `start` on."""
         if self.pool_bytes <= 0:
             return
         fed = len(generated) - 1
-        start, stop = width - length, width + fed
-        kv = [(layer.buf_k[b : b + 1, :, start:stop].clone(), layer.buf_v[b : b + 1, :, start:stop].clone())
+        stop = start + len(ids) + fed
+        kv = [(layer.buf_k[row : row + 1, :, start:stop].clone(), layer.buf_v[row : row + 1, :, start:stop].clone())
               for layer in layers]
         self._store(ids + generated[:fed], kv)

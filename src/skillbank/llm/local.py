@@ -438,7 +438,6 @@ class TransformersBackend:
                        seeds: Sequence[int]) -> list[tuple[str, int, str]]:
         """(raw text, tokens generated, finish reason) per prompt. Sampling seeds the
         batch with ``seeds[0]``, so a sampled batch replays only with the same prompts."""
-        _import_transformers()
         rows = self.engine.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature,
                                     seed=seeds[0] if seeds else 0)
         return [self.reply(new_ids, eos_hit) for new_ids, eos_hit in rows]
