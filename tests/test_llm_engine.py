@@ -186,6 +186,8 @@ def test_the_adapter_vocabulary_file(tmp_path):
     assert shipped is not None and 1000 < len(shipped) < 5000  # of Gemma 3's 262,144
     with pytest.raises(Exception, match="vocab must be 'adapter' or 'full'"):
         LocalConfig(vocab="small")
+    with pytest.raises(Exception, match="batching must be 'continuous' or 'lockstep'"):
+        LocalConfig(batching="eager")
 
 
 def test_sliding_window_layers_decode_as_transformers_does(tiny):
