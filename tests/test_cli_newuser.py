@@ -527,7 +527,7 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
 
     flags = {"--model-path": None, "--adapter-path": None, "--base-url": "http://127.0.0.1:1/v1", "--model": "m",
              "--responses": None, "--temperature": 0.7, "--max-tokens": 64, "--dtype": None, "--vocab": None,
-             "--batching": None}
+             "--batching": None, "--speculate": None}
     options = _policy_options("openai", flags, seed=11)
     assert options == {"base_url": "http://127.0.0.1:1/v1", "model": "m", "seed": 11, "temperature": 0.7,
                        "max_tokens": 64}
@@ -541,9 +541,14 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
     finally:
         policy.close()
     local = _policy_options("local", {**flags, "--base-url": None, "--model": None, "--adapter-path": "a",
-                                      "--dtype": "bfloat16", "--vocab": "full", "--batching": "lockstep"}, seed=5)
+                                      "--dtype": "bfloat16", "--vocab": "full", "--batching": "lockstep",
+                                      "--speculate": 0}, seed=5)
     assert local == {"adapter_path": "a", "seed": 5, "temperature": 0.7, "max_new_tokens": 64, "dtype": "bfloat16",
-                     "vocab": "full", "batching": "lockstep"}
+                     "vocab": "full", "batching": "lockstep", "speculate": 0}
+    from skillbank.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="--speculate applies to --policy local"):
+        _policy_options("openai", {**flags, "--speculate": 4}, seed=5)
 
 
 def test_progress_reports_the_current_task_and_turn() -> None:

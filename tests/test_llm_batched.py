@@ -177,12 +177,20 @@ def test_cli_local_run_defaults_to_fewer_steps_and_takes_a_dtype(tiny, tmp_path,
     assert config["policy_config"]["dtype"] == "bfloat16"
     assert config["policy_config"]["vocab"] == "adapter"
     assert config["policy_config"]["batching"] == "continuous"
+    assert config["policy_config"]["speculate"] == 8
+    decoding = out["decoding"]  # the decoder's figures reach the summary
+    assert decoding["prompt_tokens"] > decoding["reused_tokens"] > 0 and decoding["speculate"] == 8
+    assert decoding["steps"] > 0 and decoding["generated_tokens"] >= decoding["steps"]
+    saved = json.loads((tmp_path / out["run_dir"] / "summary.json").read_text())
+    assert saved["decoding"] == decoding
     assert out["mean_steps"] == LOCAL_MAX_STEPS  # the random model never completes a task
-    assert main([*common, *local, "--max-steps", "2", "--vocab", "full", "--batching", "lockstep"]) == 0
+    assert main([*common, *local, "--max-steps", "2", "--vocab", "full", "--batching", "lockstep",
+                 "--speculate", "0"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mean_steps"] == 2
     recorded = json.loads((tmp_path / out["run_dir"] / "config.json").read_text())["policy_config"]
-    assert (recorded["vocab"], recorded["batching"]) == ("full", "lockstep")
+    assert (recorded["vocab"], recorded["batching"], recorded["speculate"]) == ("full", "lockstep", 0)
+    assert "steps" not in out["decoding"]  # lockstep: no continuous decoder
     assert main([*common, *local, "--vocab", "tiny"]) != 0
     assert "vocab must be 'adapter' or 'full'" in capsys.readouterr().err
     assert main([*common]) == 0  # the expert keeps SAGE's 40

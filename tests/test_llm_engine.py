@@ -188,6 +188,8 @@ def test_the_adapter_vocabulary_file(tmp_path):
         LocalConfig(vocab="small")
     with pytest.raises(Exception, match="batching must be 'continuous' or 'lockstep'"):
         LocalConfig(batching="eager")
+    with pytest.raises(Exception, match="speculate must be an integer >= 0"):
+        LocalConfig(speculate=-1)
 
 
 def test_sliding_window_layers_decode_as_transformers_does(tiny):
@@ -345,3 +347,84 @@ def test_a_failing_model_fails_every_open_call_and_the_decoder_recovers(tiny, mo
     assert errors and all("out of memory (simulated)" in e for e in errors)
     with policy.stream():
         assert policy.generate([SYSTEM, Message("user", TASKS[0])]).completion_tokens > 0
+
+
+def test_a_draft_is_what_followed_the_latest_earlier_match():
+    from skillbank.llm.continuous import _Drafter
+
+    drafter = _Drafter([5, 6, 7, 5, 6, 8, 5, 6])
+    assert drafter.draft(3) == [8, 5, 6]  # (5, 6) last came before 8, not 7
+    drafter.extend([8, 5])
+    assert drafter.draft(2) == [6, 8]  # (6, 8, 5) matched whole
+    assert _Drafter([1, 2, 3]).draft(4) == []  # nothing repeats yet
+    assert _Drafter([4, 4]).draft(5) == [4]  # a draft may run into the text's end
+
+
+def test_packed_attention_computes_what_sdpa_does(tiny):
+    """Several queries under a mask, one key/value head for four query heads: the packed
+    path (query heads folded into the query axis) gives sdpa's logits."""
+    import torch
+
+    from skillbank.llm.engine import PACKED_ATTENTION, use_packed_attention
+
+    _, tok = tiny
+    model = _tiny_gemma(tok)
+    ids = torch.tensor([tok("Read the docs of the notes app, then print them all.")["input_ids"]])
+    width = ids.shape[1]
+    keep = torch.ones(1, width, dtype=torch.long)
+    keep[0, 3] = 0  # a hole: not the plain causal mask, so sdpa gets a mask either way
+    mask = (keep.bool().unsqueeze(1) & torch.ones(width, width, dtype=torch.bool).tril()).unsqueeze(1)
+    mask[0, 0, 3, 3] = True  # every query sees itself
+    masks = {"full_attention": mask, "sliding_attention": mask}
+    with torch.inference_mode():
+        model.set_attn_implementation("sdpa")
+        plain = model(input_ids=ids, attention_mask=masks).logits
+        assert use_packed_attention(model) and model.config._attn_implementation == PACKED_ATTENTION
+        packed = model(input_ids=ids, attention_mask=masks).logits
+    assert torch.allclose(plain, packed, atol=1e-5)
+    model.set_attn_implementation("eager")
+    assert not use_packed_attention(model)  # only sdpa is replaced
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_drafted_steps_give_the_replies_of_plain_steps(tiny, arch, monkeypatch):
+    """Continuous batching with drafts (prompt lookup) against one call at a time without:
+    the same replies, with drafted tokens both kept and refused, and the columns refused
+    drafts leave behind squeezed out by rebuilds (a low limit, so it happens often) while
+    rows keep decoding, Gemma's sliding windows (8 tokens here) counted by position."""
+    import skillbank.llm.continuous as continuous
+    from skillbank.llm.local import LocalPolicy
+
+    model, tok = tiny
+    if arch == "gemma3":
+        model = _tiny_gemma(tok)
+    monkeypatch.setattr(continuous, "_HOLE_LIMIT", 8)
+    starts = [*TASKS, "Print the sum of 2 and 40, then stop."]
+    alone = _episodes(LocalPolicy(LocalConfig(max_new_tokens=40, batch_size=1),
+                                  backend=TransformersBackend(model, tok, pool_bytes=0)), starts, 2)
+    policy = LocalPolicy(LocalConfig(max_new_tokens=40, batch_size=3, speculate=6),
+                         backend=TransformersBackend(model, tok))
+    together = _episodes(policy, starts, 2, stagger=0.03)
+    assert together == alone
+    decoder = policy._continuous
+    assert decoder.speculate == 6
+    assert decoder.accepted < decoder.drafted  # drafts refused
+    if arch == "gemma3":  # the tiny Llama rarely repeats itself; this one does
+        assert decoder.accepted > 10  # and kept
+    assert decoder.squeezes > 0
+    assert all(r is None for r in decoder._rows)
+    plain = LocalPolicy(LocalConfig(max_new_tokens=40, batch_size=3, speculate=0),
+                        backend=TransformersBackend(model, tok))
+    assert _episodes(plain, starts, 2, stagger=0.03) == alone
+    assert plain._continuous.drafted == 0
+    if arch == "gemma3":  # kept drafts save steps
+        assert plain._continuous.steps > decoder.steps
+
+
+def test_sampling_or_a_model_without_layer_masks_turns_drafting_off(tiny):
+    model, tok = tiny
+    backend = TransformersBackend(model, tok)
+    assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.0, speculate=4).speculate == 4
+    assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.7, speculate=4).speculate == 0
+    backend.engine.takes_custom_masks = False  # e.g. a sliding-window model that takes one mask
+    assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.0, speculate=4).speculate == 0

@@ -66,6 +66,7 @@ class RunSummary:
     duration_s: float
     run_dir: str
     governance: dict[str, Any] | None = None  # governance's tallies when it ran beside the run
+    decoding: dict[str, Any] | None = None  # a local model's decoder figures (`decoding_stats`)
 
 
 def ordered_tasks(tasks: list[Task], limit: int | None = None) -> list[Task]:
@@ -221,5 +222,8 @@ def run_split(
                         duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
     if governance_summary is not None:
         summary = dataclasses.replace(summary, governance=governance_summary())
+    decoding = getattr(policy, "decoding_stats", None)
+    if callable(decoding):
+        summary = dataclasses.replace(summary, decoding=decoding())
     writer.write_summary(dataclasses.asdict(summary))
     return summary

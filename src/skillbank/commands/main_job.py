@@ -47,6 +47,7 @@ _POLICY_FLAGS: dict[str, tuple[str, ...]] = {
     "--dtype": ("local",),
     "--vocab": ("local",),
     "--batching": ("local",),
+    "--speculate": ("local",),
 }
 
 #: Replies per task unless --max-steps says otherwise: SAGE's 40, but 8 for the local
@@ -76,7 +77,7 @@ def _policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, 
         options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter-path"], "seed": seed,
                    "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"],
                    "dtype": flags["--dtype"], "vocab": flags["--vocab"],
-                   "batching": flags["--batching"]}
+                   "batching": flags["--batching"], "speculate": flags["--speculate"]}
     else:
         return {}
     return {k: v for k, v in options.items() if v is not None}
@@ -134,6 +135,16 @@ class _WatchedPolicy:
         return self._policy.count_tokens(text)
 
 
+def _decoding_rows(decoding: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The local decoder's figures, when the policy reported them."""
+    if not decoding:
+        return []
+    rows = [("prompt tokens from cache", f"{decoding['reuse']:.0%}")]
+    if decoding.get("drafted"):
+        rows.append(("drafted tokens kept", f"{decoding['acceptance']:.0%} of {decoding['drafted']:,}"))
+    return rows
+
+
 def _render(summary: dict[str, Any]) -> None:
     table = Table(title=f"run {summary['run_id']}: {summary['policy']} on {summary['split']}", show_header=False)
     add_column(table, "figure", style="bold")
@@ -153,6 +164,7 @@ def _render(summary: dict[str, Any]) -> None:
         ("skill usage rate", pct(summary["skill_usage_rate"])),
         ("retrieval", f"{summary['retrieval']} (top {summary['top_k']})" if summary["with_skills"] else "none (--no-skills)"),
         *_governance_rows(summary.get("governance")),
+        *_decoding_rows(summary.get("decoding")),
         ("time", f"{summary['duration_s']:.1f}s"),
         ("trace", summary["run_dir"]),
     ]
@@ -201,6 +213,7 @@ def run(
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
     batching: Annotated[Optional[str], typer.Option("--batching", help="local: continuous (episodes join and leave the running batch between decoding steps) or lockstep (a batch ends with its longest reply). Default continuous.")] = None,
+    speculate: Annotated[Optional[int], typer.Option("--speculate", min=0, help="local, continuous batching, greedy: most tokens a reply drafts per decoding step from its own earlier text; the model keeps those it would have written, so replies are unchanged. 0: off. Default 8.", show_default=False)] = None,
     vocab: Annotated[Optional[str], typer.Option("--vocab", help="local: adapter (replies use the adapter's training tokens and the prompt's, when it ships vocab.json) or full (the whole vocabulary). Default adapter.")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: auto, float32 or bfloat16 weights (default auto: bfloat16 where the CPU has AVX-512 BF16 or AMX).")] = None,
     responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
@@ -229,6 +242,7 @@ def run(
     options = _policy_options(policy, {
         "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
         "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype, "--vocab": vocab, "--batching": batching,
+        "--speculate": speculate,
     }, seed_value)
     if max_steps is None:
         max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS

@@ -16,6 +16,20 @@ column; otherwise (no free slot, a prompt longer than the column, or the buffer'
 near) the buffers are rebuilt around the open rows with room to spare. Slots of finished
 rows are dropped when no request has come to fill them for a while.
 
+**Drafted steps** (greedy decoding, ``speculate > 0``). An agent's model repeats itself:
+a failing reply is often written again token for token, code re-uses the names of the API
+docs in its prompt. Before a step, each row looks up the last few tokens of its text
+(prompt and reply so far) at their latest earlier occurrence and drafts the tokens that
+followed there (prompt lookup decoding). The step then feeds every row its next token and
+its draft at once, and keeps each row's drafted tokens up to the first one the model
+would not have picked, plus the model's own pick after them: several tokens for one
+forward pass, the same tokens as one at a time. Rows keep writing at a shared column, so
+a row's rejected draft leaves unused columns among its tokens; the decoder then builds
+the attention masks itself (per row: its own tokens, and for sliding-window layers its
+last ``window`` tokens by position, not by column), and a rebuild squeezes the unused
+columns out once they pile up. A draft is as long as a budget of tokens per step allows
+(more rows, shorter drafts), at most ``speculate``.
+
 Greedy replies are the tokens `PrefixCachedGenerator.generate` gives (up to floating-point
 summation order); sampled replies draw from a generator seeded per request, so a sampled
 reply does not depend on which other rows shared its steps.
@@ -35,10 +49,48 @@ _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
 _IDLE_STEPS = 16
 #: Decoding steps between two returns of freed heap memory to the system.
 _TRIM_STEPS = 64
+#: Tokens a drafted step feeds at most, over all rows (a draft is cut to fit).
+_STEP_TOKENS = 64
+#: N-gram lengths a draft is looked up by, longest first.
+_NGRAMS = (3, 2, 1)
+#: Unused columns a row may collect before a rebuild squeezes them out.
+_HOLE_LIMIT = 256
+
+
+class _Drafter:
+    """Prompt lookup for one row: where each n-gram of its text last occurred."""
+
+    __slots__ = ("seq", "last")
+
+    def __init__(self, ids: list[int]):
+        self.seq: list[int] = []
+        self.last: dict[tuple[int, ...], int] = {}
+        self.extend(ids)
+
+    def extend(self, tokens: list[int]) -> None:
+        seq, last = self.seq, self.last
+        for token in tokens:
+            seq.append(token)
+            end = len(seq) - 1  # the n-grams ending just before `token` are followed by it
+            for n in _NGRAMS:
+                if end >= n:
+                    last[tuple(seq[end - n : end])] = end
+
+    def draft(self, k: int) -> list[int]:
+        """Up to `k` tokens that followed the latest earlier occurrence of the text's
+        longest matching suffix."""
+        seq = self.seq
+        for n in _NGRAMS:
+            if len(seq) >= n:
+                follow = self.last.get(tuple(seq[-n:]))
+                if follow is not None:
+                    return seq[follow : follow + k]
+        return []
 
 
 class _Request:
-    __slots__ = ("prompt", "seed", "ids", "generated", "eos", "done", "error", "slot", "start", "generator")
+    __slots__ = ("prompt", "seed", "ids", "generated", "eos", "done", "error", "slot", "start", "generator",
+                 "drafter")
 
     def __init__(self, prompt: str, seed: int):
         self.prompt = prompt
@@ -51,6 +103,7 @@ class _Request:
         self.slot = -1
         self.start = 0
         self.generator: Any = None
+        self.drafter: _Drafter | None = None
 
 
 class ContinuousDecoder:
@@ -62,14 +115,22 @@ class ContinuousDecoder:
         max_rows: most rows decoded at once; later requests wait for a free row.
         max_new_tokens: the reply budget.
         temperature: 0 for greedy decoding.
+        speculate: most drafted tokens a row feeds per step (see the module docstring);
+            0, sampling (``temperature > 0``) or a model with sliding-window layers that
+            does not take a mask per layer type turn drafting off.
     """
 
-    def __init__(self, engine: PrefixCachedGenerator, *, max_rows: int, max_new_tokens: int, temperature: float):
+    def __init__(self, engine: PrefixCachedGenerator, *, max_rows: int, max_new_tokens: int, temperature: float,
+                 speculate: int = 0):
         self.engine = engine
         self.torch = engine.torch
         self.max_rows = max_rows
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
+        self.speculate = speculate if temperature == 0 and engine.takes_custom_masks else 0
+        windows = [w for w in engine._windows if w]
+        self._window = min(windows) if windows else None
+        self._colpos: Any = None  # slot x column -> position id of the token written there
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
         self._driving = False
@@ -86,6 +147,9 @@ class ContinuousDecoder:
         self.rebuilds = 0
         self.steps = 0
         self.peak_rows = 0
+        self.drafted = 0  # draft tokens fed
+        self.accepted = 0  # draft tokens kept
+        self.squeezes = 0  # rebuilds that squeezed out unused columns
 
     # -- the callers' side ----------------------------------------------------------------
 
@@ -162,6 +226,8 @@ class ContinuousDecoder:
             request.ids = list(engine.tokenizer(request.prompt)["input_ids"])
             if self.temperature > 0:
                 request.generator = torch.Generator().manual_seed(request.seed)
+            if self.speculate:
+                request.drafter = _Drafter(request.ids)
         if engine.vocab is not None:
             wanted = engine._allowed_tokens([r.ids for r in joining]) | self._allowed
             if wanted != self._allowed or engine._allowed is None:
@@ -195,17 +261,28 @@ class ContinuousDecoder:
             layer.buf_v[slot, :, request.start : self._col] = v[0]
         self._mask[slot] = 0
         self._mask[slot, request.start : self._col] = 1
+        self._colpos[slot, request.start : self._col] = self.torch.arange(n)
         self._positions[slot] = n
         self._next[slot] = request.generated[-1]
         self._rows[slot] = request
         self.peak_rows = max(self.peak_rows, sum(r is not None for r in self._rows))
 
+    def _columns(self, request: _Request) -> Any:
+        """The columns holding `request`'s tokens, in order (its unused columns skipped)."""
+        torch = self.torch
+        span = self._mask[request.slot, request.start : self._col]
+        if int(self._positions[request.slot]) == len(span):
+            return torch.arange(request.start, self._col)
+        return torch.nonzero(span, as_tuple=True)[0] + request.start
+
     def _rebuild(self, joining: list[tuple[_Request, list[tuple[Any, Any]]]]) -> None:
-        """New buffers holding the open rows (moved, same relative layout) and `joining`."""
+        """New buffers holding the open rows (moved, their unused columns squeezed out)
+        and `joining`."""
         torch = self.torch
         engine = self.engine
         staying = [r for r in self._rows if r is not None]
-        spans = [self._col - r.start for r in staying] + [len(r.ids) for r, _ in joining]
+        columns = [self._columns(r) for r in staying]
+        spans = [len(c) for c in columns] + [len(r.ids) for r, _ in joining]
         if not spans:
             self._rows, self._layers, self._col, self._cap = [], [], 0, 0
             return
@@ -220,21 +297,23 @@ class ContinuousDecoder:
             like = old.buf_k if old is not None else template[i][0]  # type: ignore[index]
             shape = (rows, like.shape[1], cap, like.shape[3])
             buf_k, buf_v = like.new_zeros(shape), like.new_zeros(shape)
-            for j, r in enumerate(staying):
-                span = self._col - r.start
-                buf_k[j, :, col - span : col] = old.buf_k[r.slot, :, r.start : self._col]
-                buf_v[j, :, col - span : col] = old.buf_v[r.slot, :, r.start : self._col]
+            for j, (r, index) in enumerate(zip(staying, columns)):
+                buf_k[j, :, col - len(index) : col] = old.buf_k[r.slot, :, index]
+                buf_v[j, :, col - len(index) : col] = old.buf_v[r.slot, :, index]
             layers.append(engine._buffer_layer(i, buf_k, buf_v, col))
         mask = torch.zeros((rows, cap), dtype=torch.long)
+        colpos = torch.zeros((rows, cap), dtype=torch.long)
         positions = torch.zeros(rows, dtype=torch.long)
         nxt = torch.zeros(rows, dtype=torch.long)
-        for j, r in enumerate(staying):
-            span = self._col - r.start
+        for j, (r, index) in enumerate(zip(staying, columns)):
+            span = len(index)
             mask[j, col - span : col] = 1
+            colpos[j, col - span : col] = self._colpos[r.slot, index]
             positions[j] = self._positions[r.slot]
             nxt[j] = self._next[r.slot]
             r.slot, r.start = j, col - span
         self._layers, self._mask, self._positions, self._next = layers, mask, positions, nxt
+        self._colpos = colpos
         self._rows = list(staying) + [None] * len(joining)
         self._col, self._cap = col, cap
         self.rebuilds += 1
@@ -242,27 +321,97 @@ class ContinuousDecoder:
         for j, (request, kv) in enumerate(joining):
             self._place(request, kv, len(staying) + j)
 
+    def _drafts(self, live: list[tuple[int, _Request]]) -> dict[_Request, list[int]]:
+        """Per row, the tokens to feed after its next one (none when not drafting)."""
+        if not self.speculate:
+            return {}
+        k = min(self.speculate, max(_STEP_TOKENS // max(len(live), 1) - 1, 1))
+        drafts = {}
+        for _, r in live:
+            room = self.max_new_tokens - len(r.generated) - 1  # tokens the reply may take after the next
+            if r.drafter is not None and room > 0:
+                draft = r.drafter.draft(min(k, room))
+                if draft:
+                    drafts[r] = draft
+        return drafts
+
+    def _masks(self, col: int, width: int, live: list[tuple[int, _Request]]) -> Any:
+        """Attention masks for `width` tokens per row written from column `col` on: each
+        row sees its own tokens (causally within the step); a sliding layer's view
+        starts at the first column any row's window needs, and its mask keeps each row's
+        last ``window`` positions. Sets the sliding layers' view start."""
+        torch = self.torch
+        end = col + width
+        seen = self._mask[:, :end].bool()
+        seen[:, col:end] = True
+        steps = torch.arange(width)
+        causal = torch.arange(end).unsqueeze(0) <= (col + steps).unsqueeze(1)  # width x end
+        full = (seen.unsqueeze(1) & causal.unsqueeze(0)).unsqueeze(1)  # rows x 1 x width x end
+        if self._window is None:
+            return full
+        window = self._window
+        # First column a live row's window needs: its first token within `window` of the
+        # step's first query.
+        first = col
+        for slot, _ in live:
+            near = self._mask[slot, :col].bool() & (self._colpos[slot, :col] > int(self._positions[slot]) - window)
+            hits = torch.nonzero(near, as_tuple=True)[0]
+            if len(hits):
+                first = min(first, int(hits[0]))
+        query = (self._positions.unsqueeze(1) + steps).unsqueeze(2)  # rows x width x 1
+        near = (query - self._colpos[:, first:end].unsqueeze(1)) < window  # rows x width x (end - first)
+        sliding = full[:, :, :, first:] & near.unsqueeze(1)
+        for layer in self._layers:
+            if layer.window is not None:
+                layer.view_start = first
+        return {"full_attention": full, "sliding_attention": sliding}
+
     def _step(self) -> None:
         torch = self.torch
-        if self._col + 1 > self._cap:  # cannot happen while every row keeps its budget
+        live = [(slot, r) for slot, r in enumerate(self._rows) if r is not None]
+        drafts = self._drafts(live)
+        width = 1 + max((len(d) for d in drafts.values()), default=0)
+        holes = max(self._col - r.start - int(self._positions[slot]) for slot, r in live)
+        if self._col + width > self._cap or holes > _HOLE_LIMIT:
+            self.squeezes += holes > 0
             self._rebuild([])
+            live = [(slot, r) for slot, r in enumerate(self._rows) if r is not None]
         col = self._col
-        self._mask[:, col] = 1
+        feed = self._next.unsqueeze(1).repeat(1, width)
+        for request, draft in drafts.items():
+            feed[request.slot, 1 : 1 + len(draft)] = torch.tensor(draft, dtype=torch.long)
+        positions = self._positions.unsqueeze(1) + torch.arange(width)
+        self._colpos[:, col : col + width] = positions
+        if self.speculate:  # rows may have unused columns: the masks are built here
+            mask = self._masks(col, width, live)
+        else:
+            self._mask[:, col] = 1
+            mask = self._mask[:, : col + 1]
         cache = self.engine._Cache(layers=self._layers)
-        out = self.engine.model(input_ids=self._next.unsqueeze(1), attention_mask=self._mask[:, : col + 1],
-                                cache=cache, position_ids=self._positions.unsqueeze(1), use_cache=True,
-                                logits_to_keep=1)
-        self._col += 1
-        self._positions += 1
+        out = self.engine.model(input_ids=feed, attention_mask=mask, cache=cache, position_ids=positions,
+                                use_cache=True, logits_to_keep=width)
+        self._col += width
         self.steps += 1
         if self.steps % _TRIM_STEPS == 0:
             self._trim()
-        live = [(slot, r) for slot, r in enumerate(self._rows) if r is not None]
-        logits = out.logits[:, -1, :].float()
-        picked = self._pick(logits[[slot for slot, _ in live]], [r for _, r in live])
-        for (slot, request), token in zip(live, picked.tolist()):
-            self._next[slot] = token
-            if self._record(request, token):
+        logits = out.logits.float()
+        picked = self._pick(logits[[slot for slot, _ in live]].reshape(len(live) * width, -1),
+                            [r for _, r in live for _ in range(width)]).view(len(live), width).tolist()
+        for (slot, request), tokens in zip(live, picked):
+            draft = drafts.get(request, [])
+            self.drafted += len(draft)
+            fed, over = 0, False
+            for j, token in enumerate(tokens):
+                fed = j + 1  # the token fed at step offset j was real: its pick counts
+                over = self._record(request, token)
+                if over or j >= len(draft) or draft[j] != token:
+                    break
+            self.accepted += fed - 1
+            self._mask[slot, col : col + fed] = 1
+            self._mask[slot, col + fed : col + width] = 0
+            self._positions[slot] += fed
+            self._next[slot] = tokens[fed - 1]
+            if over:
                 self._finish(request)
 
     def _pick(self, logits: Any, requests: list[_Request]) -> Any:
@@ -279,6 +428,8 @@ class ContinuousDecoder:
     def _record(self, request: _Request, token: int) -> bool:
         """Append `token` to the reply; whether the reply is now over."""
         request.generated.append(token)
+        if request.drafter is not None:
+            request.drafter.extend([token])
         eos = self.engine.tokenizer.eos_token_id
         if eos is not None and token == eos:
             request.eos = True
@@ -289,7 +440,8 @@ class ContinuousDecoder:
         engine = self.engine
         engine.stats.generated_tokens += len(request.generated)
         if kv is None:  # left the batch: pool what was fed
-            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, request.start)
+            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, request.start,
+                               columns=self._columns(request))
             self._rows[request.slot] = None
         with self._cond:
             request.done = True

@@ -97,6 +97,52 @@ def heap_trimmer() -> Callable[[], Any]:
     return lambda: trim(0)
 
 
+#: The attention implementation `use_packed_attention` gives a model.
+PACKED_ATTENTION = "skillbank_sdpa"
+
+
+def _packed_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+                 scaling: float | None = None, **kwargs: Any) -> tuple[Any, None]:
+    """transformers' SDPA attention, except for several queries under a mask on a model
+    whose query heads share key/value heads (grouped-query attention): there the heads of
+    a group are folded into the query axis and attend the shared keys once, where
+    transformers repeats the keys and values for every head (a copy of the whole cached
+    view, per layer and step). Gemma 3 270M has 4 query heads on one key/value head."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    groups = getattr(module, "num_key_value_groups", 1)
+    queries = query.shape[2]
+    if (groups == 1 or queries == 1 or attention_mask is None or attention_mask.dim() != 4
+            or attention_mask.shape[1] != 1 or dropout or kwargs.get("softcap") is not None
+            or kwargs.get("position_bias") is not None):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    batch, heads, _, dim = query.shape
+    folded = query.reshape(batch, heads // groups, groups * queries, dim)
+    mask = attention_mask[:, :, :, : key.shape[-2]].repeat(1, 1, groups, 1)
+    out = torch.nn.functional.scaled_dot_product_attention(folded, key, value, attn_mask=mask, scale=scaling)
+    return out.reshape(batch, heads, queries, value.shape[-1]).transpose(1, 2).contiguous(), None
+
+
+def use_packed_attention(model: Any) -> bool:
+    """Switch a model on transformers' ``sdpa`` attention to `_packed_sdpa` (same masks,
+    same results up to summation order); whether it did."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    AttentionInterface.register(PACKED_ATTENTION, _packed_sdpa)
+    AttentionMaskInterface.register(PACKED_ATTENTION, sdpa_mask)
+    try:
+        model.set_attn_implementation(PACKED_ATTENTION)
+    except (AttributeError, ValueError):
+        return False
+    return True
+
+
 def _buffer_layer_class(base: type) -> type:
     class BufferLayer(base):  # type: ignore[misc, valid-type]
         """A cache layer over a preallocated buffer: `update` writes the new states in
@@ -113,11 +159,15 @@ def _buffer_layer_class(base: type) -> type:
             self.buf_k, self.buf_v, self.length = keys, values, length
             self.window = window
             self.is_sliding = window is not None
+            # Set by a caller that builds its own masks: the first column attention sees.
+            self.view_start: int | None = None
             self.device = keys.device
             self.is_initialized = True
             self._views(0)
 
         def _start(self) -> int:
+            if self.view_start is not None:
+                return self.view_start
             return 0 if self.window is None else max(self.length - self.window + 1, 0)
 
         def _views(self, start: int) -> None:
@@ -184,6 +234,11 @@ class PrefixCachedGenerator:
         window = getattr(text_config, "sliding_window", None)
         self._windows = [window if kind == "sliding_attention" and window else None for kind in layer_types]
         self._windows += [None] * (getattr(text_config, "num_hidden_layers", 0) - len(self._windows))
+        # Gemma-style models take a mask per layer type (a dict), which drafted decoding
+        # (`skillbank.llm.continuous`) needs when some layers slide.
+        self.takes_custom_masks = (not any(self._windows)
+                                    or str(getattr(text_config, "model_type", "")).startswith("gemma3"))
+        use_packed_attention(model)
         self.pool_bytes = pool_bytes
         self.vocab = frozenset(int(t) for t in vocab) if vocab is not None else None
         self._pool: list[_Entry] = []
@@ -396,14 +451,20 @@ class PrefixCachedGenerator:
         window = self._windows[index] if index < len(self._windows) else None
         return self._BufferLayer(keys, values, length, window)
 
-    def _pool_reply(self, ids: list[int], generated: list[int], layers: list[Any], row: int, start: int) -> None:
+    def _pool_reply(self, ids: list[int], generated: list[int], layers: list[Any], row: int, start: int,
+                    columns: Any = None) -> None:
         """Pool a prompt and its reply: every token fed to the model so far (all but the
         last generated one), whose states sit in batch row `row` of the buffer layers
-        from column `start` on."""
+        from column `start` on, or at `columns` (an index tensor, in order, at least as
+        many as were fed) where the row has unused columns between its tokens."""
         if self.pool_bytes <= 0:
             return
         fed = len(generated) - 1
-        stop = start + len(ids) + fed
-        kv = [(layer.buf_k[row : row + 1, :, start:stop].clone(), layer.buf_v[row : row + 1, :, start:stop].clone())
-              for layer in layers]
+        if columns is None:
+            stop = start + len(ids) + fed
+            kv = [(layer.buf_k[row : row + 1, :, start:stop].clone(), layer.buf_v[row : row + 1, :, start:stop].clone())
+                  for layer in layers]
+        else:
+            index = columns[: len(ids) + fed]
+            kv = [(layer.buf_k[row : row + 1, :, index], layer.buf_v[row : row + 1, :, index]) for layer in layers]
         self._store(ids + generated[:fed], kv)

@@ -296,6 +296,10 @@ class LocalConfig:
             batch at the next step and leaves when its reply ends; sampled replies use a
             generator seeded per call) or ``"lockstep"`` (the calls that arrive together
             decode as one batch, which ends with its longest reply; `batch_wait_s`).
+        speculate: continuous batching, greedy decoding: most tokens a row drafts per
+            decoding step by prompt lookup (the text's latest earlier continuation of
+            its last tokens; the model keeps those it would have picked, so the text is
+            the same). 0 turns drafting off. Default 8.
     """
 
     model_path: str | Path | None = None
@@ -312,12 +316,15 @@ class LocalConfig:
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     vocab: Literal["adapter", "full"] = "adapter"
     batching: Literal["continuous", "lockstep"] = "continuous"
+    speculate: int = 8
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValidationError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.batching not in ("continuous", "lockstep"):
             raise ValidationError(f"batching must be 'continuous' or 'lockstep', got {self.batching!r}")
+        if not isinstance(self.speculate, int) or isinstance(self.speculate, bool) or self.speculate < 0:
+            raise ValidationError(f"speculate must be an integer >= 0, got {self.speculate!r}")
         if self.vocab not in ("adapter", "full"):
             raise ValidationError(f"vocab must be 'adapter' or 'full', got {self.vocab!r}")
         if self.backend not in ("transformers", "llama_cpp"):
@@ -448,12 +455,12 @@ class TransformersBackend:
         finish = "stop" if find_stop(text) is not None else ("eos" if eos_hit else "length")
         return text, len(new_ids), finish
 
-    def continuous(self, *, max_rows: int, max_new_tokens: int, temperature: float) -> Any:
+    def continuous(self, *, max_rows: int, max_new_tokens: int, temperature: float, speculate: int = 0) -> Any:
         """A `skillbank.llm.continuous.ContinuousDecoder` over this backend's engine."""
         from skillbank.llm.continuous import ContinuousDecoder
 
         return ContinuousDecoder(self.engine, max_rows=max_rows, max_new_tokens=max_new_tokens,
-                                 temperature=temperature)
+                                 temperature=temperature, speculate=speculate)
 
 
 class LlamaCppBackend:
@@ -643,7 +650,8 @@ class LocalPolicy:
                 backend: Any = self.backend
                 self._continuous = backend.continuous(max_rows=self.config.batch_size,
                                                       max_new_tokens=self.config.max_new_tokens,
-                                                      temperature=self.config.temperature)
+                                                      temperature=self.config.temperature,
+                                                      speculate=self.config.speculate)
 
     @property
     def max_concurrency(self) -> int:
@@ -666,6 +674,24 @@ class LocalPolicy:
         backend: Any = self.backend
         return backend.generate_batch(prompts, max_new_tokens=self.config.max_new_tokens,
                                       temperature=self.config.temperature, seeds=seeds)
+
+    def decoding_stats(self) -> dict[str, Any] | None:
+        """What the transformers decoder did so far: prompt tokens read from the prefix
+        cache, and with continuous batching the decoding steps and drafted tokens kept;
+        None for other backends."""
+        engine = getattr(self.backend, "engine", None)
+        if engine is None:
+            return None
+        pool = engine.stats
+        stats: dict[str, Any] = {"prompt_tokens": pool.prompt_tokens, "reused_tokens": pool.reused_tokens,
+                                 "reuse": round(pool.reuse, 4), "generated_tokens": pool.generated_tokens}
+        decoder = self._continuous
+        if decoder is not None:
+            stats.update(steps=decoder.steps, speculate=decoder.speculate, drafted=decoder.drafted,
+                         accepted=decoder.accepted,
+                         acceptance=round(decoder.accepted / decoder.drafted, 4) if decoder.drafted else 0.0,
+                         rebuilds=decoder.rebuilds, peak_rows=decoder.peak_rows)
+        return stats
 
     def start_episode(self, info: EpisodeInfo) -> None:
         pass
