@@ -215,6 +215,9 @@ class PrefixCachedGenerator:
             head (262k rows for Gemma 3: most of a step at small batches). Greedy text
             changes only where the full vocabulary's argmax lies outside the set;
             sampling draws from the softmax over the set.
+
+    A model on transformers' ``sdpa`` attention is switched to `PACKED_ATTENTION` (see
+    `use_packed_attention`; the same results, for training too).
     """
 
     def __init__(self, model: Any, tokenizer: Any, is_done: Callable[[list[int]], bool], *,
