@@ -30,7 +30,8 @@ from skillbank.commands._output import Interrupted, add_column, console, emit, e
 from skillbank.errors import ConfigError, ValidationError
 
 EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "
-               "its scores check the loop, they are not a model's.")
+               "its scores check the loop, they are not a model's. The shipped local model (--policy local) "
+               "solves no dev task yet.")
 LOCAL_BASE_NOTE = ("The local policy is the Gemma 3 270M base model without a fine-tuned adapter: it has never "
                    "seen the agent's format, so a score near zero is expected.")
 
