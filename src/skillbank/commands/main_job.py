@@ -242,8 +242,8 @@ def run(
     seed_value = seed_for(seed, split)
     options = _policy_options(policy, {
         "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
-        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype, "--vocab": vocab, "--batching": batching,
-        "--speculate": speculate,
+        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype,
+        "--vocab": vocab, "--batching": batching, "--speculate": speculate,
     }, seed_value)
     if max_steps is None:
         max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS

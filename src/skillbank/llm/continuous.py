@@ -41,7 +41,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from skillbank.llm.engine import PrefixCachedGenerator, heap_trimmer
+from skillbank.llm.engine import PrefixCachedGenerator
 
 #: Spare columns left of the write column and after the replies' budget, on a rebuild.
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
@@ -143,7 +143,7 @@ class ContinuousDecoder:
         self._cap = 0
         self._idle = 0
         self._allowed: set[int] = set()
-        self._trim = heap_trimmer()
+        self._trim = engine._trim
         self.rebuilds = 0
         self.steps = 0
         self.peak_rows = 0
@@ -352,12 +352,11 @@ class ContinuousDecoder:
         window = self._window
         # First column a live row's window needs: its first token within `window` of the
         # step's first query.
-        first = col
-        for slot, _ in live:
-            near = self._mask[slot, :col].bool() & (self._colpos[slot, :col] > int(self._positions[slot]) - window)
-            hits = torch.nonzero(near, as_tuple=True)[0]
-            if len(hits):
-                first = min(first, int(hits[0]))
+        rows = torch.tensor([slot for slot, _ in live], dtype=torch.long)
+        inside = self._mask[rows, :col].bool() & (
+            self._colpos[rows, :col] > (self._positions[rows] - window).unsqueeze(1))
+        found = inside.any(dim=1)
+        first = int(inside.long().argmax(dim=1)[found].min()) if bool(found.any()) else col
         query = (self._positions.unsqueeze(1) + steps).unsqueeze(2)  # rows x width x 1
         near = (query - self._colpos[:, first:end].unsqueeze(1)) < window  # rows x width x (end - first)
         sliding = full[:, :, :, first:] & near.unsqueeze(1)
@@ -440,8 +439,7 @@ class ContinuousDecoder:
         engine = self.engine
         engine.stats.generated_tokens += len(request.generated)
         if kv is None:  # left the batch: pool what was fed
-            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, request.start,
-                               columns=self._columns(request))
+            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, self._columns(request))
             self._rows[request.slot] = None
         with self._cond:
             request.done = True

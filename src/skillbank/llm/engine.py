@@ -428,7 +428,8 @@ class PrefixCachedGenerator:
                 elif len(generated[i]) >= max_new_tokens or self.is_done(generated[i]):
                     finished[i] = True
                 if finished[i]:
-                    self._pool_reply(all_ids[i], generated[i], layers, b, width - lengths[i])
+                    self._pool_reply(all_ids[i], generated[i], layers, b,
+                                     torch.arange(width - lengths[i], width + len(generated[i]) - 1))
             still = [b for b, i in enumerate(open_rows) if not finished[i]]
             if not still:
                 break
@@ -454,20 +455,14 @@ class PrefixCachedGenerator:
         window = self._windows[index] if index < len(self._windows) else None
         return self._BufferLayer(keys, values, length, window)
 
-    def _pool_reply(self, ids: list[int], generated: list[int], layers: list[Any], row: int, start: int,
-                    columns: Any = None) -> None:
+    def _pool_reply(self, ids: list[int], generated: list[int], layers: list[Any], row: int, columns: Any) -> None:
         """Pool a prompt and its reply: every token fed to the model so far (all but the
-        last generated one), whose states sit in batch row `row` of the buffer layers
-        from column `start` on, or at `columns` (an index tensor, in order, at least as
-        many as were fed) where the row has unused columns between its tokens."""
+        last generated one), whose states sit in batch row `row` of the buffer layers at
+        `columns` (an index tensor, in order, at least as many as were fed; a row may have
+        unused columns between its tokens)."""
         if self.pool_bytes <= 0:
             return
         fed = len(generated) - 1
-        if columns is None:
-            stop = start + len(ids) + fed
-            kv = [(layer.buf_k[row : row + 1, :, start:stop].clone(), layer.buf_v[row : row + 1, :, start:stop].clone())
-                  for layer in layers]
-        else:
-            index = columns[: len(ids) + fed]
-            kv = [(layer.buf_k[row : row + 1, :, index], layer.buf_v[row : row + 1, :, index]) for layer in layers]
+        index = columns[: len(ids) + fed]  # indexing copies: the pooled states outlive the buffers
+        kv = [(layer.buf_k[row : row + 1, :, index], layer.buf_v[row : row + 1, :, index]) for layer in layers]
         self._store(ids + generated[:fed], kv)
