@@ -34,6 +34,7 @@ from skillbank.agent.config import RunConfig
 from skillbank.agent.library import Retriever, RunLibrary
 from skillbank.agent.loop import SessionFactory, SkillAgent
 from skillbank.agent.operations import OperationKind
+from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace, RunWriter, new_run_id
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Policy
@@ -194,17 +195,13 @@ def run_split(
     grades: list[Grade] = []
 
     def play(agent: SkillAgent, task: Task) -> None:
-        env = world.start(task.id)
-        episode = agent.play(env, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
-        grade = env.evaluate()  # only now, after the episode: the agent never sees it
-        episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction,
-                                      grade_tests=tuple(dataclasses.asdict(t) for t in grade.tests))
+        played = play_and_grade(world, task.id, agent, episode_id=f"{run_id}:{task.id}:{uuid.uuid4().hex[:6]}")
         with done_lock:
-            writer.append_episode(episode)
-            episodes.append(episode)
-            grades.append(grade)
+            writer.append_episode(played.episode)
+            episodes.append(played.episode)
+            grades.append(played.grade)
             if on_episode is not None:
-                on_episode(episode, len(episodes), len(tasks))
+                on_episode(played.episode, len(episodes), len(tasks))
 
     done_lock = threading.Lock()
     workers = _concurrency(policy, config)

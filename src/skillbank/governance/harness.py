@@ -9,15 +9,16 @@ API call records by count.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.governance.recorder import RECORDER_NAME, RecordedCall, check_loaded, read_back, recorder_source
-from skillbank.worlds.base import World
+from skillbank.worlds.base import Grade, World
 
 MAX_API_CALLS_KEPT = 200
 MAX_CHANGES_KEPT = 200
@@ -33,6 +34,38 @@ class Change:
     id: str
 
 
+class StateChange(Protocol):
+    """One row a run inserted, updated or deleted, as a world's state diff reports it."""
+
+    @property
+    def app(self) -> str: ...
+
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+@runtime_checkable
+class DiffableState(Protocol):
+    """A task's live state that can list its changes against the world's base."""
+
+    def diff(self) -> Iterable[StateChange]: ...
+
+
+@runtime_checkable
+class DiffableEnv(Protocol):
+    """A task env whose state can be diffed (the built-in apps world and toolkit worlds);
+    the side-effect audit reads what a skill changed from it. Other envs report no diff."""
+
+    @property
+    def state(self) -> DiffableState: ...
+
+
 @dataclass(frozen=True)
 class SkillRun:
     """What one sandboxed run of a skill did."""
@@ -44,11 +77,24 @@ class SkillRun:
     api_calls: tuple[tuple[str, str], ...]  # (app, api) in order
     changes: tuple[Change, ...] | None  # None: the world cannot diff its state
     value: str | None = None  # the block's tail expression's repr, when asked
-    grade_success: bool | None = None
-    grade_fraction: float | None = None
-    failed_tests: tuple[str, ...] = ()
+    grade: Grade | None = None  # the task's grade after the run, when asked
     duration_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grade_success(self) -> bool | None:
+        return None if self.grade is None else self.grade.success
+
+    @property
+    def grade_fraction(self) -> float | None:
+        return None if self.grade is None else self.grade.fraction
+
+    @property
+    def failed_tests(self) -> tuple[str, ...]:
+        """The grade's failing tests as ``name: message`` (each cut to 200 characters)."""
+        if self.grade is None:
+            return ()
+        return tuple(f"{t.name}: {t.message}"[:200] for t in self.grade.tests if not t.passed)
 
 
 def strip_definitions(code: str, names: set[str]) -> str:
@@ -134,17 +180,11 @@ class Harness:
             else f"{result.error_type or 'Error'}: {result.error_message or result.killed or ''}"[:500]
         )
         changes = _changes(env)
-        success = fraction = None
-        failed: tuple[str, ...] = ()
-        if grade:
-            g = env.evaluate()
-            success, fraction = g.success, g.fraction
-            failed = tuple(f"{t.name}: {t.message}"[:200] for t in g.tests if not t.passed)
+        graded = env.evaluate() if grade else None  # only now, after the run
         return SkillRun(
             ok=result.ok, error=error, killed=result.killed, calls=calls,
             api_calls=tuple((c.app, c.api) for c in result.api_calls[:MAX_API_CALLS_KEPT]),
-            changes=changes, value=value, grade_success=success, grade_fraction=fraction, failed_tests=failed,
-            duration_s=time.perf_counter() - started,
+            changes=changes, value=value, grade=graded, duration_s=time.perf_counter() - started,
         )
 
     def call(self, name: str, source: str, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], *,
@@ -152,16 +192,11 @@ class Harness:
         return self.run(name, source, call_code(name, args, kwargs), task_id=task_id, seed=seed, tail=tail)
 
 
-def _changes(env: Any) -> tuple[Change, ...] | None:
-    state = getattr(env, "state", None)
-    diff = getattr(state, "diff", None)
-    if not callable(diff):
+def _changes(env: object) -> tuple[Change, ...] | None:
+    """What the run changed, when `env` can diff its state (else None)."""
+    if not isinstance(env, DiffableEnv) or not isinstance(env.state, DiffableState):
         return None
-    out = []
-    for c in list(diff())[:MAX_CHANGES_KEPT]:
-        out.append(Change(str(getattr(c, "app", "")), str(getattr(c, "table", "")), str(getattr(c, "kind", "")),
-                          str(getattr(c, "id", ""))))
-    return tuple(out)
+    return tuple(Change(c.app, c.table, c.kind, c.id) for c in itertools.islice(env.state.diff(), MAX_CHANGES_KEPT))
 
 
 def open_harness(*, timeout_s: float = 5.0, world: World | None = None, seed: int = 0,

@@ -8,8 +8,9 @@ default, as in the paper: task 1 starts with no skills), so the skills a rollout
 on task 1 reach its task 2 and no sibling's. Nothing reaches the shared library during
 training; what training produced goes there afterwards, through governance.
 
-Each task's outcome r comes from the world's grade: binary success by default, or the
-fraction of the task's *own* tests (never the guard tests, so zero work earns zero).
+Each task's outcome r comes from the world's grade (`Grade.reward`): binary success by
+default, or `Grade.fraction`, the share of the task's *own* tests that pass (never the
+guard tests, so zero work earns zero).
 
 **What counts as used** (the bonus of the skill-integrated reward must not be
 farmable): task j used a skill of an earlier task i of the same rollout when, in task j,
@@ -29,7 +30,6 @@ as not used and is not carried to the next task: safety is a gate, not a term.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import random
 import shutil
 import tempfile
@@ -43,6 +43,7 @@ from skillbank.agent.config import AgentConfig
 from skillbank.agent.library import Retriever, RunLibrary
 from skillbank.agent.loop import SessionFactory, SkillAgent
 from skillbank.agent.operations import OperationKind
+from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
@@ -123,7 +124,7 @@ class RecordingPolicy:
     def __init__(self, inner: Policy):
         self.inner = inner
         self.turns: list[PolicyTurn] = []
-        self.name = getattr(inner, "name", type(inner).__name__)
+        self.name = inner.name
 
     def start_episode(self, info: EpisodeInfo) -> None:
         self.turns = []
@@ -180,15 +181,16 @@ def red_team_flag(version: StoredVersion) -> bool:
     return any(severity_at_least(f.severity, "high") for f in static_scan(version.source))
 
 
+#: Outcome modes of a rollout (`RolloutConfig.outcome`) and the `Grade.reward` kind each is.
+OUTCOME_REWARD_KINDS = {"success": "binary", "fraction": "fraction"}
+
+
 def outcome(grade: Grade, mode: str = "success") -> float:
-    """The outcome reward r in [0, 1]: binary success, or the task tests' fraction."""
-    if mode == "success":
-        return 1.0 if grade.success else 0.0
-    if mode == "fraction":
-        task_fraction = getattr(grade, "task_fraction", None)
-        value = task_fraction if task_fraction is not None else grade.fraction
-        return max(0.0, min(1.0, float(value)))
-    raise ValidationError(f"unknown outcome {mode!r}: use 'success' or 'fraction'")
+    """The outcome reward r in [0, 1]: `grade.reward` of the mode's kind, binary success
+    (``success``) or the task tests' fraction (``fraction``, `Grade.fraction`)."""
+    if mode not in OUTCOME_REWARD_KINDS:
+        raise ValidationError(f"unknown outcome {mode!r}: use 'success' or 'fraction'")
+    return grade.reward(OUTCOME_REWARD_KINDS[mode])
 
 
 @dataclass
@@ -270,10 +272,8 @@ class SequentialRollout:
             saved_by_task: list[dict[str, StoredVersion]] = []
             tasks: list[TaskRollout] = []
             for task_id in chain.task_ids:
-                env = self.world.start(task_id)
-                episode = agent.play(env, episode_id=f"{run_id}:{task_id}")
-                grade = env.evaluate()
-                episode = dataclasses.replace(episode, success=grade.success, grade_fraction=grade.fraction)
+                played = play_and_grade(self.world, task_id, agent, episode_id=f"{run_id}:{task_id}")
+                episode, grade = played.episode, played.grade
                 used_from = skills_used_from(episode, saved_by_task, self.flagged)
                 saved = {}
                 for ref in episode.saved:

@@ -81,7 +81,8 @@ class TestResult:
 @dataclass(frozen=True)
 class Grade:
     """A task's tests. `success` (every test passes) is what TGC/SGC count and the default
-    reward; `fraction` is partial credit for the task's own work only (see `reward`)."""
+    reward; `fraction` is partial credit for the task's own work only. `reward` is the one
+    place a grade becomes a scalar outcome (RL rollouts' `outcome` goes through it)."""
 
     task_id: str
     tests: tuple[TestResult, ...]
