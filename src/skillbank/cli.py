@@ -23,7 +23,7 @@ from skillbank.commands import serve as serve_cmd
 from skillbank.commands import data as data_cmd
 from skillbank.commands import train as train_cmd
 from skillbank.commands import mcp as mcp_cmd
-from skillbank.commands._output import Interrupted
+from skillbank.console import Interrupted
 from skillbank import __version__
 from skillbank.commands import policy as policy_cmd
 from skillbank.errors import SkillbankError

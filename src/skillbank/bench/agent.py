@@ -50,7 +50,7 @@ import typer
 
 from skillbank.agent.library import RunLibrary
 from skillbank.bench.retrieval import synthetic_library
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import RETRIEVAL_MODES, EmbeddingRetriever, Embedder, SkillEntry, make_retriever
 from skillbank.store import Provenance, VersionStatus, open_store

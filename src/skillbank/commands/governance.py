@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, open_store
 
 LibraryOpt = Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY",

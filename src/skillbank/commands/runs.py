@@ -13,7 +13,7 @@ from rich.text import Text
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
 from skillbank.agent.trace import list_runs, load_run
-from skillbank.commands._output import console, emit, markup, table
+from skillbank.console import console, emit, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)

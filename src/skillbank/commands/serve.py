@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import ConfigError
 from skillbank.store import DEFAULT_LOCATION, open_store
 

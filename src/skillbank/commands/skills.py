@@ -20,7 +20,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from skillbank.commands._output import console, emit, markup, table, write_plain
+from skillbank.console import console, emit, markup, table, write_plain
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.skill import parse_skill
 from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, LibraryStore, Provenance, VersionStatus, open_store

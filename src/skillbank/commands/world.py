@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.syntax import Syntax
 
-from skillbank.commands._output import add_column, console, emit, err_console, markup, table
+from skillbank.console import add_column, console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.worlds.base import ApiError, seed_for
 from skillbank.worlds.registry import make_world
