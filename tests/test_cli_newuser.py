@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from skillbank.cli import main
-from skillbank.commands import _output
+from skillbank import console as consoles
 
 V1 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return sum(xs)\n"
 V2 = "def total(xs: list[int]) -> int:\n    '''Sum of xs, skipping None.'''\n    return sum(x for x in xs if x)\n"
@@ -49,8 +49,8 @@ def lib(tmp_path: Path) -> str:
 @pytest.fixture()
 def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
     """An 80-column terminal, as the issue's user had."""
-    monkeypatch.setattr(_output.console, "width", 80)
-    monkeypatch.setattr(_output.err_console, "width", 80)
+    monkeypatch.setattr(consoles.console, "width", 80)
+    monkeypatch.setattr(consoles.err_console, "width", 80)
 
 
 def add(capsys, lib: str, tmp_path: Path, source: str, *extra: str, name: str = "skill.py"):

@@ -1,5 +1,5 @@
 """The CLI's consoles print text verbatim (Rich markup off); styling goes through
-`_output.markup`, which escapes what it interpolates. A literal markup tag handed to
+`skillbank.console.markup`, which escapes what it interpolates. A literal markup tag handed to
 those consoles would print as text, so none may be."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from skillbank.commands._output import markup, table
+from skillbank.console import markup, table
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "skillbank"
 # console.print("[bold]…"), console.rule(f"[red]…"), Rule("[bold]…"), title="[dim]…"
@@ -23,7 +23,7 @@ def test_no_literal_markup_reaches_a_markup_off_console() -> None:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if _RAW_MARKUP.search(line):
                 offenders.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
-    assert not offenders, "use _output.markup(...) for styled text:\n" + "\n".join(offenders)
+    assert not offenders, "use skillbank.console.markup(...) for styled text:\n" + "\n".join(offenders)
 
 
 @pytest.mark.parametrize("value", ["[local]", "[bold]x[/bold]", "[/]", "a\\[b]", "[link=http://x]y[/link]"])

@@ -17,15 +17,15 @@ import traceback
 
 import typer
 
-from skillbank.commands import bench, runs, sandbox, skills, world
-from skillbank.commands import demo, main_job
-from skillbank.commands import serve as serve_cmd
-from skillbank.commands import data as data_cmd
-from skillbank.commands import train as train_cmd
-from skillbank.commands import mcp as mcp_cmd
-from skillbank.commands._output import Interrupted
 from skillbank import __version__
+from skillbank.commands import bench, demo, main_job, runs, sandbox, skills, world
+from skillbank.commands import data as data_cmd
+from skillbank.commands import governance as governance_cmd
+from skillbank.commands import mcp as mcp_cmd
 from skillbank.commands import policy as policy_cmd
+from skillbank.commands import serve as serve_cmd
+from skillbank.commands import train as train_cmd
+from skillbank.console import Interrupted
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
@@ -54,6 +54,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# `skillbank skills` holds the library's commands and governance's (eval, redteam, promote, ...).
+governance_cmd.register(skills.app)
 app.add_typer(skills.app, name="skills", help="Add, list, show, diff, alias, remove, export and import skill versions.")
 app.add_typer(sandbox.app, name="sandbox", help="Run code in the hardened sandbox.")
 app.add_typer(world.app, name="world", help="Explore a world (apps, support or --world your.module:make_world): apps, API docs, tasks, expert solutions.")

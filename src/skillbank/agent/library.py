@@ -22,6 +22,7 @@ import numpy as np
 
 from skillbank.errors import ConfigError, NotFoundError
 from skillbank.store.base import LibraryStore, Provenance, StoredVersion, VersionStatus
+from skillbank.store.serving import SERVED_STATUSES
 from skillbank.worlds.base import Task
 
 
@@ -35,8 +36,6 @@ class Retriever(Protocol):
     def search(self, query: str, *, k: int | None = None, scenario_id: str | None = None,
                run_id: str | None = None) -> list[Any]: ...
 
-
-_VISIBLE = (VersionStatus.PROMOTED, VersionStatus.CANARY)
 
 #: `(run_id, task, retrieved versions) -> the versions to serve`.
 VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
@@ -110,7 +109,7 @@ class RunLibrary:
             return
         if self._cursor is None:
             cursor, versions = self.store.retrievable_versions(
-                namespace=self.namespace, statuses=_VISIBLE, run_id=self.run_id)
+                namespace=self.namespace, statuses=SERVED_STATUSES, run_id=self.run_id)
             extra = [self.store.get_version_by_id(i) for i in self._own - {v.id for v in versions}]
             self._own_pending.clear()
             self._replace(set(), versions + extra)
@@ -141,7 +140,7 @@ class RunLibrary:
         status = getattr(v.status, "_value_", v.status)
         if status == "candidate":
             return v.id in self._own or v.provenance.run_id == self.run_id
-        return status == "promoted" or status == "canary"
+        return status in SERVED_STATUSES
 
     def _entry(self, v: StoredVersion) -> Any:
         from skillbank.retrieval import SkillEntry

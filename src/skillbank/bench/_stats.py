@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from skillbank.commands._output import console, table
+from skillbank.console import console, table
 
 
 def timing_ms(samples_s: Iterable[float], digits: int = 4) -> dict[str, Any]:

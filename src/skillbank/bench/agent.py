@@ -29,7 +29,6 @@ encode a whole library, labelled as an extrapolation.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import gc
 import hashlib
@@ -50,11 +49,12 @@ import typer
 
 from skillbank.agent.library import RunLibrary
 from skillbank.bench.retrieval import synthetic_library
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import RETRIEVAL_MODES, EmbeddingRetriever, Embedder, SkillEntry, make_retriever
 from skillbank.store import Provenance, VersionStatus, open_store
 from skillbank.store.base import Event, StoredVersion
+from skillbank.store.serving import SERVED_STATUSES
 from skillbank.store.sql import LibrarySnapshot
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
@@ -115,7 +115,7 @@ def _new_source(i: int) -> str:
 
 
 def _visible(versions: list[StoredVersion]) -> list[StoredVersion]:
-    return [v for v in versions if v.status in (VersionStatus.PROMOTED, VersionStatus.CANARY)]
+    return [v for v in versions if v.status in SERVED_STATUSES]
 
 
 def _seed_vectors(store: Any, retriever: EmbeddingRetriever, versions: list[StoredVersion], real: int, seed: int) -> int:
@@ -140,7 +140,7 @@ def _full_rebuild_ms(store: Any, mode: str, run_id: str, task: Any, samples: int
     for _ in range(samples):
         t = time.perf_counter()
         entries = [SkillEntry.from_version(v) for v in store.list_versions(latest_only=False)]
-        entries = [e for e in entries if e.status in ("promoted", "canary") or e.run_id == run_id]
+        entries = [e for e in entries if e.status in SERVED_STATUSES or e.run_id == run_id]
         retriever = make_retriever(mode)
         retriever.index(entries)
         retriever.search(task.instruction, k=5, scenario_id=task.scenario_id, run_id=run_id)

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import ValidationError
 from skillbank.governance.canary import ArmStats, SequentialRule, routes_to_canary
 from skillbank.governance.policy import load_policy

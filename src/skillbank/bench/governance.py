@@ -25,7 +25,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import ValidationError
 
 MODES = ("off", "trust", "on")

@@ -35,7 +35,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from skillbank.commands._output import console, emit
+from skillbank.console import console, emit
 from skillbank.errors import ValidationError
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import typer
 
 from skillbank.bench._stats import timing_ms
-from skillbank.commands._output import console, emit, table
+from skillbank.console import console, emit, table
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import (
     RETRIEVAL_MODES,

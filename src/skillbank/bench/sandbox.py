@@ -28,7 +28,7 @@ import typer
 
 from skillbank.bench._inprocess import InProcessApis
 from skillbank.bench._stats import render_timings, timing_ms
-from skillbank.commands._output import console, emit, markup
+from skillbank.console import console, emit, markup
 from skillbank.errors import ValidationError
 
 TRIVIAL = "{i} + 1"

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from skillbank.bench._stats import render_timings, timing_ms
-from skillbank.commands._output import emit
+from skillbank.console import emit
 from skillbank.errors import ValidationError
 from skillbank.store import open_store
 

@@ -36,7 +36,7 @@ import typer
 
 from skillbank.bench._inprocess import InProcessApis
 from skillbank.bench._stats import ms, render_timings, timing_ms
-from skillbank.commands._output import console, emit, markup
+from skillbank.console import console, emit, markup
 from skillbank.errors import ValidationError
 from skillbank.worlds.base import ApiError
 from skillbank.worlds.registry import make_world

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from skillbank.commands._output import console, emit, err_console
+from skillbank.console import console, emit, err_console
 from skillbank.errors import ValidationError
 
 app = typer.Typer(no_args_is_help=True)

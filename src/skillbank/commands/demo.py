@@ -18,8 +18,8 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.syntax import Syntax
 
-from skillbank.commands._output import console, markup
-from skillbank.commands._output import table as new_table
+from skillbank.console import console, markup
+from skillbank.console import table as new_table
 from skillbank.commands.skills import render_events
 from skillbank.errors import ConflictError
 from skillbank.store import Provenance, VersionStatus, open_store

@@ -3,7 +3,7 @@ governance's functions, one command each (`skillbank.governance.Governance`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,26 +11,17 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from skillbank.commands._output import console, emit
-from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, open_store
+from skillbank.commands._options import DEFAULT_LIBRARY, JsonOpt, LibraryOpt, NamespaceOpt
+from skillbank.console import console, emit
+from skillbank.refs import parse_ref, parse_version_ref
+from skillbank.store import DEFAULT_NAMESPACE, open_store
 
-LibraryOpt = Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY",
-                                         help="Library: SQLite path or sqlite:///, postgresql:// URL.")]
-NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 PolicyOpt = Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped one).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="World seed for cases that record none.")]
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the events).")]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (recorded in the events).")]
-DEFAULT_LIBRARY = str(DEFAULT_LOCATION)
 
 cases_app = typer.Typer(no_args_is_help=True)
-
-
-def _split(ref: str) -> tuple[str, str | None]:
-    from skillbank.commands.skills import split_ref
-
-    return split_ref(ref)
 
 
 @contextmanager
@@ -64,10 +55,10 @@ def eval_command(
     policy_file: PolicyOpt = None, seed: SeedOpt = 0, as_json: JsonOpt = False,
 ) -> None:
     """Run the version's suite (its evidence, its predecessor's, user cases) in the sandbox and check the gate."""
-    name, version = _split(ref)
+    name, version = parse_ref(ref)
     with _governance(library, namespace, policy_file, sandbox=True, seed=seed) as gov:
         report = gov.evaluate(name, version)
-        gate = gov.check(name, report.ref.split("@")[1])
+        gate = gov.check(name, parse_version_ref(report.ref)[1])
     data = {**report.to_dict(), "gate": gate.to_dict()}
 
     def render(d: dict[str, Any]) -> None:
@@ -92,7 +83,7 @@ def redteam_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Static scan, fuzzing and side-effect audit; a high finding quarantines the version."""
-    name, version = _split(ref)
+    name, version = parse_ref(ref)
     with _governance(library, namespace, policy_file, sandbox=not static_only, seed=seed) as gov:
         report, quarantined = gov.redteam(name, version, run=not static_only)
     data = {**report.to_dict(), "quarantined": quarantined}
@@ -117,7 +108,7 @@ def promote_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the `promoted` alias at a version (compare-and-set) and record who and why."""
-    name, version = _split(ref)
+    name, version = parse_ref(ref)
     with _governance(library, namespace, None) as gov:
         move = gov.promote(name, version, actor=actor, reason=reason or f"promoted by {actor}", force=force)
     emit(move.to_dict(), as_json, _move_render)
@@ -135,8 +126,15 @@ def rollback_command(
     emit(move.to_dict(), as_json, _move_render)
 
 
-def _status_render(d: dict[str, Any]) -> None:
-    console.print(f"{d['ref']}: {d['action']} ({d['status']})")
+def _change_status(ref: str, library: str, namespace: str, actor: str, as_json: bool, action: str,
+                   change: Callable[[Any, str, str | None], Any]) -> None:
+    """Apply one of governance's status changes, `change(gov, name, version)`, to REF and
+    print ``REF: action (status)``."""
+    name, version = parse_ref(ref)
+    with _governance(library, namespace, None) as gov:
+        v = change(gov, name, version)
+    data = {"ref": v.ref, "action": action, "status": v.status.value, "actor": actor}
+    emit(data, as_json, lambda d: console.print(f"{d['ref']}: {d['action']} ({d['status']})"))
 
 
 def approve_command(
@@ -145,10 +143,8 @@ def approve_command(
     actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """A person's approval (the gate asks for one when the policy says require_approval)."""
-    name, version = _split(ref)
-    with _governance(library, namespace, None) as gov:
-        v = gov.approve(name, version, actor=actor, reason=reason)
-    emit({"ref": v.ref, "action": "approved", "status": v.status.value, "actor": actor}, as_json, _status_render)
+    _change_status(ref, library, namespace, actor, as_json, "approved",
+                   lambda gov, name, version: gov.approve(name, version, actor=actor, reason=reason))
 
 
 def quarantine_command(
@@ -157,10 +153,9 @@ def quarantine_command(
     actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Quarantine a version by hand: never retrieved until released."""
-    name, version = _split(ref)
-    with _governance(library, namespace, None) as gov:
-        v = gov.quarantine(name, version, actor=actor, reason=reason or f"quarantined by {actor}")
-    emit({"ref": v.ref, "action": "quarantined", "status": v.status.value, "actor": actor}, as_json, _status_render)
+    _change_status(ref, library, namespace, actor, as_json, "quarantined",
+                   lambda gov, name, version: gov.quarantine(name, version, actor=actor,
+                                                             reason=reason or f"quarantined by {actor}"))
 
 
 def release_command(
@@ -169,10 +164,8 @@ def release_command(
     actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """A person's release of a quarantined version (back to candidate: it must pass the gate again)."""
-    name, version = _split(ref)
-    with _governance(library, namespace, None) as gov:
-        v = gov.release(name, version, actor=actor, reason=reason)
-    emit({"ref": v.ref, "action": "released", "status": v.status.value, "actor": actor}, as_json, _status_render)
+    _change_status(ref, library, namespace, actor, as_json, "released",
+                   lambda gov, name, version: gov.release(name, version, actor=actor, reason=reason))
 
 
 @cases_app.command("add")
@@ -197,7 +190,7 @@ def cases_ls(
     library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE, as_json: JsonOpt = False,
 ) -> None:
     """The version's suite: its own evidence, its predecessor's, the name's user cases."""
-    name, version = _split(ref)
+    name, version = parse_ref(ref)
     with _governance(library, namespace, None) as gov:
         v = gov.version(name, version)
         known = gov.passed_cases(v)
@@ -219,7 +212,7 @@ def cases_ls(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the governance commands to `skillbank skills`."""
+    """Add the governance commands to `skillbank skills` (the CLI assembles the group)."""
     app.command("eval")(eval_command)
     app.command("redteam")(redteam_command)
     app.command("promote")(promote_command)

@@ -26,7 +26,7 @@ from skillbank import __version__
 from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR, AgentConfig, RunConfig
 from skillbank.agent.runner import RunSummary, ordered_tasks, run_split
 from skillbank.agent.trace import mark_failed, new_run_id
-from skillbank.commands._output import Interrupted, add_column, console, emit, err_console, markup
+from skillbank.console import Interrupted, add_column, console, emit, err_console, markup
 from skillbank.errors import ConfigError, ValidationError
 
 EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "

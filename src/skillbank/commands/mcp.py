@@ -29,10 +29,11 @@ import typer
 
 from skillbank.agent.config import DEFAULT_LIBRARY
 from skillbank.errors import NotFoundError, SkillbankError, ValidationError
+from skillbank.refs import parse_ref
+from skillbank.store.serving import serving_versions
 
 MAX_CODE_CHARS = 100_000
 MAX_OUTPUT_CHARS = 20_000
-_STATUS_ORDER = {"promoted": 0, "canary": 1, "candidate": 2}
 
 
 def _clip(text: str | None, limit: int = MAX_OUTPUT_CHARS) -> str | None:
@@ -62,16 +63,8 @@ class LibraryService:
     # -- skills ----------------------------------------------------------------------------
     def _representatives(self, *, candidates: bool = True) -> list[Any]:
         """One version per name: promoted, else canary, else the latest candidate."""
-        best: dict[str, Any] = {}
-        for v in self.store.list_versions(namespace=self.namespace, latest_only=False):
-            status = getattr(v.status, "value", v.status)
-            if status not in _STATUS_ORDER or (status == "candidate" and not candidates):
-                continue
-            cur = best.get(v.name)
-            key = (_STATUS_ORDER[status], -v.version)
-            if cur is None or key < (_STATUS_ORDER[getattr(cur.status, "value", cur.status)], -cur.version):
-                best[v.name] = v
-        return sorted(best.values(), key=lambda v: v.name)
+        return serving_versions(self.store.list_versions(namespace=self.namespace, latest_only=False),
+                                candidates=candidates)
 
     def search_skills(self, query: str = "", k: int = 5, include_candidates: bool = True) -> list[dict[str, Any]]:
         if not isinstance(k, int) or not 1 <= k <= 100:
@@ -98,9 +91,7 @@ class LibraryService:
                 "signature": v.signature, "summary": doc[0] if doc else ""}
 
     def _resolve(self, ref: str) -> Any:
-        name, _, at = ref.partition("@")
-        if not name:
-            raise ValidationError(f"skill reference {ref!r} is empty; use name, name@3 or name@promoted")
+        name, at = parse_ref(ref)
         if at:
             return self.store.get_version(name, int(at) if at.isdigit() else at, namespace=self.namespace)
         reps = [v for v in self._representatives() if v.name == name]

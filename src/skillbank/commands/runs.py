@@ -13,13 +13,13 @@ from rich.text import Text
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
 from skillbank.agent.trace import list_runs, load_run
-from skillbank.commands._output import console, emit, markup, table
+from skillbank.commands._options import JsonOpt
+from skillbank.console import console, emit, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)
 
 RunsDirOpt = Annotated[str, typer.Option("--runs-dir", help="Directory of run directories.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _pct(x: Any) -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from skillbank.bounded import bounded_jsonable, bounded_repr, terminal_text
-from skillbank.commands._output import console, emit, markup, table
+from skillbank.console import console, emit, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)

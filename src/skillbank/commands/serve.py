@@ -9,21 +9,16 @@ import typer
 from rich.table import Table
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
-from skillbank.commands._output import console, emit
+from skillbank.commands._options import DEFAULT_LIBRARY, JsonOpt, LibraryOpt
+from skillbank.console import console, emit
 from skillbank.errors import ConfigError
-from skillbank.store import DEFAULT_LOCATION, open_store
+from skillbank.store import open_store
 
 tokens_app = typer.Typer(no_args_is_help=True)
 
-LibraryOpt = Annotated[
-    str,
-    typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY", help="Library: SQLite path or sqlite:///, postgresql:// URL."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
 
 def serve(
-    library: LibraryOpt = str(DEFAULT_LOCATION),
+    library: LibraryOpt = DEFAULT_LIBRARY,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Runs shown by the API and the dashboard.")] = DEFAULT_RUNS_DIR,
@@ -53,7 +48,7 @@ def create(
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="The one namespace the token may use.")],
     role: Annotated[str, typer.Option("--role", help="read, write or admin.")],
     label: Annotated[str | None, typer.Option("--label", help="A note saying whose token this is.")] = None,
-    library: LibraryOpt = str(DEFAULT_LOCATION),
+    library: LibraryOpt = DEFAULT_LIBRARY,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a token and print it ONCE (the library keeps only its hash)."""
@@ -75,7 +70,7 @@ def create(
 
 
 @tokens_app.command("ls")
-def ls(library: LibraryOpt = str(DEFAULT_LOCATION), as_json: JsonOpt = False) -> None:
+def ls(library: LibraryOpt = DEFAULT_LIBRARY, as_json: JsonOpt = False) -> None:
     """List tokens (ids, scopes, state; never the secrets)."""
     from skillbank.serve.tokens import TokenRegistry
 
@@ -102,7 +97,7 @@ def ls(library: LibraryOpt = str(DEFAULT_LOCATION), as_json: JsonOpt = False) ->
 @tokens_app.command("revoke")
 def revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (from `tokens ls`).")],
-    library: LibraryOpt = str(DEFAULT_LOCATION),
+    library: LibraryOpt = DEFAULT_LIBRARY,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a token; it stops working on the next request."""

@@ -20,23 +20,18 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from skillbank.commands._output import console, emit, markup, table, write_plain
+from skillbank.commands._options import DEFAULT_LIBRARY, JsonOpt, LibraryOpt, NamespaceOpt
+from skillbank.console import console, emit, markup, table, write_plain
 from skillbank.errors import NotFoundError, ValidationError
+from skillbank.refs import check_version, parse_ref
 from skillbank.skill import parse_skill
-from skillbank.store import DEFAULT_LOCATION, DEFAULT_NAMESPACE, LibraryStore, Provenance, VersionStatus, open_store
+from skillbank.store import DEFAULT_NAMESPACE, LibraryStore, Provenance, VersionStatus, open_store
 from skillbank.store.base import Alias, Event, EventType, StoredVersion
 
 app = typer.Typer(no_args_is_help=True)
 alias_app = typer.Typer(no_args_is_help=True)
 app.add_typer(alias_app, name="alias", help="Show and move aliases (compare-and-set).")
 
-LibraryOpt = Annotated[
-    str,
-    typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY", help="Library: SQLite path or sqlite:///, postgresql:// URL."),
-]
-NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-DEFAULT_LIBRARY = str(DEFAULT_LOCATION)
 
 
 def sqlite_file(location: str) -> Path | None:
@@ -69,31 +64,6 @@ def _library(location: str, *, create: bool = False) -> Iterator[LibraryStore]:
         yield store
     finally:
         store.close()
-
-
-_REF_RE = re.compile(r"[0-9]+|[A-Za-z][A-Za-z0-9_.-]{0,63}")
-
-
-def check_ref(ref: str, what: str = "version") -> str:
-    """A version number, an alias name or ``latest``; anything else is refused here
-    rather than looked up as an alias that cannot exist."""
-    if not _REF_RE.fullmatch(ref) or (ref.isdigit() and int(ref) < 1):
-        raise ValidationError(
-            f"invalid {what} {ref!r}: use a version number (1, 2, ...), an alias name or 'latest'"
-        )
-    return ref
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``name``, ``name@3`` or ``name@promoted`` → (name, ref or None)."""
-    name, _, version = ref.partition("@")
-    if not name or (ref.endswith("@")):
-        raise ValidationError(f"invalid skill reference {ref!r}: use NAME, NAME@VERSION or NAME@ALIAS")
-    if version and not _REF_RE.fullmatch(version) or version.isdigit() and int(version) < 1:
-        raise ValidationError(
-            f"invalid skill reference {ref!r}: {version!r} is not a version number (1, 2, ...), an alias name or 'latest'"
-        )
-    return name, version or None
 
 
 def _parse_time(text: str | None, option: str) -> dt.datetime | None:
@@ -233,7 +203,7 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """Show one version: source, signature, provenance, aliases and call stats."""
-    name, version = split_ref(ref)
+    name, version = parse_ref(ref)
     with _library(library) as store:
         sv = store.get_version(name, version, namespace=namespace)
         aliases = [a for a in store.list_aliases(name, namespace=namespace) if a.version_id == sv.id]
@@ -339,8 +309,8 @@ def diff(
     json_: JsonOpt = False,
 ) -> None:
     """Unified diff between two versions of NAME (plain text when piped: a patch)."""
-    check_ref(v1)
-    check_ref(v2)
+    check_version(v1)
+    check_version(v2)
     with _library(library) as store:
         text = store.diff(name, v1, v2, namespace=namespace)
 
@@ -417,7 +387,7 @@ def alias_set(
     README: alias versus status). Pointing it where it already points changes nothing.
     """
     if not re.fullmatch(r"[0-9a-f]{32}", version):
-        check_ref(version)
+        check_version(version)
     with _library(library) as store:
         if expect is None:
             current = store.get_alias(name, alias, namespace=namespace)
@@ -535,8 +505,3 @@ def import_(
 
     emit({"directory": str(directory), **counts}, json_, render)
 
-
-# Governance's commands (eval, redteam, promote, rollback, approve, quarantine, release, cases).
-from skillbank.commands import governance as _governance  # noqa: E402
-
-_governance.register(app)

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from skillbank.commands._output import console, emit, err_console
+from skillbank.console import console, emit, err_console
 
 app = typer.Typer(no_args_is_help=True)
 

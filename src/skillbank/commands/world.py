@@ -10,7 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.syntax import Syntax
 
-from skillbank.commands._output import add_column, console, emit, err_console, markup, table
+from skillbank.commands._options import JsonOpt
+from skillbank.console import console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.worlds.base import ApiError, seed_for
 from skillbank.worlds.registry import make_world
@@ -21,7 +22,6 @@ SeedOpt = Annotated[str, typer.Option(
     "--seed", help="World seed (the same seed gives the same people, data and tasks), or 'random' for a fresh one "
     "(printed on stderr; evaluation splits draw from the held-out evaluation seeds).")]
 WorldOpt = Annotated[str, typer.Option("--world", help="apps, support, or your own: package.module:make_world.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 SOLVE_POLICIES = ("expert",)
 

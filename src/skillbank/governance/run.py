@@ -22,7 +22,9 @@ from typing import Any
 from skillbank.errors import ConflictError, SkillbankError, ValidationError
 from skillbank.governance.recorder import RecordedCall, recording_sessions
 from skillbank.governance.service import Governance
+from skillbank.refs import parse_version_ref
 from skillbank.store.base import EventType, StoredVersion, VersionStatus
+from skillbank.store.serving import SERVED_STATUSES
 
 GOVERNANCE_MODES = ("on", "off", "trust")
 
@@ -55,7 +57,7 @@ class GovernedRun:
         for v in versions:
             if v.status is VersionStatus.QUARANTINED:
                 continue
-            if v.status in (VersionStatus.PROMOTED, VersionStatus.CANARY):
+            if v.status in SERVED_STATUSES:
                 if v.name in names_done:
                     continue
                 served = self.gov.route(v.name, run_id=run_id, task_id=task.id) if self.mode == "on" else v
@@ -124,8 +126,8 @@ class GovernedRun:
 
     def _trust(self, episode: Any) -> None:
         for ref in episode.saved:
-            name, _, number = ref.partition("@")
-            v = self.gov.version(name, int(number))
+            name, number = parse_version_ref(ref)
+            v = self.gov.version(name, number)
             if v.status is VersionStatus.CANDIDATE:
                 try:
                     self.gov.promote(name, v.version, actor="trust-on-save", reason="saved, therefore trusted")

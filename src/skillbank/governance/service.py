@@ -32,6 +32,7 @@ from skillbank.governance.quarantine import quarantine as _quarantine
 from skillbank.governance.quarantine import release as _release
 from skillbank.governance.recorder import RecordedCall
 from skillbank.governance.redteam import RedteamReport, redteam
+from skillbank.refs import parse_version_ref
 from skillbank.store.base import DEFAULT_NAMESPACE, Event, EventType, LibraryStore, StoredVersion, VersionStatus
 
 PROMOTED_ALIAS = "promoted"
@@ -434,10 +435,10 @@ class Governance:
         task_case = EvalCase(kind="task", task_id=episode.task_id, seed=seed, world=world, code=code, origin=origin)
         saved: dict[str, StoredVersion] = {}
         for ref in episode.saved:
-            name, _, number = ref.partition("@")
             try:
-                saved[name] = self.version(name, int(number))
-            except (NotFoundError, ValueError):
+                name, number = parse_version_ref(ref)
+                saved[name] = self.version(name, number)
+            except (NotFoundError, ValidationError):
                 continue
         used: dict[str, tuple[StoredVersion, bool]] = {}
         latency: dict[str, float] = {}  # per name: the wall time of the blocks that called it

@@ -47,9 +47,11 @@ from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
+from skillbank.refs import parse_version_ref
 from skillbank.rl.reward import RewardMode, TaskOutcome, chain_rewards
 from skillbank.store import open_store
 from skillbank.store.base import LibraryStore, StoredVersion, VersionStatus
+from skillbank.store.serving import SERVED_STATUSES
 from skillbank.worlds.base import Grade, World
 
 NON_WORK_APPS = frozenset({"supervisor", "api_docs"})
@@ -235,7 +237,7 @@ class SequentialRollout:
         self.world = world
         self.sessions = sessions
         self.config = config or RolloutConfig()
-        self.snapshot = tuple(v for v in snapshot if v.status in (VersionStatus.PROMOTED, VersionStatus.CANARY))
+        self.snapshot = tuple(v for v in snapshot if v.status in SERVED_STATUSES)
         self.flagged = flagged
         self._retriever_factory = retriever_factory
         self._workdir = Path(workdir) if workdir else None
@@ -277,8 +279,8 @@ class SequentialRollout:
                 used_from = skills_used_from(episode, saved_by_task, self.flagged)
                 saved = {}
                 for ref in episode.saved:
-                    name, _, number = ref.partition("@")
-                    sv = store.get_version(name, int(number))
+                    name, number = parse_version_ref(ref)
+                    sv = store.get_version(name, number)
                     if self.flagged is not None and self.flagged(sv):
                         # not carried to the next task: quarantined in this rollout's library
                         store.set_status(sv.id, VersionStatus.QUARANTINED, actor="rollout", reason="red-team flag")

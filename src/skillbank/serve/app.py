@@ -27,6 +27,7 @@ from skillbank.serve.tokens import ApiToken, TokenRegistry
 from skillbank.skill import SkillParseError
 from skillbank.store import wire
 from skillbank.store.base import EventType, VersionStatus
+from skillbank.store.serving import SERVED_STATUSES
 
 MAX_SOURCE_BYTES = 256 * 1024
 # Changes only an admin may make: what governance decides.
@@ -247,7 +248,7 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     ) -> dict[str, Any]:
         """(cursor, versions) read together: versions with a status in `status` (default
         promoted and canary) plus the candidates `run_id` produced."""
-        statuses = status or [VersionStatus.PROMOTED, VersionStatus.CANARY]
+        statuses = status or list(SERVED_STATUSES)
         cursor, versions = store.retrievable_versions(namespace=ns, statuses=statuses, run_id=run_id)
         return {"cursor": cursor, "versions": [wire.version_to_json(v) for v in versions]}
 

@@ -180,7 +180,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         diff_lines = []
         if v1 != v2:
             for line in difflib.unified_diff(by_num[v1].source.splitlines(), by_num[v2].source.splitlines(),
-                                             f"{name}@{v1}", f"{name}@{v2}", lineterm=""):
+                                             by_num[v1].ref, by_num[v2].ref, lineterm=""):
                 cls = "add" if line.startswith("+") and not line.startswith("+++") else (
                     "del" if line.startswith("-") and not line.startswith("---") else "")
                 diff_lines.append({"cls": cls, "text": line})

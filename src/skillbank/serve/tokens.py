@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, select, update
 
 from skillbank.errors import NotFoundError, ValidationError
-from skillbank.store.sql import check_namespace
+from skillbank.store.base import LibraryStore
+from skillbank.store.sql import SqlLibraryStore, check_namespace
 
 ROLES: tuple[str, ...] = ("read", "write", "admin")
 TOKEN_PREFIX = "sbk_"
@@ -65,12 +66,11 @@ def _now() -> str:
 class TokenRegistry:
     """Create, look up, list and revoke tokens in a library's database."""
 
-    def __init__(self, store: Any) -> None:
-        engine = getattr(store, "engine", None)
-        if engine is None:
+    def __init__(self, store: LibraryStore) -> None:
+        if not isinstance(store, SqlLibraryStore):
             raise ValidationError("tokens live in a library database (SQLite or PostgreSQL), not behind a served URL")
-        self.engine = engine
-        _metadata.create_all(engine, tables=[api_tokens], checkfirst=True)
+        self.engine = store.engine
+        _metadata.create_all(self.engine, tables=[api_tokens], checkfirst=True)
 
     def create(self, namespace: str, role: str, label: str | None = None) -> tuple[str, ApiToken]:
         """Returns ``(secret, token)``; the secret is not stored and cannot be shown again."""

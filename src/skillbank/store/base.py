@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from skillbank.refs import format_ref
+
 DEFAULT_NAMESPACE = "default"
 
 
@@ -75,7 +77,7 @@ class StoredVersion:
 
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}"
+        return format_ref(self.name, self.version)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from skillbank.store.base import (
     StoredVersion,
     VersionStatus,
 )
+from skillbank.store.serving import SERVED_STATUSES
 
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -623,7 +624,7 @@ class SqlLibraryStore:
         self,
         *,
         namespace: str = DEFAULT_NAMESPACE,
-        statuses: Sequence[VersionStatus] = (VersionStatus.PROMOTED, VersionStatus.CANARY),
+        statuses: Sequence[VersionStatus] = SERVED_STATUSES,
         run_id: str | None = None,
     ) -> tuple[int, list[StoredVersion]]:
         """``(cursor, versions)`` in one read transaction: the versions of `namespace`

@@ -1,4 +1,4 @@
-"""Shared output helpers for the CLI: JSON for machines, Rich for people.
+"""Output helpers shared by every face (CLI commands, benchmarks): JSON for machines, Rich for people.
 
 Text that is not ours (skill names and sources, task instructions, error messages,
 paths) must reach the terminal exactly as it is. So the consoles here have Rich markup
