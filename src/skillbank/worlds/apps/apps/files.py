@@ -12,11 +12,11 @@ import posixpath
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     AppDef,
-    CallContext,
     Param,
     paginate,
     public,

@@ -8,11 +8,11 @@ import heapq
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     AppDef,
-    CallContext,
     Param,
     not_found,
     paginate,

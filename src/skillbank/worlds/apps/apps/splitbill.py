@@ -13,12 +13,12 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     TODAY,
     AppDef,
-    CallContext,
     Param,
     not_found,
     paginate,
