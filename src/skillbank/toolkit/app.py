@@ -213,7 +213,7 @@ def api_doc(spec: ApiSpec) -> dict[str, Any]:
 
 
 def _adapter(f: Callable[..., Any], takes_context: bool, paginated: bool) -> Callable[..., Any]:
-    """The apps world calls ``func(ctx, **args)``; a plain function gets only its args.
+    """The world engine calls ``func(ctx, **args)``; a plain function gets only its args.
     An ``async def`` tool is run to completion on a fresh event loop per call."""
     if inspect.iscoroutinefunction(f):
         coroutine_function = f

@@ -217,7 +217,7 @@ CONTEXT_NAMES = ("ctx",)
 
 @dataclass(frozen=True)
 class ToolSignature:
-    """What a function says about itself, in the apps world's terms."""
+    """What a function says about itself, in the world engine's terms."""
 
     description: str
     params: tuple[Param, ...]

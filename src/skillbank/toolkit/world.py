@@ -3,8 +3,8 @@
 A task is an instruction plus a checker: a function that reads the task's
 :class:`Outcome` (the state changes it made, its answer, its API calls, its outbound
 ledger) and returns a :class:`~skillbank.worlds.base.Grade`. :func:`check_state` builds
-the usual checker: the requested changes were made and the answer matches after the apps
-world's normalisation (*task* tests: the partial credit `Grade.fraction` counts only
+the usual checker: the requested changes were made and the answer matches after the one
+answer normalisation (*task* tests: the partial credit `Grade.fraction` counts only
 these), and the *guards* hold: completed, nothing else changed (collateral damage),
 nothing sent or done irreversibly that the task did not ask for (the ledger), and any
 guards you add. Doing nothing therefore earns zero, as in the apps world.
@@ -16,7 +16,9 @@ Tasks are grouped into scenarios (a procedure worth a skill, and the tasks that 
 it); a scenario may carry an expert solution, which ``--policy expert`` plays in the
 skill-library style: its skills are defined on the scenario's first task and reused on
 the others. Every task starts from a copy-on-write view of the base data, so a reset
-costs nothing and grading is a diff.
+costs nothing and grading is a diff. All of this is the world engine's
+(`skillbank.worlds.engine`), shared with the built-in apps world; a toolkit world is a
+catalogue of your apps and tasks over it.
 
 Errors inside your tools never crash a run: a :class:`ToolError` reaches the agent as
 its message, any other exception as ``app.tool failed: <type>: <message>``, and the
@@ -121,7 +123,7 @@ def ledger_test(o: Outcome, claimed: Iterable[tuple[str, str, str]]) -> TestResu
 
 
 def answers_equal(got: Any, want: Any, *, order_matters: bool = False) -> bool:
-    """Compare under the apps world's one answer normalisation
+    """Compare under the one answer normalisation
     (`skillbank.worlds.engine.answers`): case and spacing, numbers by value ("$461.43" is
     461.43), booleans never equal numbers, a one-element list equals its element. An
     answer too deep or too large to compare is not equal to anything."""
@@ -321,10 +323,10 @@ class ToolkitWorld(EngineWorld[TaskDef, Scenario]):
         return side_effects(self)
 
 
-def side_effects(world: Any) -> dict[str, dict[str, bool]]:
-    """The side-effect flags of every API of any world with ``.apps`` (a toolkit world or
-    the built-in apps world): ``{"app.api": {"mutates": …, "destructive": …}}``."""
-    return {f"{s.app}.{s.name}": {"mutates": bool(s.mutates), "destructive": bool(getattr(s, "destructive", False))}
+def side_effects(world: EngineWorld[Any, Any]) -> dict[str, dict[str, bool]]:
+    """The side-effect flags of every API of an engine world (a toolkit world or the
+    built-in apps world): ``{"app.api": {"mutates": …, "destructive": …}}``."""
+    return {f"{s.app}.{s.name}": {"mutates": bool(s.mutates), "destructive": bool(s.destructive)}
             for a in world.apps.values() for s in a.apis.values()}
 
 
