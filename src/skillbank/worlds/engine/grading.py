@@ -22,7 +22,6 @@ from skillbank.worlds.base import ANSWER, GUARD, TASK, TestResult
 from skillbank.worlds.engine.answers import AnswerRefused, answers_equal, describe, texts_equal
 from skillbank.worlds.engine.state import Change, OutboundEntry
 
-
 #: Free-text fields an instruction spells out exactly (contents, bodies, titles, notes):
 #: compared with `answers.texts_equal`, so surrounding whitespace (a trailing newline, a
 #: stray space) is not a difference; case and everything inside must match.
@@ -139,8 +138,10 @@ class Requirement(Protocol):
     """A requested change (an `Expect`, or a world's own kind such as a balance that
     must follow its payments): checked against the changes no earlier requirement claimed."""
 
-    #: TASK for work the task asks for; GUARD for a consistency check that earns nothing.
-    test_kind: str
+    @property
+    def test_kind(self) -> str:
+        """TASK for work the task asks for; GUARD for a consistency check that earns nothing."""
+        ...
 
     def describe(self) -> str: ...
 

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
 from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
@@ -19,7 +20,6 @@ from skillbank.worlds.engine.api import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef("notes", "Personal notes: write, tag, pin, search and delete notes.")
 TABLES = {"notes": "owner_id"}

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
 from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
@@ -24,7 +25,6 @@ from skillbank.worlds.engine.api import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef(
     "phone",

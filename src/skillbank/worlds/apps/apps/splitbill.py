@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
 from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
@@ -26,7 +27,6 @@ from skillbank.worlds.engine.api import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef(
     "splitbill",

@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from skillbank.worlds.engine.api import TODAY
 from skillbank.worlds.apps.scenario import ScenarioDef, TaskSpec
+from skillbank.worlds.engine.api import TODAY
 from skillbank.worlds.engine.grading import Expect
 
 # ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from skillbank.worlds.engine.api import NOW, TODAY
 from skillbank.worlds.apps.scenario import ScenarioDef, TaskSpec
+from skillbank.worlds.engine.api import NOW, TODAY
 from skillbank.worlds.engine.grading import Expect
 
 # ---------------------------------------------------------------------------------------
