@@ -1,8 +1,11 @@
-"""The built-in apps world: AppWorld's shape with our own apps, people and scenarios.
+"""The built-in apps world: AppWorld's shape with our own apps, people and scenarios, a
+catalogue over the world engine (`skillbank.worlds.engine`).
 
 ``AppsWorld(seed)`` builds the base state and the tasks once; ``start(task_id)`` gives a
 task its own copy-on-write state in microseconds. The sandbox broker forwards each
-``apis.<app>.<api>(**kwargs)`` of agent code to :meth:`AppsTaskEnv.call`.
+``apis.<app>.<api>(**kwargs)`` of agent code to :meth:`AppsTaskEnv.call`. What is this
+world's own: its people (logins, passwords, the supervisor's profile and addresses), its
+apps and scenarios, and grading by `grade_changes`.
 """
 
 from __future__ import annotations
@@ -69,12 +72,10 @@ class AppsWorld(EngineWorld[TaskSpec, ScenarioDef]):
         builtin = (supervisor_app(), api_docs_app())
         self.apps = {a.name: a for a in (*builtin, *(m.APP for m in self.app_modules))}
         builder = BaseBuilder()
-        for m in self.app_modules:
-            seed_fn = getattr(m, "seed", None)
-            for name, owner in getattr(m, "TABLES", {}).items():
+        for m in self.app_modules:  # each declares APP, its TABLES and seed(builder, population, rng)
+            for name, owner in m.TABLES.items():
                 builder.table(m.APP.name, name, owner)
-            if seed_fn is not None:
-                seed_fn(builder, self.population, random.Random(f"{seed}:{m.APP.name}"))
+            m.seed(builder, self.population, random.Random(f"{seed}:{m.APP.name}"))
         self.base = builder.freeze()
         self.data = WorldData(self.population, self.base, seed)
         self.scenarios: dict[str, ScenarioDef] = {}
