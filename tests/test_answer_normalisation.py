@@ -1,4 +1,4 @@
-"""The apps world's one answer normalisation (`skillbank.worlds.apps.answers`): each
+"""The apps world's one answer normalisation (`skillbank.worlds.engine.answers`): each
 lenient rule accepts the correct answer written differently, each strict rule still
 refuses a different answer, both directions agree, and hostile answers (very deep, very
 large, odd types) give a failed test, never a crash."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from skillbank.worlds.apps.answers import (
+from skillbank.worlds.engine.answers import (
     MAX_DEPTH,
     MAX_NODES,
     MAX_TEXT,
@@ -140,7 +140,7 @@ def test_a_deep_answer_through_the_world_gives_a_failed_grade():
     from _world_util import world_at
 
     world = world_at(0)
-    task = next(t for t in world.tasks() if isinstance(world._built(t.id).spec.answer, int))
+    task = next(t for t in world.tasks() if isinstance(world.built(t.id).spec.answer, int))
     env = world.start(task.id)
     env.call("supervisor", "complete_task", answer=_deep(500))
     grade = env.evaluate()

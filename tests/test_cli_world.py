@@ -31,7 +31,7 @@ def cli(world, monkeypatch, capsys):
         seeds.append(seed)
         return world
 
-    monkeypatch.setattr(world_cmd, "make_world", fake_make_world)
+    monkeypatch.setattr(world_cmd, "open_world", fake_make_world)
 
     def run(*args):
         code = main(list(args))
@@ -121,7 +121,7 @@ def test_solve_runs_the_expert_in_the_sandbox_and_grades_it(cli, world):
     assert calls[-1] == ("supervisor", "complete_task") and ("notes", "add_tag") in calls
     assert all(c["ok"] for c in solve["api_calls"])
     assert data["api_call_count"] == len(calls) + len(data["blocks"][0]["api_calls"])
-    assert solve["stdout"].strip() == str(world._built("notes_tag_mentioning-2").spec.answer)
+    assert solve["stdout"].strip() == str(world.built("notes_tag_mentioning-2").spec.answer)
     grade = data["grade"]
     assert grade["success"] is True and grade["fraction"] == 1.0
     assert {t["name"] for t in grade["tests"]} >= {"task completed", "no collateral damage", "answer"}

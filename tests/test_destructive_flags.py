@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from skillbank.worlds.apps import AppsWorld
-from skillbank.worlds.apps.core import ApiSpec
+from skillbank.worlds.engine.api import ApiSpec
 
 PREFIXES = ("delete_", "remove_", "send_", "place_", "cancel_")
 

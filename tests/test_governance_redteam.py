@@ -36,7 +36,7 @@ def harness(world):
 @pytest.fixture(scope="module")
 def reference(world):
     sc = world.scenarios["notes_tag_mentioning"]
-    spec = world._built(TASK).spec
+    spec = world.built(TASK).spec
     import ast
 
     call = ast.parse(spec.call, mode="eval").body

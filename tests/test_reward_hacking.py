@@ -20,8 +20,9 @@ import pytest
 from _world_util import run_expert, run_tampered, world_at
 
 from skillbank.worlds.apps import SPLITS
-from skillbank.worlds.apps.scenario import NO_ANSWER, Allow, TaskSpec, grade_changes
-from skillbank.worlds.apps.state import Change
+from skillbank.worlds.apps.scenario import NO_ANSWER, TaskSpec, grade_changes
+from skillbank.worlds.engine.grading import Allow
+from skillbank.worlds.engine.state import Change
 from skillbank.worlds.base import GUARD, Grade
 from skillbank.worlds.base import TestResult as Result
 
@@ -41,7 +42,7 @@ def _failed(grade):
 
 
 def _spec(world, task_id) -> TaskSpec:
-    return world._built(task_id).spec
+    return world.built(task_id).spec
 
 
 # -- zero work --------------------------------------------------------------------------

@@ -34,9 +34,9 @@ from skillbank.toolkit import (
     check_state,
     parse_docstring,
 )
-from skillbank.worlds.apps.core import AppDef, Param
+from skillbank.toolkit.loader import open_world
 from skillbank.worlds.base import ApiError
-from skillbank.worlds.registry import make_world
+from skillbank.worlds.engine.api import AppDef, Param
 
 # -- the same app, twice: by hand and from functions -----------------------------------------
 
@@ -358,7 +358,7 @@ def user_module(tmp_path, monkeypatch):
 
 
 def test_registry_loads_package_module_make_world(user_module):
-    w = make_world(f"{user_module}:make_world", seed=3)
+    w = open_world(f"{user_module}:make_world", seed=3)
     assert w.name == "counter" and len(w.tasks("dev")) == 3
     env = w.start("bump-1")
     assert InProcessApis(env).counter.bump(name="a", by=2) == 5
@@ -367,7 +367,7 @@ def test_registry_loads_package_module_make_world(user_module):
                           ("no_such_module_xyz:make_world", "cannot import 'no_such_module_xyz'"),
                           ("just words", "unknown world")):
         with pytest.raises(Exception) as exc:
-            make_world(spec)
+            open_world(spec)
         assert problem in str(exc.value)
 
 

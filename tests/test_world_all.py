@@ -10,7 +10,7 @@ from _world_util import run_expert
 
 from skillbank.metrics import sgc, summarise, tgc
 from skillbank.worlds.apps import SPLITS, AppsWorld
-from skillbank.worlds.apps.core import _TYPES, MAX_PAGE_LIMIT
+from skillbank.worlds.engine.api import _TYPES, MAX_PAGE_LIMIT
 
 SERVICE_APPS = ("supervisor", "api_docs")
 DEV_OR_CHALLENGE_ONLY = ("calendar", "splitbill")

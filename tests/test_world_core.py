@@ -14,8 +14,9 @@ from _world_util import run_code, run_expert
 
 from skillbank.errors import ValidationError
 from skillbank.worlds.apps import AppsWorld
-from skillbank.worlds.apps.scenario import NO_ANSWER, Allow, Expect, TaskSpec, grade_changes, normalise_answer
-from skillbank.worlds.apps.state import Change
+from skillbank.worlds.apps.scenario import NO_ANSWER, TaskSpec, grade_changes, normalise_answer
+from skillbank.worlds.engine.grading import Allow, Expect
+from skillbank.worlds.engine.state import Change
 from skillbank.worlds.base import ApiError
 from skillbank.worlds.registry import WORLD_NAMES, make_world
 
@@ -35,7 +36,7 @@ def world():
 
 
 def notes_of(world, task_id):
-    pid = world._built(task_id).spec.supervisor
+    pid = world.built(task_id).spec.supervisor
     return world.data.rows_of("notes", "notes", pid)
 
 
@@ -115,7 +116,7 @@ def test_the_expert_passes_every_test(world):
 
 
 def test_a_requested_change_that_is_missing_fails(world):
-    spec = world._built(TASK).spec
+    spec = world.built(TASK).spec
     env, _ = run_code(world, TASK, f"apis.supervisor.complete_task(answer={spec.answer!r})")
     grade = env.evaluate()
     requested = [t for t in grade.tests if t.name.startswith("requested")]
@@ -258,7 +259,7 @@ def test_supervisor_profile_passwords_and_completion(world):
 def test_another_supervisor_has_other_passwords(world):
     a = {x["account_name"]: x["password"] for x in world.start(TASK).call("supervisor", "show_account_passwords")}
     b_env = world.start(OTHER)
-    assert world._built(TASK).spec.supervisor != world._built(OTHER).spec.supervisor
+    assert world.built(TASK).spec.supervisor != world.built(OTHER).spec.supervisor
     b = {x["account_name"]: x["password"] for x in b_env.call("supervisor", "show_account_passwords")}
     assert a["notes"] != b["notes"]
     with pytest.raises(ApiError, match="invalid credentials"):
@@ -321,7 +322,7 @@ def test_bad_tokens_are_unauthorised(world):
 
 def test_other_peoples_records_are_not_found(world):
     env, token = login(world, TASK)
-    mine = world._built(TASK).spec.supervisor
+    mine = world.built(TASK).spec.supervisor
     theirs = next(r for r in world.data.rows("notes", "notes") if r["owner_id"] != mine)
     with pytest.raises(ApiError, match=rf"note '{theirs['id']}' not found"):
         env.call("notes", "show_note", access_token=token, note_id=theirs["id"])

@@ -28,7 +28,7 @@ _WRITES = {("phone", "send_text_message"), ("mail", "send_email"), ("todo", "cre
 
 
 def _spec(world, task_id):
-    return world._built(task_id).spec
+    return world.built(task_id).spec
 
 
 def _quiet(fn, *args, **kwargs):

@@ -8,7 +8,7 @@ import pytest
 
 from _world_util import run_code, run_expert
 from skillbank.worlds.apps import AppsWorld
-from skillbank.worlds.apps.core import NOW
+from skillbank.worlds.engine.api import NOW
 from skillbank.worlds.apps.scenarios import media_commerce
 from skillbank.worlds.base import ApiError
 
@@ -23,7 +23,7 @@ def world() -> AppsWorld:
 def _task_ids() -> tuple[list[str], list[str]]:
     w = AppsWorld(0)
     ids = [t.id for t in w.tasks() if t.scenario_id in SCENARIO_IDS]
-    return ids, [t for t in ids if w._built(t).spec.expect]
+    return ids, [t for t in ids if w.built(t).spec.expect]
 
 
 TASK_IDS, TASKS_WITH_CHANGES = _task_ids()
@@ -36,7 +36,7 @@ def _login(env, app: str) -> str:
 
 
 def _spec(world, task_id):
-    return world._built(task_id).spec
+    return world.built(task_id).spec
 
 
 def _skill_call_block(world, task_id: str, answer_expr: str | None = None, extra: str = "") -> str:

@@ -10,7 +10,7 @@ import pytest
 from _world_util import InProcessApis, run_code, run_expert
 
 from skillbank.worlds.apps import AppsWorld
-from skillbank.worlds.apps.core import MAX_PAGE_LIMIT
+from skillbank.worlds.engine.api import MAX_PAGE_LIMIT
 from skillbank.worlds.apps.scenario import NO_ANSWER
 from skillbank.worlds.apps.scenarios import personal
 from skillbank.worlds.base import ApiError
@@ -22,8 +22,8 @@ SCENARIO_IDS = [s.id for s in personal.SCENARIOS]
 # Built once: every test forks its own copy-on-write state from it, so sharing is safe.
 WORLD = AppsWorld(0)
 TASK_IDS = [t.id for t in WORLD.tasks() if t.scenario_id in SCENARIO_IDS]
-MUTATING_TASK_IDS = [t for t in TASK_IDS if WORLD._built(t).spec.expect]
-ANSWER_TASK_IDS = [t for t in TASK_IDS if WORLD._built(t).spec.answer is not NO_ANSWER]
+MUTATING_TASK_IDS = [t for t in TASK_IDS if WORLD.built(t).spec.expect]
+ANSWER_TASK_IDS = [t for t in TASK_IDS if WORLD.built(t).spec.answer is not NO_ANSWER]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_each_scenario_has_three_distinct_tasks(world):
     for sid in SCENARIO_IDS:
         tasks = [t for t in world.tasks() if t.scenario_id == sid]
         assert len(tasks) >= 3, sid
-        specs = [world._built(t.id).spec for t in tasks]
+        specs = [world.built(t.id).spec for t in tasks]
         assert len({(s.supervisor, s.call) for s in specs}) == len(specs), sid
 
 
@@ -112,7 +112,7 @@ def _expert_ns(world, env, task_id) -> dict[str, Any]:
 
 
 def _call_expr(world, task_id) -> str:
-    return world._built(task_id).spec.call
+    return world.built(task_id).spec.call
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
@@ -147,7 +147,7 @@ class _SkipLastWrite:
 
 @pytest.mark.parametrize("task_id", MUTATING_TASK_IDS)
 def test_missing_one_change_fails_requested(world, task_id):
-    spec = world._built(task_id).spec
+    spec = world.built(task_id).spec
     counter = _SkipLastWrite(world.start(task_id), skip_at=-1)
     ns: dict[str, Any] = {"apis": InProcessApis(counter)}
     for src in world.expert_solution(task_id).skill_sources:
@@ -178,7 +178,7 @@ def _wrong(answer: Any) -> Any:
 
 @pytest.mark.parametrize("task_id", ANSWER_TASK_IDS)
 def test_wrong_answer_fails_answer_test(world, task_id):
-    spec = world._built(task_id).spec
+    spec = world.built(task_id).spec
     env = world.start(task_id)
     ns = _expert_ns(world, env, task_id)
     _quiet(exec, f"answer = {spec.call}", ns)
@@ -189,7 +189,7 @@ def test_wrong_answer_fails_answer_test(world, task_id):
 
 def test_a_wrong_phone_message_text_fails(world):
     task_id = next(t for t in TASK_IDS if t.startswith("phone_text_relationship"))
-    spec = world._built(task_id).spec
+    spec = world.built(task_id).spec
     call = spec.call.replace("message=", "message='Hello! ' + ")
     env = world.start(task_id)
     ns = _expert_ns(world, env, task_id)

@@ -27,7 +27,7 @@ TASK_IDS = [t.id for t in _WORLD.tasks() if t.scenario_id in {s.id for s in SCEN
 
 
 def _spec(world, task_id):
-    return world._built(task_id).spec
+    return world.built(task_id).spec
 
 
 def _quiet(fn, *args, **kwargs):

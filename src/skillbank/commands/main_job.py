@@ -230,7 +230,7 @@ def run(
     from skillbank.store import open_store
     from skillbank.store.sql import check_namespace
     from skillbank.worlds.base import seed_for
-    from skillbank.worlds.registry import make_world
+    from skillbank.toolkit.loader import open_world
 
     # -- everything checked before anything starts --------------------------------------
     if retrieval not in RETRIEVAL_MODES:
@@ -249,7 +249,7 @@ def run(
         max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS
     if str(seed_value) != seed.strip():
         err_console.print(f"world seed: {seed_value}")
-    world = make_world(world_name, seed=seed_value)
+    world = open_world(world_name, seed=seed_value)
     if split not in world.splits():
         raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
     from skillbank.governance.run import GOVERNANCE_MODES

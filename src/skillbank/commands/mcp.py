@@ -295,9 +295,9 @@ def mcp(
 
         raise ConfigError("the MCP server needs the mcp package: pip install 'skillbank[mcp]'") from None
     from skillbank.store import open_store
-    from skillbank.worlds.registry import make_world
+    from skillbank.toolkit.loader import open_world
 
-    built = make_world(world, seed=seed)
+    built = open_world(world, seed=seed)
     if task is not None:
         built.task(task)  # fail now, not on the first run_code
     store = open_store(library)

@@ -13,8 +13,8 @@ from rich.syntax import Syntax
 from skillbank.commands._options import JsonOpt
 from skillbank.console import console, emit, err_console, markup, table
 from skillbank.errors import NotFoundError, ValidationError
+from skillbank.toolkit.loader import open_world
 from skillbank.worlds.base import ApiError, seed_for
-from skillbank.worlds.registry import make_world
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def _world(seed: str | int, name: str = "apps", split: str | None = None) -> Any
     chosen = seed_for(seed, split)
     if str(chosen) != str(seed).strip():
         err_console.print(f"world seed: {chosen}")
-    return make_world(name, seed=chosen)
+    return open_world(name, seed=chosen)
 
 
 @app.command("apps")

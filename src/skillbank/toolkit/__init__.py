@@ -22,9 +22,9 @@ from skillbank.toolkit.world import (
     ledger_test,
     side_effects,
 )
-from skillbank.worlds.apps.scenario import Allow, Expect
-from skillbank.worlds.apps.state import OutboundEntry
 from skillbank.worlds.base import ANSWER, GUARD, TASK, Grade, TestResult
+from skillbank.worlds.engine.grading import Allow, Expect
+from skillbank.worlds.engine.state import OutboundEntry
 
 __all__ = [
     "ANSWER", "GUARD", "TASK", "Allow", "App", "CallRecord", "Expect", "Field", "Grade", "OutboundEntry", "Outcome",

@@ -15,8 +15,8 @@
         return ctx.get("orders", order_id)
 
 The docs the agent reads (`apis.api_docs.show_api_doc`) are derived from the function
-(see :mod:`skillbank.toolkit.signature`) and registered on the apps world's own
-:class:`~skillbank.worlds.apps.core.AppDef`, so a toolkit app documents, validates and
+(see :mod:`skillbank.toolkit.signature`) and registered on the world engine's
+:class:`~skillbank.worlds.engine.api.AppDef`, so a toolkit app documents, validates and
 reports errors exactly as a hand-written one does.
 """
 
@@ -32,13 +32,11 @@ from typing import Any
 
 from skillbank.errors import ValidationError
 from skillbank.toolkit.signature import read_signature
-from skillbank.worlds.apps.core import ApiSpec, AppDef, _fresh, paginate
-from skillbank.worlds.apps.state import Table
 from skillbank.worlds.base import ApiError
+from skillbank.worlds.engine.api import ApiSpec, AppDef, fresh, paginate
+from skillbank.worlds.engine.state import Table
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-#: Names the toolkit world provides itself.
-RESERVED_APPS = ("supervisor", "api_docs")
 
 
 class ToolError(ApiError):
@@ -83,7 +81,7 @@ class ToolContext:
         row = self.table(table, app).get(rid) if isinstance(rid, str) else None
         if row is None:
             raise ToolError(f"{what or table.rstrip('s')} {rid!r} not found.")
-        return _fresh(row)
+        return fresh(row)
 
     def rows(self, table: str, app: str | None = None, **where: Any) -> list[dict[str, Any]]:
         """Copies of the records of `table` whose fields equal `where` (all when empty)."""
@@ -93,7 +91,7 @@ class ToolContext:
             rows: Iterable[dict[str, Any]] = t.rows_of(where[owner])
         else:
             rows = t.rows()
-        return [_fresh(r) for r in rows if all(r.get(k) == v for k, v in where.items())]
+        return [fresh(r) for r in rows if all(r.get(k) == v for k, v in where.items())]
 
     def new_id(self, prefix: str) -> str:
         """A fresh id, deterministic per task: ``<prefix>_n001…``."""
@@ -215,7 +213,7 @@ def api_doc(spec: ApiSpec) -> dict[str, Any]:
 
 
 def _adapter(f: Callable[..., Any], takes_context: bool, paginated: bool) -> Callable[..., Any]:
-    """The apps world calls ``func(ctx, **args)``; a plain function gets only its args.
+    """The world engine calls ``func(ctx, **args)``; a plain function gets only its args.
     An ``async def`` tool is run to completion on a fresh event loop per call."""
     if inspect.iscoroutinefunction(f):
         coroutine_function = f

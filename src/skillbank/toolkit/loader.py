@@ -1,4 +1,5 @@
-"""Load a user's world from ``package.module:attr`` (``skillbank run --world ...``)."""
+"""Open the world a ``--world`` value names: a built-in one by name (``apps``, ``support``,
+``appworld``: `skillbank.worlds.registry`) or a user's from ``package.module:attr``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ import re
 from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
+from skillbank.worlds.base import World
+from skillbank.worlds.registry import make_world
 
 _SPEC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([A-Za-z_][A-Za-z0-9_]*)$")
 #: What `skillbank run` needs of a world (see `skillbank.worlds.base.World`).
 WORLD_METHODS = ("splits", "tasks", "task", "start", "expert_solution")
+
+
+def open_world(spec: str = "apps", *, seed: int = 0, **options: Any) -> World:
+    """The world `spec` names: a built-in world's name (configured from `seed` and
+    `options`, see `skillbank.worlds.registry`) or ``package.module:attr`` (see
+    `load_world`; such a world takes no options)."""
+    if isinstance(spec, str) and ":" in spec:
+        if options:
+            raise ValidationError(f"world {spec!r} takes no options, got {', '.join(sorted(options))}")
+        return load_world(spec, seed=seed)
+    return make_world(spec, seed=seed, **options)
 
 
 def load_world(spec: str, *, seed: int = 0) -> Any:

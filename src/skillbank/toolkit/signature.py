@@ -4,7 +4,7 @@ Parameters, their types, defaults and which are required come from the signature
 its annotations; descriptions come from the docstring (Google style ``Args:`` /
 ``Returns:`` / ``Raises:`` sections, or reST ``:param name:`` lines) or from
 ``Annotated[T, "description"]``; bounds from ``Annotated[T, Field(ge=..., le=...,
-max_length=...)]``. The result is the same :class:`~skillbank.worlds.apps.core.Param`
+max_length=...)]``. The result is the same :class:`~skillbank.worlds.engine.api.Param`
 list a hand-written app declares, so both kinds of app document and validate alike.
 
 Supported parameter types: ``str``, ``int``, ``float``, ``bool``, ``list[str]``,
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from skillbank.errors import ValidationError
-from skillbank.worlds.apps.core import Param
+from skillbank.worlds.engine.api import Param
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ CONTEXT_NAMES = ("ctx",)
 
 @dataclass(frozen=True)
 class ToolSignature:
-    """What a function says about itself, in the apps world's terms."""
+    """What a function says about itself, in the world engine's terms."""
 
     description: str
     params: tuple[Param, ...]

@@ -3,8 +3,8 @@
 A task is an instruction plus a checker: a function that reads the task's
 :class:`Outcome` (the state changes it made, its answer, its API calls, its outbound
 ledger) and returns a :class:`~skillbank.worlds.base.Grade`. :func:`check_state` builds
-the usual checker: the requested changes were made and the answer matches after the apps
-world's normalisation (*task* tests: the partial credit `Grade.fraction` counts only
+the usual checker: the requested changes were made and the answer matches after the one
+answer normalisation (*task* tests: the partial credit `Grade.fraction` counts only
 these), and the *guards* hold: completed, nothing else changed (collateral damage),
 nothing sent or done irreversibly that the task did not ask for (the ledger), and any
 guards you add. Doing nothing therefore earns zero, as in the apps world.
@@ -16,7 +16,9 @@ Tasks are grouped into scenarios (a procedure worth a skill, and the tasks that 
 it); a scenario may carry an expert solution, which ``--policy expert`` plays in the
 skill-library style: its skills are defined on the scenario's first task and reused on
 the others. Every task starts from a copy-on-write view of the base data, so a reset
-costs nothing and grading is a diff.
+costs nothing and grading is a diff. All of this is the world engine's
+(`skillbank.worlds.engine`), shared with the built-in apps world; a toolkit world is a
+catalogue of your apps and tasks over it.
 
 Errors inside your tools never crash a run: a :class:`ToolError` reaches the agent as
 its message, any other exception as ``app.tool failed: <type>: <message>``, and the
@@ -28,8 +30,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import difflib
-import random
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,15 +37,27 @@ from typing import Any
 
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.skill import parse_skill
-from skillbank.toolkit.app import RESERVED_APPS, App, ToolContext, ToolError, api_doc
-from skillbank.worlds.apps import answers as _answers
-from skillbank.worlds.apps.core import NOW, ApiSpec, AppDef
-from skillbank.worlds.apps.scenario import Allow, Expect
-from skillbank.worlds.apps.state import BaseState, BaseTable, Change, OutboundEntry, State
-from skillbank.worlds.base import ANSWER, GUARD, TASK, ApiError, AppInfo, ExpertSolution, Grade, Task, TestResult
+from skillbank.toolkit.app import App, ToolContext, ToolError, api_doc
+from skillbank.worlds.base import GUARD, ApiError, ExpertSolution, Grade, Task, TestResult
+from skillbank.worlds.engine import answers, grading
+from skillbank.worlds.engine.api import NOW, ApiSpec
+from skillbank.worlds.engine.builtin import BUILTIN_APPS, SupervisorDocs, api_docs_app, supervisor_app
+from skillbank.worlds.engine.grading import Allow, Expect
+from skillbank.worlds.engine.state import BaseBuilder, BaseState, Change, OutboundEntry, State
+from skillbank.worlds.engine.world import BuiltTask, EngineTaskEnv, EngineWorld
 
 #: Bounds on what a tool may return (the sandbox bounds it again on its side).
 _MAX_DEPTH = 32
+
+#: How a toolkit world's `supervisor` app describes the person the agent acts for (the
+#: profile is the world's or the task's `supervisor` mapping; toolkit apps need no login).
+SUPERVISOR_DOCS = SupervisorDocs(
+    description="The person you act for, and completing the task.",
+    profile="Show the profile of the person you act for.",
+    profile_response="object",
+    passwords="Show the supervisor's app passwords (toolkit apps need no login: the list is empty).",
+    addresses=False,
+)
 
 
 @dataclass(frozen=True)
@@ -100,38 +112,24 @@ _UNSET = object()
 
 def completed_test(o: Outcome) -> TestResult:
     """The guard every task has: `complete_task` was called with status 'success'."""
-    ok = o.completed and o.status == "success"
-    if ok:
-        msg = "complete_task was called with status 'success'"
-    elif o.completed:
-        msg = "the task was given up (status 'fail')"
-    else:
-        msg = "complete_task was never called"
-    return TestResult("task completed", ok, msg, GUARD)
+    return grading.completed_test(o.completed, o.status)
 
 
 def ledger_test(o: Outcome, claimed: Iterable[tuple[str, str, str]]) -> TestResult:
     """The guard "nothing sent that was not asked for": every outbound ledger entry wrote
     a record (app, table, id) that a requested change claims. A refund issued and then
     "undone" by deleting its record stays in the ledger, and fails this test."""
-    keys = set(claimed)
-    unasked = [e for e in o.outbound if not any(k in keys for k in e.keys)]
-    if not unasked:
-        return TestResult("nothing sent that was not asked for", True,
-                          f"{len(o.outbound)} outbound action(s), all requested", GUARD)
-    return TestResult("nothing sent that was not asked for", False,
-                      f"{len(unasked)} outbound action(s) the task did not ask for (deleting what they wrote does "
-                      "not undo them): " + "; ".join(e.summary for e in unasked[:3]), GUARD)
+    return grading.ledger_test(o.outbound, claimed)
 
 
 def answers_equal(got: Any, want: Any, *, order_matters: bool = False) -> bool:
-    """Compare under the apps world's one answer normalisation
-    (`skillbank.worlds.apps.answers`): case and spacing, numbers by value ("$461.43" is
+    """Compare under the one answer normalisation
+    (`skillbank.worlds.engine.answers`): case and spacing, numbers by value ("$461.43" is
     461.43), booleans never equal numbers, a one-element list equals its element. An
     answer too deep or too large to compare is not equal to anything."""
     try:
-        return _answers.answers_equal(got, want, order_matters=order_matters)
-    except _answers.AnswerRefused:
+        return answers.answers_equal(got, want, order_matters=order_matters)
+    except answers.AnswerRefused:
         return False
 
 
@@ -152,29 +150,10 @@ def check_state(
     expect, allow, guards = tuple(expect), tuple(allow), tuple(guards)
 
     def check(o: Outcome) -> Grade:
-        tests = [completed_test(o)]
-        unmatched = list(o.changes)
-        claimed: list[tuple[str, str, str]] = []
-        for exp in expect:
-            hits = [c for c in unmatched if exp.accepts(c)]
-            ok = len(hits) == exp.count
-            tests.append(TestResult(f"requested: {exp.describe()}", ok,
-                                    "found" if ok else f"expected {exp.count} matching change(s), found {len(hits)}",
-                                    TASK))
-            for c in hits[: exp.count]:
-                unmatched.remove(c)
-                claimed.append((c.app, c.table, c.id))
-        collateral = [c for c in unmatched if not any(a.accepts(c) for a in allow)]
-        tests.append(TestResult(
-            "no collateral damage", not collateral,
-            "no other changes" if not collateral else f"{len(collateral)} unexpected change(s): "
-            + "; ".join(f"{c.kind} {c.app}.{c.table} {c.id}" for c in collateral[:3]),
-            GUARD,
-        ))
-        tests.append(ledger_test(o, claimed))
+        requested, unmatched, claimed = grading.requested_tests(expect, o.changes)
+        tests = [completed_test(o), *requested, grading.collateral_test(unmatched, allow), ledger_test(o, claimed)]
         if answer is not _UNSET:
-            ok = answers_equal(o.answer, answer, order_matters=answer_order_matters)
-            tests.append(TestResult("answer", ok, "correct" if ok else f"got {_answers.describe(o.answer)}", ANSWER))
+            tests.append(grading.answer_test(o.answer, answer, order_matters=answer_order_matters))
         for guard in guards:
             got = guard(o)
             for t in [got] if isinstance(got, TestResult) else got:
@@ -216,18 +195,11 @@ class Scenario:
     difficulty: int = 1
 
 
-@dataclass(frozen=True)
-class _BuiltTask:
-    task: Task
-    spec: TaskDef
-    scenario: Scenario
-
-
 def _split_order(scenarios: Sequence[Scenario]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(sc.split for sc in scenarios))
 
 
-class ToolkitWorld:
+class ToolkitWorld(EngineWorld[TaskDef, Scenario]):
     """A world made of :class:`App` s, base data and :class:`Scenario` s.
 
     Args:
@@ -255,64 +227,56 @@ class ToolkitWorld:
         now: dt.datetime = NOW,
         seed: int = 0,
     ):
-        self.name = name
+        super().__init__(name, seed, splits if splits is not None else _split_order(scenarios))
         self.now = now
-        self.seed = seed
         self.supervisor = dict(supervisor or {"name": "the operator"})
         user_apps = list(apps)
         for a in user_apps:
             if not isinstance(a, App):
                 raise ValidationError(f"world {name!r}: apps must be toolkit App objects, got {type(a).__name__}")
-            if a.name in RESERVED_APPS:
+            if a.name in BUILTIN_APPS:
                 raise ValidationError(f"world {name!r}: the app name {a.name!r} is reserved (the toolkit provides it)")
-        all_apps = [_supervisor_app(), _api_docs_app(), *user_apps]
-        names = [a.name for a in all_apps]
+        builtin = (supervisor_app(SUPERVISOR_DOCS), api_docs_app(example=("supervisor", "complete_task"),
+                                                                  side_effects=True))
+        names = [*(a.name for a in builtin), *(a.name for a in user_apps)]
         if len(set(names)) != len(names):
             raise ValidationError(f"world {name!r}: duplicate app names in {names}")
-        self.toolkit_apps: dict[str, App] = {a.name: a for a in all_apps}
-        self.apps: dict[str, AppDef] = {a.name: a.definition for a in all_apps}
+        self.toolkit_apps: dict[str, App] = {a.name: a for a in user_apps}
+        self.apps = {a.name: a for a in builtin} | {a.name: a.definition for a in user_apps}
         self.base = self._build_base(data or {})
         self.scenarios: dict[str, Scenario] = {}
-        self._tasks: dict[str, _BuiltTask] = {}
-        self._splits = tuple(splits) if splits is not None else _split_order(scenarios)
         self._skill_names: dict[str, tuple[str, ...]] = {}
         for sc in scenarios:
             self._add_scenario(sc)
 
     # -- building -----------------------------------------------------------------------
     def _build_base(self, data: Mapping[str, Sequence[Mapping[str, Any]]]) -> BaseState:
-        rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        tables: dict[tuple[str, str], BaseTable] = {}
-        ephemeral = set()
+        builder = BaseBuilder()
         for a in self.toolkit_apps.values():
             for t in a.tables.values():
-                rows[(a.name, t.name)] = {}
-                if t.ephemeral:
-                    ephemeral.add((a.name, t.name))
+                builder.table(a.name, t.name, t.owner, ephemeral=t.ephemeral)
         for key, records in data.items():
             app, _, table = key.partition(".")
-            if (app, table) not in rows:
+            if (app, table) not in builder.rows:
                 raise ValidationError(f"world {self.name!r}: data for {key!r}, which no app declares "
-                                      f"(declare it with App.table); tables: {', '.join(f'{a}.{t}' for a, t in rows)}")
-            target = rows[(app, table)]
+                                      f"(declare it with App.table); tables: "
+                                      f"{', '.join(f'{a}.{t}' for a, t in builder.rows)}")
+            target = builder.rows[(app, table)]
             for r in records:
                 rid = r.get("id") if isinstance(r, Mapping) else None
                 if not isinstance(rid, str) or not rid:
                     raise ValidationError(f"world {self.name!r}: every record of {key} needs a string 'id'; got {r!r:.80}")
                 if rid in target:
                     raise ValidationError(f"world {self.name!r}: duplicate id {rid!r} in {key}")
-                target[rid] = dict(r)
-        for (app, table), recs in rows.items():
-            owner = self.toolkit_apps[app].tables[table].owner
-            tables[(app, table)] = BaseTable(f"{app}.{table}", recs, owner)
-        return BaseState(tables, frozenset(ephemeral))
+                builder.add(app, table, rid, dict(r))
+        return builder.freeze()
 
     def _add_scenario(self, sc: Scenario) -> None:
         where = f"world {self.name!r}, scenario {sc.id!r}"
         if sc.id in self.scenarios:
             raise ValidationError(f"{where}: duplicate scenario id")
-        if sc.split not in self._splits:
-            raise ValidationError(f"{where}: unknown split {sc.split!r}; splits: {', '.join(self._splits)}")
+        if sc.split not in self.splits():
+            raise ValidationError(f"{where}: unknown split {sc.split!r}; splits: {', '.join(self.splits())}")
         if not sc.tasks:
             raise ValidationError(f"{where}: a scenario needs at least one task")
         names = []
@@ -324,32 +288,21 @@ class ToolkitWorld:
             if not callable(spec.check):
                 raise ValidationError(f"{where}: task {i + 1} has no checker (check=...)")
             tid = spec.id or f"{sc.id}-{i + 1}"
-            if tid in self._tasks:
+            if self.has_task(tid):
                 raise ValidationError(f"{where}: duplicate task id {tid!r}")
             task = Task(
                 id=tid, scenario_id=sc.id, split=sc.split, instruction=spec.instruction,
                 supervisor=dict(spec.supervisor or self.supervisor), difficulty=sc.difficulty,
                 apps=sc.apps, index_in_scenario=i,
             )
-            self._tasks[tid] = _BuiltTask(task, spec, sc)
+            self.add_task(BuiltTask(task, spec, sc))
 
-    # -- World protocol -----------------------------------------------------------------
-    def splits(self) -> tuple[str, ...]:
-        return self._splits
-
-    def tasks(self, split: str | None = None) -> list[Task]:
-        if split is not None and split not in self._splits:
-            raise ValidationError(f"unknown split {split!r}; splits of the {self.name} world: {', '.join(self._splits)}")
-        return [b.task for b in self._tasks.values() if split is None or b.task.split == split]
-
-    def task(self, task_id: str) -> Task:
-        return self._built(task_id).task
-
+    # -- World protocol ---------------------------------------------------------------
     def start(self, task_id: str) -> ToolkitTaskEnv:
-        return ToolkitTaskEnv(self, self._built(task_id))
+        return ToolkitTaskEnv(self, self.built(task_id))
 
     def expert_solution(self, task_id: str) -> ExpertSolution:
-        b = self._built(task_id)
+        b = self.built(task_id)
         if b.spec.solution is None:
             raise NotFoundError(f"task {task_id!r} of the {self.name} world has no expert solution")
         return ExpertSolution(
@@ -361,44 +314,19 @@ class ToolkitWorld:
         )
 
     # -- what the CLI and api_docs read -------------------------------------------------
-    def scenario_of(self, task_id: str) -> Scenario:
-        return self._built(task_id).scenario
-
-    def api(self, app: str, api: str) -> ApiSpec:
-        a = self.apps.get(app)
-        if a is None:
-            hint = difflib.get_close_matches(app, self.apps, n=1)
-            raise ApiError(f"No app named '{app}'." + (f" Did you mean '{hint[0]}'?" if hint else "")
-                           + f" Apps: {', '.join(self.apps)}.")
-        spec = a.apis.get(api)
-        if spec is None:
-            hint = difflib.get_close_matches(api, a.apis, n=1)
-            raise ApiError(f"No API named '{api}' in app '{app}'." + (f" Did you mean '{hint[0]}'?" if hint else "")
-                           + f" See apis.api_docs.show_api_descriptions(app_name='{app}').")
-        return spec
-
     def api_doc(self, app: str, api: str) -> dict[str, Any]:
         """An API's docs with its side-effect flags (``mutates``, ``destructive``)."""
         return api_doc(self.api(app, api))
-
-    def app_infos(self) -> list[AppInfo]:
-        return [AppInfo(a.name, a.description, len(a.apis), tuple(a.apis)) for a in self.apps.values()]
 
     def side_effects(self) -> dict[str, dict[str, bool]]:
         """``{"app.api": {"mutates": …, "destructive": …}}`` for every API."""
         return side_effects(self)
 
-    def _built(self, task_id: str) -> _BuiltTask:
-        try:
-            return self._tasks[task_id]
-        except KeyError:
-            raise NotFoundError(f"no task {task_id!r} in the {self.name} world (see `skillbank world tasks`)") from None
 
-
-def side_effects(world: Any) -> dict[str, dict[str, bool]]:
-    """The side-effect flags of every API of any world with ``.apps`` (a toolkit world or
-    the built-in apps world): ``{"app.api": {"mutates": …, "destructive": …}}``."""
-    return {f"{s.app}.{s.name}": {"mutates": bool(s.mutates), "destructive": bool(getattr(s, "destructive", False))}
+def side_effects(world: EngineWorld[Any, Any]) -> dict[str, dict[str, bool]]:
+    """The side-effect flags of every API of an engine world (a toolkit world or the
+    built-in apps world): ``{"app.api": {"mutates": …, "destructive": …}}``."""
+    return {f"{s.app}.{s.name}": {"mutates": bool(s.mutates), "destructive": bool(s.destructive)}
             for a in world.apps.values() for s in a.apis.values()}
 
 
@@ -416,81 +344,49 @@ def solution_block(solution: str) -> str:
     return code
 
 
-class ToolkitTaskEnv:
+class ToolkitTaskEnv(EngineTaskEnv[TaskDef, Scenario]):
     """One task's live world: its own state, the answer, the completion flag, the calls."""
 
-    def __init__(self, world: ToolkitWorld, built: _BuiltTask):
-        self.world = world
-        self.task = built.task
-        self._spec = built.spec
-        self.state: State = world.base.fork()
-        self._ids = 0
-        self._rng = random.Random(f"{world.seed}:{self.task.id}:ids")
-        self.completed = False
-        self.status: str | None = None
-        self.answer: Any = None
+    world: ToolkitWorld
+
+    def __init__(self, world: ToolkitWorld, built: BuiltTask[TaskDef, Scenario]):
+        super().__init__(world, built)
         self.calls: list[CallRecord] = []
         #: (app.api, traceback) of every tool that raised something other than ToolError.
         self.tool_failures: list[tuple[str, str]] = []
 
     def call(self, app: str, api: str, **kwargs: Any) -> Any:
         try:
-            value = self._call(app, api, kwargs)
+            value = super().call(app, api, **kwargs)
         except ApiError as exc:
             self.calls.append(CallRecord(app, api, dict(kwargs), False, str(exc)))
             raise
         self.calls.append(CallRecord(app, api, dict(kwargs), True))
         return value
 
-    def _call(self, app: str, api: str, kwargs: dict[str, Any]) -> Any:
-        spec = self.world.api(app, api)
-        if self.completed and app != "api_docs":
-            raise ApiError("The task is already completed; no further API calls are accepted.")
-        args = spec.bind(kwargs)
-        saved = self._checkpoint()
+    def perform(self, spec: ApiSpec, args: dict[str, Any]) -> Any:
+        """Run the tool as a transaction: a tool that raises leaves no partial change."""
+        app, api = spec.app, spec.name
+        saved = self.state.checkpoint()
         mark = len(self.state.journal)
         try:
-            value = _plain(spec.func(ToolContext(self, app), **args), f"{app}.{api}")
+            value = _plain(spec.func(self.context(app, None), **args), f"{app}.{api}")
         except ToolError as exc:
-            self._rollback(saved)
+            self.state.rollback(saved)
             msg = str(exc)
             raise ToolError(msg if msg.startswith(f"{app}.{api}") else f"{app}.{api}: {msg}") from None
         except ApiError:
-            self._rollback(saved)
+            self.state.rollback(saved)
             raise
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a bug in a user's tool is the agent's API error
-            self._rollback(saved)
+            self.state.rollback(saved)
             self.tool_failures.append((f"{app}.{api}", traceback.format_exc()))
             raise ApiError(f"{app}.{api} failed: {type(exc).__name__}: {exc}"[:2000]) from None
-        if _sends(spec, args):
-            keys = tuple(dict.fromkeys(self.state.journal[mark:]))
-            if keys:  # a call that wrote nothing sent nothing
-                shown = ", ".join(f"{k}={_answers.describe(v)}" for k, v in args.items())
-                self.state.outbound.append(OutboundEntry(app, api, f"{app}.{api}({shown})"[:300], keys))
+        self.record_outbound(spec, args, mark)
         return value
 
-    # -- transactions: a tool that raises leaves no partial change ------------------------
-    def _checkpoint(self) -> dict[Any, tuple[dict[str, Any], dict[Any, list[str]]]]:
-        return {k: (dict(t.changes), {o: list(ids) for o, ids in t.added_by_owner.items()})
-                for k, t in self.state._tables.items()}
-
-    def _rollback(self, saved: dict[Any, tuple[dict[str, Any], dict[Any, list[str]]]]) -> None:
-        for k in list(self.state._tables):
-            if k not in saved:
-                del self.state._tables[k]
-            else:
-                t = self.state._tables[k]
-                t.changes, t.added_by_owner = saved[k]
-
-    # -- services for tools --------------------------------------------------------------
-    def new_id(self, prefix: str) -> str:
-        self._ids += 1
-        return f"{prefix}_n{self._ids:03d}{self._rng.randrange(16**4):04x}"
-
-    def complete(self, answer: Any, status: str) -> None:
-        self.completed = True
-        self.status = status
-        self.answer = answer
+    def context(self, app: str, user: str | None) -> ToolContext:
+        return ToolContext(self, app)
 
     # -- grading -------------------------------------------------------------------------
     def outcome(self) -> Outcome:
@@ -499,7 +395,7 @@ class ToolkitTaskEnv:
 
     def evaluate(self) -> Grade:
         try:
-            grade = self._spec.check(self.outcome())
+            grade = self.spec.check(self.outcome())
         except Exception as exc:  # noqa: BLE001 - a broken checker fails the task, not the run
             return Grade(self.task.id, (TestResult("checker", False, f"the task's checker raised "
                                                    f"{type(exc).__name__}: {exc}"),))
@@ -507,18 +403,6 @@ class ToolkitTaskEnv:
             return Grade(self.task.id, (TestResult("checker", False, f"the task's checker returned "
                                                    f"{type(grade).__name__}, not a Grade"),))
         return grade if grade.task_id == self.task.id else Grade(self.task.id, grade.tests)
-
-
-def _sends(spec: ApiSpec, args: dict[str, Any]) -> bool:
-    """Whether this call goes to the outbound ledger: the tool's `outbound` flag, or its
-    predicate of the arguments (a predicate that raises counts as sending)."""
-    outbound = spec.outbound
-    if outbound is True or not outbound:
-        return outbound is True
-    try:
-        return bool(outbound(dict(args)))
-    except Exception:  # noqa: BLE001 - a broken predicate must not hide a send
-        return True
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -546,67 +430,3 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
         return (str if isinstance(value, str) else float if isinstance(value, float) else int)(value)
     raise ApiError(f"{where} returned a {t.__name__}, which is not JSON-like data "
                    "(return dicts, lists, strings, numbers, booleans or None)")
-
-
-# -- the two apps every toolkit world has ---------------------------------------------------
-
-def _supervisor_app() -> App:
-    app = App("supervisor", "The person you act for, and completing the task.")
-
-    @app.tool()
-    def show_profile(ctx: ToolContext) -> dict:
-        """Show the profile of the person you act for."""
-        return dict(ctx.task.supervisor)
-
-    @app.tool()
-    def show_account_passwords(ctx: ToolContext) -> list[dict]:
-        """Show the supervisor's app passwords (toolkit apps need no login: the list is empty)."""
-        return []
-
-    @app.tool(mutates=True)
-    def complete_task(ctx: ToolContext, answer: Any = None, status: str = "success") -> dict:
-        """Mark the task as done. Pass the answer if the task asks a question; pass status='fail' to give up.
-
-        Args:
-            answer: The answer to the task's question, if it asks one.
-            status: 'success' or 'fail'.
-        """
-        if status not in ("success", "fail"):
-            raise ToolError(f"parameter 'status' must be one of ['success', 'fail'], got {status!r}.")
-        ctx.env.complete(answer, status)
-        return {"message": f"Task marked as {status}."}
-
-    return app
-
-
-def _api_docs_app() -> App:
-    app = App("api_docs", "Documentation of the apps and their APIs.")
-
-    @app.tool()
-    def show_app_descriptions(ctx: ToolContext) -> list[dict]:
-        """List every app with a one-line description."""
-        return [{"name": a.name, "description": a.description} for a in ctx.env.world.apps.values()]
-
-    @app.tool()
-    def show_api_descriptions(ctx: ToolContext, app_name: str) -> list[dict]:
-        """List the APIs of one app with a one-line description each.
-
-        Args:
-            app_name: The app, e.g. 'supervisor'.
-        """
-        world = ctx.env.world
-        if app_name not in world.apps:
-            world.api(app_name, "")  # raises the not-found error, with a suggestion
-        return [{"name": s.name, "description": s.description} for s in world.apps[app_name].apis.values()]
-
-    @app.tool()
-    def show_api_doc(ctx: ToolContext, app_name: str, api_name: str) -> dict:
-        """Show the full documentation of one API: parameters, response, errors and side effects.
-
-        Args:
-            app_name: The app, e.g. 'supervisor'.
-            api_name: The API, e.g. 'complete_task'.
-        """
-        return ctx.env.world.api_doc(app_name, api_name)
-
-    return app

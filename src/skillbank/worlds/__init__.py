@@ -1,2 +1,3 @@
-"""Worlds the agent acts in: the `World`/`TaskEnv` interface, the built-in apps world and
-an adapter for a locally installed AppWorld."""
+"""Worlds the agent acts in: the `World`/`TaskEnv` interface, the one world engine
+(`engine/`), the built-in apps and support worlds and an adapter for a locally installed
+AppWorld."""

@@ -29,7 +29,9 @@ class Task:
     index_in_scenario: int = 0
 
 
-#: Seeds of the built-in apps world reserved for training data (rollouts, SFT data).
+#: World seeds for training data (SFT/RL episodes: rollouts, SFT data) and for evaluation;
+#: disjoint, so an evaluation at an `EVAL_SEEDS` seed plays data and instructions no
+#: training run saw.
 TRAIN_SEEDS = range(0, 1000)
 #: Seeds held out from training, for evaluation: a policy is never trained on these worlds.
 EVAL_SEEDS = range(1000, 2000)
@@ -180,8 +182,3 @@ class AppInfo:
     api_count: int
     apis: tuple[str, ...] = field(default_factory=tuple)
 
-
-#: World seeds for training data (SFT/RL episodes) and for evaluation; disjoint, so an
-#: evaluation at an `EVAL_SEEDS` seed plays data and instructions no training run saw.
-TRAIN_SEEDS = range(0, 1000)
-EVAL_SEEDS = range(1000, 2000)

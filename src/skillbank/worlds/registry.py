@@ -1,13 +1,14 @@
-"""Build a world by name: ``make_world("apps" | "support" | "appworld" | "pkg.mod:attr", seed=0, **options)``.
+"""Build a built-in world by name: ``make_world("apps" | "support" | "appworld", seed=0, **options)``.
 
 Options per name:
 
 - ``apps``: ``people`` (population size, default 72);
 - ``support``: none (the support desk of `skillbank.worlds.support`, built with the toolkit);
 - ``appworld``: ``experiment_name``, ``root`` (see `skillbank.worlds.appworld`); the
-  seed is ignored (AppWorld's tasks are fixed by its data);
-- ``package.module:attr``: your own world: `attr` is a world object or a factory called
-  with ``seed=`` when it takes a ``seed`` parameter (see `skillbank.toolkit`).
+  seed is ignored (AppWorld's tasks are fixed by its data).
+
+A user's own world (``package.module:make_world``) is loaded above this layer:
+`skillbank.toolkit.loader.open_world` takes both kinds of spec.
 
 Worlds are imported when asked for, so naming one never pays for another's imports.
 """
@@ -24,13 +25,7 @@ _OPTIONS = {"apps": ("people",), "support": (), "appworld": ("experiment_name", 
 
 
 def make_world(name: str = "apps", seed: int = 0, **options: Any) -> World:
-    """A world called `name`, configured from `seed` and `options`."""
-    if isinstance(name, str) and ":" in name:
-        from skillbank.toolkit.loader import load_world
-
-        if options:
-            raise ValidationError(f"world {name!r} takes no options, got {', '.join(sorted(options))}")
-        return load_world(name, seed=seed)
+    """The built-in world called `name`, configured from `seed` and `options`."""
     if name not in WORLD_NAMES:
         raise ValidationError(f"unknown world {name!r}; worlds: {', '.join(WORLD_NAMES)}, or package.module:make_world")
     unknown = sorted(set(options) - set(_OPTIONS[name]))

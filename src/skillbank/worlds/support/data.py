@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import TODAY
+from skillbank.worlds.engine.api import TODAY
 
 FIRST = ("Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jon", "Kira", "Luis", "Mona",
          "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Vik", "Wen", "Yara", "Zane")

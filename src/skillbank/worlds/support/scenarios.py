@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from skillbank.toolkit import GUARD, Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
-from skillbank.worlds.apps.core import TODAY
+from skillbank.worlds.engine.api import TODAY
 from skillbank.worlds.support.data import CATALOGUE, DeskData
 from skillbank.worlds.support.tools import late_credit, refund_verdict
 

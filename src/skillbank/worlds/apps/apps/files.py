@@ -12,11 +12,12 @@ import posixpath
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     AppDef,
-    CallContext,
     Param,
     paginate,
     public,
@@ -24,7 +25,6 @@ from skillbank.worlds.apps.core import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef("files", "Your files: directories and text files by path; list, read, write, move, copy, delete and search.")
 TABLES = {"files": "owner_id"}

@@ -11,11 +11,12 @@ import datetime as dt
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     AppDef,
-    CallContext,
     Param,
     paginate,
     public,
@@ -24,7 +25,6 @@ from skillbank.worlds.apps.core import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef("mail", "Email: read, search, send, reply, forward, label, archive and delete emails; attachments are listed by name.")
 TABLES = {"emails": "owner_id"}

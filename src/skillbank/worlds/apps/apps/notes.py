@@ -6,11 +6,12 @@ import datetime as dt
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
+from skillbank.worlds.engine.api import (
     NOW,
     NOW_ISO,
     AppDef,
-    CallContext,
     Param,
     paginate,
     public,
@@ -19,7 +20,6 @@ from skillbank.worlds.apps.core import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef("notes", "Personal notes: write, tag, pin, search and delete notes.")
 TABLES = {"notes": "owner_id"}

@@ -10,11 +10,12 @@ import datetime as dt
 import random
 from typing import Any
 
-from skillbank.worlds.apps.core import (
+from skillbank.worlds.apps.context import CallContext
+from skillbank.worlds.base import ApiError
+from skillbank.worlds.engine.api import (
     NOW_ISO,
     TODAY,
     AppDef,
-    CallContext,
     Param,
     paginate,
     public,
@@ -23,7 +24,6 @@ from skillbank.worlds.apps.core import (
     sort_rows,
     stable_id,
 )
-from skillbank.worlds.base import ApiError
 
 APP = AppDef("todo", "To-do lists: tasks with due dates, priorities, tags and completion; tasks can be shared by email.")
 TABLES = {"lists": "owner_id", "tasks": "owner_id"}

@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from skillbank.worlds.apps.core import TODAY
-from skillbank.worlds.apps.scenario import Expect, ScenarioDef, TaskSpec
+from skillbank.worlds.apps.scenario import ScenarioDef, TaskSpec
+from skillbank.worlds.engine.api import TODAY
+from skillbank.worlds.engine.grading import Expect
 
 # ---------------------------------------------------------------------------------------
 # shared pieces of skill source

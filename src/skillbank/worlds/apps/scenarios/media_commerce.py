@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from skillbank.worlds.apps.core import NOW
-from skillbank.worlds.apps.scenario import Allow, Expect, Line, ScenarioDef, TaskSpec, lines_match
+from skillbank.worlds.apps.scenario import Line, ScenarioDef, TaskSpec, lines_match
+from skillbank.worlds.engine.api import NOW
+from skillbank.worlds.engine.grading import Allow, Expect
 
 
 def _login(app: str) -> str:

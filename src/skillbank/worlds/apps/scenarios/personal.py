@@ -7,8 +7,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from skillbank.worlds.apps.core import NOW, TODAY
-from skillbank.worlds.apps.scenario import Expect, ScenarioDef, TaskSpec
+from skillbank.worlds.apps.scenario import ScenarioDef, TaskSpec
+from skillbank.worlds.engine.api import NOW, TODAY
+from skillbank.worlds.engine.grading import Expect
 
 # ---------------------------------------------------------------------------------------
 # notes: tag every note that mentions a word (pagination + a write per match)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from skillbank.worlds.apps.apps.splitbill import equal_shares
-from skillbank.worlds.apps.core import NOW_ISO, TODAY
-from skillbank.worlds.apps.answers import normalise_text
-from skillbank.worlds.apps.scenario import Expect, FundedBalance, ScenarioDef, TaskSpec
+from skillbank.worlds.apps.scenario import FundedBalance, ScenarioDef, TaskSpec
+from skillbank.worlds.engine.answers import normalise_text
+from skillbank.worlds.engine.api import NOW_ISO, TODAY
+from skillbank.worlds.engine.grading import Expect
 
 # ---------------------------------------------------------------------------------------
 # shared pieces of skill source

@@ -1,4 +1,4 @@
-"""The apps world's one answer normalisation: how an answer, or a text field the grader
+"""The one answer normalisation of every world: how an answer, or a text field the grader
 checks, is compared with what the task wants.
 
 Both sides go through the same function (the rules are symmetric), so a correct answer
@@ -16,7 +16,7 @@ written differently passes and nothing else does:
 - **Dicts** compare key by key after normalising keys and values.
 
 Exact-content text fields (a note's or a file's content, an email's subject and body, a
-text, a title, a payment note: `scenario.TEXT_FIELDS` lists them) compare with
+text, a title, a payment note: `grading.TEXT_FIELDS` lists them) compare with
 :func:`texts_equal`: surrounding whitespace (a trailing newline) is ignored, everything
 else (case, inner spacing, line breaks) must match.
 

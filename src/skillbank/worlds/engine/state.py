@@ -1,6 +1,7 @@
 """Copy-on-write world state.
 
-The base state is built once per world (from the seed) and never mutated. Each task gets
+The base state is built once per world (from the seed, with a `BaseBuilder`) and never
+mutated. Each task gets
 a :class:`State` that layers its own changes over the base, so a reset costs one empty
 dict per table touched, and the collateral-damage diff is exactly the overlay.
 
@@ -161,6 +162,10 @@ class Change:
         return {k for k in keys if self.before.get(k) != self.after.get(k)}
 
 
+#: A task state's tables as they were at one moment: see `State.checkpoint`.
+Checkpoint = dict[tuple[str, str], tuple[dict[str, Any], dict[Any, list[str]]]]
+
+
 class BaseState:
     """The frozen base of a world: tables keyed by (app, table)."""
 
@@ -194,6 +199,21 @@ class State:
             self._tables[key] = t
         return t
 
+    def checkpoint(self) -> Checkpoint:
+        """What `rollback` needs to undo every change made after this call."""
+        return {k: (dict(t.changes), {o: list(ids) for o, ids in t.added_by_owner.items()})
+                for k, t in self._tables.items()}
+
+    def rollback(self, saved: Checkpoint) -> None:
+        """Undo the changes made since `saved` was taken (the journal and the outbound
+        ledger keep their entries: they record what was attempted, in order)."""
+        for k in list(self._tables):
+            if k not in saved:
+                del self._tables[k]
+            else:
+                t = self._tables[k]
+                t.changes, t.added_by_owner = saved[k]
+
     def diff(self) -> list[Change]:
         """Every effective change against the base, ephemeral tables excluded."""
         out: list[Change] = []
@@ -208,3 +228,30 @@ class State:
                 kind = "insert" if before is None else ("delete" if after is None else "update")
                 out.append(Change(app, name, rid, kind, before, after))
         return out
+
+
+class BaseBuilder:
+    """Collects a world's base rows, table by table, then freezes them into a `BaseState`."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.owner_fields: dict[tuple[str, str], str | None] = {}
+        self.ephemeral: set[tuple[str, str]] = set()
+
+    def table(self, app: str, name: str, owner_field: str | None = None, *, ephemeral: bool = False) -> None:
+        self.rows.setdefault((app, name), {})
+        self.owner_fields[(app, name)] = owner_field
+        if ephemeral:
+            self.ephemeral.add((app, name))
+
+    def add(self, app: str, name: str, rid: str, row: dict[str, Any]) -> None:
+        table = self.rows[(app, name)]
+        if rid in table:
+            raise ValueError(f"duplicate id {rid} in {app}.{name}")
+        table[rid] = row
+
+    def freeze(self) -> BaseState:
+        return BaseState(
+            {k: BaseTable(f"{k[0]}.{k[1]}", rows, self.owner_fields.get(k)) for k, rows in self.rows.items()},
+            frozenset(self.ephemeral),
+        )

@@ -1,8 +1,11 @@
 """The building blocks of an app: typed parameters, documented APIs, pagination, ids.
 
-An app module declares ``APP = AppDef(name, description)`` and its APIs with
-``@APP.api(...)``. Each API function receives a :class:`CallContext` (the task's state,
-the authenticated user, id generation, the frozen clock) and its validated arguments.
+An app declares ``APP = AppDef(name, description)`` and its APIs with ``@APP.api(...)``.
+Each API function receives a context (the built-in apps world's `CallContext`, a toolkit
+tool's `ToolContext`; both carry the task's env as ``ctx.env``) and its validated
+arguments. Hand-written apps (the built-in apps world) and plain functions (the toolkit)
+both end up as these declarations, so every app documents, validates and reports errors
+alike.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from skillbank.worlds.base import ApiError
 
-#: Time is frozen in the apps world: every task sees the same "now".
+#: Time is frozen in a world: every task sees the same "now" (a toolkit world may pick its own).
 NOW = dt.datetime(2026, 5, 18, 10, 0, 0, tzinfo=dt.timezone.utc)
 NOW_ISO = NOW.isoformat()
 TODAY = NOW.date()
@@ -151,38 +154,12 @@ class ApiSpec:
         }
 
 
-class CallContext:
-    """What an API function sees: the state, the caller, ids and the frozen clock."""
-
-    __slots__ = ("env", "state", "user", "app")
-
-    def __init__(self, env: Any, app: str, user: str | None):
-        self.env = env
-        self.state = env.state
-        self.app = app
-        self.user = user
-
-    def table(self, name: str, app: str | None = None):
-        return self.state.table(app or self.app, name)
-
-    def new_id(self, prefix: str) -> str:
-        return self.env.new_id(prefix)
-
-    def person(self, person_id: str) -> dict[str, Any]:
-        return self.env.world.people_by_id[person_id]
-
-    def person_by_email(self, email: str) -> dict[str, Any] | None:
-        return self.env.world.people_by_email.get(email.lower())
-
-    def person_by_phone(self, phone: str) -> dict[str, Any] | None:
-        return self.env.world.people_by_phone.get(phone)
-
-
 class AppDef:
     """An app's definition: its name, description and documented APIs.
 
-    Every app but `supervisor` and `api_docs` gets a `login` API; APIs declared with
-    ``auth=True`` (the default) take an ``access_token`` parameter. APIs declared with
+    An app declared with ``login=True`` (the default) gets a `login` API, served by the
+    task env's ``login``; APIs declared with ``auth=True`` (the default) take an
+    ``access_token`` parameter. APIs declared with
     ``outbound=True`` send something out of the supervisor's world or cannot be taken back
     (messages, emails, payments, orders, shares): each successful call is written to the
     task's append-only outbound ledger, which the grader checks.
@@ -254,7 +231,7 @@ class AppDef:
             errors=("401 invalid credentials",),
             auth=False,
         )
-        def login(ctx: CallContext, username: str, password: str) -> dict[str, Any]:
+        def login(ctx: Any, username: str, password: str) -> dict[str, Any]:
             return ctx.env.login(self.name, username, password)
 
 
@@ -302,13 +279,13 @@ def require_owner(app: str, row: dict[str, Any] | None, owner_field: str, user: 
     return row
 
 
-def _fresh(value: Any) -> Any:
+def fresh(value: Any) -> Any:
     """A copy of the lists and dicts inside a value (scalars are shared: they are immutable)."""
     t = type(value)
     if t is list:
-        return [_fresh(v) for v in value]
+        return [fresh(v) for v in value]
     if t is dict:
-        return {k: _fresh(v) for k, v in value.items()}
+        return {k: fresh(v) for k, v in value.items()}
     return value
 
 
@@ -319,7 +296,7 @@ def public(row: dict[str, Any], *hidden: str) -> dict[str, Any]:
     (say, appends to its tags) must not edit the base record it came from.
     """
     return {
-        k: (_fresh(v) if type(v) in (list, dict) else v)
+        k: (fresh(v) if type(v) in (list, dict) else v)
         for k, v in row.items()
         if not k.startswith("_") and k not in hidden
     }
