@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,8 +38,13 @@ class Retriever(Protocol):
 
 _VISIBLE = (VersionStatus.PROMOTED, VersionStatus.CANARY)
 
-#: `(run_id, task, retrieved versions) -> the versions to serve`.
-VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
+class VersionChooser(Protocol):
+    """Governance's hook at retrieval (`skillbank.agent.hooks.RunHooks` extends it)."""
+
+    def choose_versions(self, run_id: str, task: Task, versions: list[StoredVersion]) -> list[StoredVersion]:
+        """Which version of each retrieved name is served (canary routing); it may drop
+        versions, never add unseen ones."""
+        ...
 
 
 class RunLibrary:
@@ -95,7 +100,9 @@ class RunLibrary:
         self.sync()
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
         found = [self._held[h.version_id] for h in hits if h.version_id in self._held]
-        return self.version_chooser(self.run_id, task, found) if self.version_chooser is not None else found
+        if self.version_chooser is None:
+            return found
+        return self.version_chooser.choose_versions(self.run_id, task, found)
 
     # -- keeping the index in step with the store ---------------------------------------
 
