@@ -26,14 +26,31 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from skillbank import __version__
+from skillbank.agent.config import (
+    DEFAULT_LIBRARY,
+    DEFAULT_RUNS_DIR,
+    AgentConfig,
+    RunConfig,
+)
 from skillbank.agent.library import Retriever
 from skillbank.agent.operations import OperationKind
-from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR, AgentConfig, RunConfig
-from skillbank.agent.runner import ProgressCallback, RunSummary, ordered_tasks, run_split
+from skillbank.agent.runner import (
+    ProgressCallback,
+    RunSummary,
+    ordered_tasks,
+    run_split,
+)
 from skillbank.agent.trace import EpisodeTrace, mark_failed, new_run_id
 from skillbank.errors import ConfigError, ValidationError
-from skillbank.llm.base import (BatchingPolicy, ClosablePolicy, Completion, DecodingReport, EpisodeInfo, Message,
-                                Policy)
+from skillbank.llm.base import (
+    BatchingPolicy,
+    ClosablePolicy,
+    Completion,
+    DecodingReport,
+    EpisodeInfo,
+    Message,
+    Policy,
+)
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store.base import LibraryStore
 from skillbank.worlds.base import World
@@ -136,6 +153,12 @@ class RunSpec:
             "--max-tokens": self.max_tokens, "--dtype": self.dtype, "--vocab": self.vocab,
             "--batching": self.batching, "--speculate": self.speculate,
         }
+
+    def run_config(self, run_id: str | None = None) -> RunConfig:
+        """The runner's settings (raises on a `top_k` or `limit` below 1)."""
+        return RunConfig(split=self.split, policy=self.policy, retrieval=self.retrieval, top_k=self.top_k,
+                         with_skills=self.with_skills, limit=self.limit, namespace=self.namespace,
+                         runs_dir=self.runs_dir, run_id=run_id, agent=AgentConfig(max_steps=self.steps))
 
     @property
     def steps(self) -> int:
@@ -360,14 +383,12 @@ def run_on(spec: RunSpec, *, world: World, policy: Policy, store: LibraryStore, 
     sandbox pool to share (None: one of its own, a worker per scenario the policy plays
     at once). `record` joins the run's config.json; `on_start(total)` is called once
     the sandbox is up, `on_episode` after each task. Checks nothing `run_job` checks."""
-    config = RunConfig(split=spec.split, policy=spec.policy, retrieval=spec.retrieval, top_k=spec.top_k,
-                       with_skills=spec.with_skills, limit=spec.limit, namespace=spec.namespace,
-                       runs_dir=spec.runs_dir, run_id=run_id, agent=AgentConfig(max_steps=spec.steps))
+    config = spec.run_config(run_id)
     with _governance(spec, world, store, seed) as governed:
-        # A batching policy plays several scenarios at once, each holding a sandbox worker.
-        own = pool is None
-        with (SandboxPool(SandboxConfig(workers=max(SandboxConfig().worker_count, concurrency(policy))))
-              if own else contextlib.nullcontext(pool)) as sandbox:
+        with contextlib.ExitStack() as stack:
+            # A batching policy plays several scenarios at once, each holding a sandbox worker.
+            sandbox = pool if pool is not None else stack.enter_context(
+                SandboxPool(SandboxConfig(workers=max(SandboxConfig().worker_count, concurrency(policy)))))
             if on_start is not None:
                 on_start(len(ordered_tasks(world.tasks(spec.split), spec.limit)))
             sessions: Any = lambda host, task_id: sandbox.session(host, task_id=task_id)  # noqa: E731
@@ -415,6 +436,7 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
 
     # -- wired once, closed in reverse ----------------------------------------------------
     run_id = new_run_id()
+    spec.run_config(run_id)  # its own checks, here as well: before anything starts
     run_dir = Path(spec.runs_dir) / run_id
     tally = _Tally(observer)
     with contextlib.ExitStack() as stack:
