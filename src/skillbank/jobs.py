@@ -33,6 +33,7 @@ from skillbank.agent.config import (
     RunConfig,
 )
 from skillbank.agent.library import Retriever
+from skillbank.agent.loop import Session
 from skillbank.agent.operations import OperationKind
 from skillbank.agent.runner import (
     ProgressCallback,
@@ -52,6 +53,7 @@ from skillbank.llm.base import (
     Policy,
 )
 from skillbank.sandbox import SandboxConfig, SandboxPool
+from skillbank.sandbox.types import ApiHost
 from skillbank.store.base import LibraryStore
 from skillbank.worlds.base import World
 
@@ -384,16 +386,18 @@ def run_on(spec: RunSpec, *, world: World, policy: Policy, store: LibraryStore, 
     at once). `record` joins the run's config.json; `on_start(total)` is called once
     the sandbox is up, `on_episode` after each task. Checks nothing `run_job` checks."""
     config = spec.run_config(run_id)
-    with _governance(spec, world, store, seed) as governed:
-        with contextlib.ExitStack() as stack:
-            # A batching policy plays several scenarios at once, each holding a sandbox worker.
-            sandbox = pool if pool is not None else stack.enter_context(
-                SandboxPool(SandboxConfig(workers=max(SandboxConfig().worker_count, concurrency(policy)))))
-            if on_start is not None:
-                on_start(len(ordered_tasks(world.tasks(spec.split), spec.limit)))
-            sessions: Any = lambda host, task_id: sandbox.session(host, task_id=task_id)  # noqa: E731
-            return run_split(world, policy, store, sessions, retriever, config, on_episode=on_episode,
-                             extra_config=record, hooks=governed)
+    with _governance(spec, world, store, seed) as governed, contextlib.ExitStack() as stack:
+        # A batching policy plays several scenarios at once, each holding a sandbox worker.
+        sandbox = pool if pool is not None else stack.enter_context(
+            SandboxPool(SandboxConfig(workers=max(SandboxConfig().worker_count, concurrency(policy)))))
+        if on_start is not None:
+            on_start(len(ordered_tasks(world.tasks(spec.split), spec.limit)))
+
+        def sessions(host: ApiHost, task_id: str) -> AbstractContextManager[Session]:
+            return sandbox.session(host, task_id=task_id)
+
+        return run_split(world, policy, store, sessions, retriever, config, on_episode=on_episode,
+                         extra_config=record, hooks=governed)
 
 
 def run_job(spec: RunSpec, *, observer: RunObserver | None = None,

@@ -56,6 +56,16 @@ class EmbeddingRetriever(Protocol):
 
 
 @runtime_checkable
+class KeyedEmbedder(Protocol):
+    """Optional member of an embedding model: the name its vectors are persisted under
+    (a packaged model's name, or the path of a model given explicitly). Without it the
+    vectors are filed under the model's class name."""
+
+    @property
+    def cache_key(self) -> str: ...
+
+
+@runtime_checkable
 class EmbeddingStore(Protocol):
     """The store's persisted embeddings (`LibraryStore.get_embeddings` / `put_embeddings`),
     which a remote store may lack: without them every text is encoded by the run."""
@@ -219,7 +229,7 @@ class RunLibrary:
         retriever = self.retriever
         assert isinstance(retriever, EmbeddingRetriever)
         embedder = retriever.embedder
-        model = getattr(embedder, "cache_key", None) or type(embedder).__name__
+        model = (embedder.cache_key if isinstance(embedder, KeyedEmbedder) else None) or type(embedder).__name__
         texts = [retriever.text(e) for e in entries]
         hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         missing = [h for h in dict.fromkeys(hashes) if h not in self._vectors]

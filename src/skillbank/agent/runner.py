@@ -149,6 +149,7 @@ def _play_concurrently(play: Callable[[SkillAgent, Task], None], policy: Policy,
     chains: dict[str, list[Task]] = {}
     for task in tasks:
         chains.setdefault(task.scenario_id, []).append(task)
+
     def chain(scenario_tasks: list[Task]) -> None:
         agent = SkillAgent(policy, library, sessions, config.agent)
         with policy.stream() if isinstance(policy, BatchingPolicy) else contextlib.nullcontext():
