@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -459,12 +460,14 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
             "skillbank_version": __version__,
             "python": platform.python_version(),
         }
-        watched: Policy = WatchedPolicy(policy, observer.turn) if observer is not None else policy
+        watched: Policy = policy
+        on_start: Callable[[int], None] | None = None
+        if observer is not None:
+            watched = WatchedPolicy(policy, observer.turn)
+            on_start = functools.partial(observer.started, run_id)
         try:
             summary = run_on(spec, world=world, policy=watched, store=store, retriever=retriever, seed=seed,
-                             run_id=run_id,
-                             record=record, on_episode=tally.on_episode,
-                             on_start=(lambda total: observer.started(run_id, total)) if observer is not None else None)
+                             run_id=run_id, record=record, on_start=on_start, on_episode=tally.on_episode)
         except interrupts:
             mark_failed(run_dir, "interrupted (Ctrl-C)", interrupted=True)
             raise RunInterrupted(
