@@ -522,7 +522,7 @@ def test_run_config_records_what_reproduces_it(capsys, tmp_path: Path) -> None:
 
 
 def test_model_policies_take_sampling_flags_and_record_them() -> None:
-    from skillbank.commands.main_job import _policy_options
+    from skillbank.jobs import policy_options as _policy_options
     from skillbank.llm.registry import describe_policy, make_policy
 
     flags = {"--model-path": None, "--adapter-path": None, "--base-url": "http://127.0.0.1:1/v1", "--model": "m",
@@ -554,7 +554,7 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
 def test_progress_reports_the_current_task_and_turn() -> None:
     from test_agent_fakes import FakeWorld, RecordingReplay
 
-    from skillbank.commands.main_job import _WatchedPolicy
+    from skillbank.jobs import WatchedPolicy as _WatchedPolicy
     from skillbank.llm.base import EpisodeInfo, Message
 
     seen: list[tuple[str, int]] = []

@@ -44,10 +44,9 @@ def governed_run(world, pool, store, tmp_path, *, policy=None, limit=3, expert=N
     gov = Governance(store, policy=policy or load_policy(), harness=Harness(pool, _worlds(world)))
     governed = GovernedRun(gov, seed=0)
     config = RunConfig(split="train", limit=limit, runs_dir=str(tmp_path / "runs"), agent=AgentConfig(max_steps=6))
-    sessions = governed.sessions(lambda host, task_id: pool.session(host, task_id=task_id))
+    sessions = lambda host, task_id: pool.session(host, task_id=task_id)  # noqa: E731
     summary = run_split(world, expert or ExpertPolicy(world), store, sessions, make_retriever("same-scenario"), config,
-                        on_episode=lambda ep, d, t: governed.after_episode(ep), version_chooser=governed.choose,
-                        governance_summary=governed.summary)
+                        hooks=governed)
     return gov, governed, summary
 
 
@@ -175,8 +174,9 @@ def test_quarantined_version_is_never_retrieved(promoted_library, world):
     assert [v.ref for v in lib.retrieve(task)] == [f"{NAME}@1"]
     gov.quarantine(NAME, 1, actor="alice", reason="test")
     assert lib.retrieve(task) == []
-    chooser = GovernedRun(gov, seed=0).choose
-    lib2 = RunLibrary(store, make_retriever("same-scenario"), run_id="third", version_chooser=chooser)
+    governed = GovernedRun(gov, seed=0)
+    chooser = governed.choose_versions
+    lib2 = RunLibrary(store, make_retriever("same-scenario"), run_id="third", version_chooser=governed)
     assert lib2.retrieve(task) == []
     assert chooser("r", task, [gov.version(NAME, 1)]) == []
     with pytest.raises(ValidationError, match="quarantined"):
@@ -260,7 +260,7 @@ def test_run_chooser_serves_the_canary_for_its_share_of_calls(promoted_library, 
     store, gov, _ = promoted_library
     v2 = _update(store, gov, _equivalent(gov.version(NAME, 1).source, "c"))
     gov.start_canary(NAME, 2)
-    chooser = GovernedRun(gov, seed=0).choose
+    chooser = GovernedRun(gov, seed=0).choose_versions
     v1 = gov.version(NAME, 1)
     served = []
     for i in range(300):
@@ -288,9 +288,8 @@ def test_injected_faults_are_kept_out_where_trust_on_save_promotes_them(world, p
             expert = ExpertPolicy(world, fault_rate=1.0, fault_seed=5)
             config = RunConfig(split="train", limit=9, runs_dir=str(tmp_path / f"runs-{mode}"),
                                agent=AgentConfig(max_steps=6))
-            run_split(world, expert, store, governed.sessions(lambda h, t: pool.session(h, task_id=t)),
-                      make_retriever("same-scenario"), config, on_episode=lambda ep, d, t: governed.after_episode(ep),
-                      version_chooser=governed.choose)
+            run_split(world, expert, store, lambda h, t: pool.session(h, task_id=t),
+                      make_retriever("same-scenario"), config, hooks=governed)
             assert expert.injected
             promoted = [store.get_version_by_id(e.version_id) for e in store.events(type="promoted")]
             promoted_faulty[mode] = [v for v in promoted if reference[v.name] != v.content_hash]

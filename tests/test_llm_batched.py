@@ -162,7 +162,7 @@ def test_cli_local_run_defaults_to_fewer_steps_and_takes_a_dtype(tiny, tmp_path,
     import json
 
     from skillbank.cli import main
-    from skillbank.commands.main_job import DEFAULT_MAX_STEPS, LOCAL_MAX_STEPS
+    from skillbank.jobs import DEFAULT_MAX_STEPS, LOCAL_MAX_STEPS
 
     model, tok = tiny
     model.save_pretrained(tmp_path / "m")

@@ -109,8 +109,8 @@ def test_mcp_round_trip_over_stdio(tmp_path):
 
 
 def test_library_service_refuses_bad_input_before_writing(tmp_path):
-    from skillbank.commands.mcp import LibraryService
     from skillbank.errors import SkillbankError
+    from skillbank.library_service import LibraryService
 
     store = open_store(tmp_path / "lib.db")
     try:
@@ -132,7 +132,7 @@ def test_library_service_refuses_bad_input_before_writing(tmp_path):
 
 def test_a_save_goes_through_governance_intake(tmp_path):
     """A skill saved over MCP is red-teamed at once: a secret in its source quarantines it."""
-    from skillbank.commands.mcp import LibraryService
+    from skillbank.library_service import LibraryService
 
     store = open_store(tmp_path / "lib.db")
     try:

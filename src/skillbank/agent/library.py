@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,8 +28,8 @@ from skillbank.worlds.base import Task
 
 class Retriever(Protocol):
     """`skillbank.retrieval.Retriever`, restated so the agent depends on its shape only.
-    A retriever that also has ``update(upserts, removed, vectors=...)`` is kept up to
-    date incrementally; one without it is re-indexed whenever the library changed."""
+    A retriever that is also an `IncrementalRetriever` is kept up to date incrementally;
+    one without it is re-indexed whenever the library changed."""
 
     def index(self, entries: Sequence[Any]) -> None: ...
 
@@ -37,8 +37,52 @@ class Retriever(Protocol):
                run_id: str | None = None) -> list[Any]: ...
 
 
-#: `(run_id, task, retrieved versions) -> the versions to serve`.
-VersionChooser = Callable[[str, Task, list[StoredVersion]], list[StoredVersion]]
+@runtime_checkable
+class IncrementalRetriever(Protocol):
+    """Optional member of a retriever: apply a change to its index. An embedding
+    retriever (`EmbeddingRetriever`) also takes the entries' ``vectors``."""
+
+    def update(self, upserts: Sequence[Any] = (), removed: Sequence[str] = (), **kwargs: Any) -> None: ...
+
+
+@runtime_checkable
+class EmbeddingRetriever(Protocol):
+    """Optional members of a retriever that ranks by embeddings: its model (with
+    ``encode(texts)`` and, for models from a package or path, a ``cache_key``) and the
+    text it embeds per entry. The run feeds it vectors persisted in the store."""
+
+    embedder: Any
+
+    def text(self, entry: Any) -> str: ...
+
+
+@runtime_checkable
+class KeyedEmbedder(Protocol):
+    """Optional member of an embedding model: the name its vectors are persisted under
+    (a packaged model's name, or the path of a model given explicitly). Without it the
+    vectors are filed under the model's class name."""
+
+    @property
+    def cache_key(self) -> str: ...
+
+
+@runtime_checkable
+class EmbeddingStore(Protocol):
+    """The store's persisted embeddings (`LibraryStore.get_embeddings` / `put_embeddings`),
+    which a remote store may lack: without them every text is encoded by the run."""
+
+    def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, bytes]: ...
+
+    def put_embeddings(self, model: str, dim: int, vectors: dict[str, bytes]) -> int: ...
+
+
+class VersionChooser(Protocol):
+    """Governance's hook at retrieval (`skillbank.agent.hooks.RunHooks` extends it)."""
+
+    def choose_versions(self, run_id: str, task: Task, versions: list[StoredVersion]) -> list[StoredVersion]:
+        """Which version of each retrieved name is served (canary routing); it may drop
+        versions, never add unseen ones."""
+        ...
 
 
 class RunLibrary:
@@ -94,18 +138,15 @@ class RunLibrary:
         self.sync()
         hits = self.retriever.search(task.instruction, k=self.top_k, scenario_id=task.scenario_id, run_id=self.run_id)
         found = [self._held[h.version_id] for h in hits if h.version_id in self._held]
-        return self.version_chooser(self.run_id, task, found) if self.version_chooser is not None else found
+        if self.version_chooser is None:
+            return found
+        return self.version_chooser.choose_versions(self.run_id, task, found)
 
     # -- keeping the index in step with the store ---------------------------------------
 
     def sync(self) -> None:
         """Bring the index up to date with the store (see the class docstring)."""
         if self.retriever is None:
-            return
-        changes_since = getattr(self.store, "changes_since", None)
-        if changes_since is None:  # a store without a change cursor: compare full listings
-            versions = self.store.list_versions(namespace=self.namespace, latest_only=False)
-            self._replace({v.name for v in versions} | set(self._ids_of), versions)
             return
         if self._cursor is None:
             cursor, versions = self.store.retrievable_versions(
@@ -115,15 +156,15 @@ class RunLibrary:
             self._replace(set(), versions + extra)
             self._cursor = cursor
             return
-        changes = changes_since(self._cursor, namespace=self.namespace)
+        changes = self.store.changes_since(self._cursor, namespace=self.namespace)
         names = set(changes.names)
         versions = list(changes.versions)
         if self._own_pending:
-            extra = {self.store.get_version_by_id(i).name for i in self._own_pending} - names
+            rederived = {self.store.get_version_by_id(i).name for i in self._own_pending} - names
             self._own_pending.clear()
-            for name in extra:
+            for name in rederived:
                 versions += self._versions_of(name)
-            names |= extra
+            names |= rederived
         self._cursor = changes.cursor
         if names:
             self._replace(names, versions)
@@ -169,30 +210,32 @@ class RunLibrary:
         if not removed and not changed:
             return
         entries = [self._entry(v) for v in changed]
-        update = getattr(self.retriever, "update", None)
-        if update is None:
+        retriever = self.retriever
+        if not isinstance(retriever, IncrementalRetriever):
             self.retriever.index([self._entry(v) for v in self._held.values()])  # type: ignore[union-attr]
             return
-        vectors = self._embed(entries) if hasattr(self.retriever, "embedder") else None
+        vectors = self._embed(entries) if isinstance(retriever, EmbeddingRetriever) else None
         if vectors is None:
-            update(entries, removed)
+            retriever.update(entries, removed)
         else:
-            update(entries, removed, vectors=vectors)
+            retriever.update(entries, removed, vectors=vectors)
 
     def _embed(self, entries: list[Any]) -> Any:
         """One vector per entry: from this run's memory, then the store's persisted
         vectors, then the model (and persisted for the next run)."""
         if not entries:
             return None
-        retriever: Any = self.retriever
+        retriever = self.retriever
+        assert isinstance(retriever, EmbeddingRetriever)
         embedder = retriever.embedder
-        model = getattr(embedder, "cache_key", None) or type(embedder).__name__
+        model = (embedder.cache_key if isinstance(embedder, KeyedEmbedder) else None) or type(embedder).__name__
         texts = [retriever.text(e) for e in entries]
         hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         missing = [h for h in dict.fromkeys(hashes) if h not in self._vectors]
-        get = getattr(self.store, "get_embeddings", None)
-        if missing and get is not None:
-            for h, raw in get(model, missing).items():
+        store = self.store
+        persisted = isinstance(store, EmbeddingStore)
+        if missing and persisted:
+            for h, raw in store.get_embeddings(model, missing).items():
                 self._vectors[h] = np.frombuffer(raw, dtype=np.float32)
             missing = [h for h in missing if h not in self._vectors]
         if missing:
@@ -201,9 +244,9 @@ class RunLibrary:
             self.encoded += len(missing)
             fresh = dict(zip(missing, encoded))
             self._vectors.update(fresh)
-            put = getattr(self.store, "put_embeddings", None)
-            if self.writable and put is not None:
-                put(model, int(encoded.shape[1]), {h: np.ascontiguousarray(vec).tobytes() for h, vec in fresh.items()})
+            if self.writable and persisted:
+                store.put_embeddings(model, int(encoded.shape[1]),
+                                     {h: np.ascontiguousarray(vec).tobytes() for h, vec in fresh.items()})
         dims = {self._vectors[h].shape[0] for h in hashes}
         if len(dims) != 1:  # vectors persisted by another model under the same key
             raise ConfigError(f"persisted embeddings for {model!r} disagree on their dimension ({sorted(dims)})")

@@ -31,13 +31,14 @@ from typing import Any
 
 from skillbank import metrics
 from skillbank.agent.config import RunConfig
+from skillbank.agent.hooks import RunHooks
 from skillbank.agent.library import Retriever, RunLibrary
 from skillbank.agent.loop import SessionFactory, SkillAgent
 from skillbank.agent.operations import OperationKind
 from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace, RunWriter, new_run_id
 from skillbank.errors import ValidationError
-from skillbank.llm.base import Policy
+from skillbank.llm.base import BatchingPolicy, DecodingReport, Policy
 from skillbank.store.base import LibraryStore
 from skillbank.worlds.base import Grade, Task, World
 
@@ -119,7 +120,7 @@ def _concurrency(policy: Policy, config: RunConfig) -> int:
     """Scenarios played at once: the policy's `max_concurrency` (a batching local model),
     else 1. Only when no scenario can see another's skills (retrieval ``same-scenario``
     or an empty library), so concurrency never changes what an episode reads."""
-    wanted = int(getattr(policy, "max_concurrency", 1) or 1)
+    wanted = int(policy.max_concurrency or 1) if isinstance(policy, BatchingPolicy) else 1
     isolated = not config.with_skills or config.retrieval in ("same-scenario", "none")
     return wanted if wanted > 1 and isolated else 1
 
@@ -149,11 +150,10 @@ def _play_concurrently(play: Callable[[SkillAgent, Task], None], policy: Policy,
     chains: dict[str, list[Task]] = {}
     for task in tasks:
         chains.setdefault(task.scenario_id, []).append(task)
-    stream = getattr(policy, "stream", None)
 
     def chain(scenario_tasks: list[Task]) -> None:
         agent = SkillAgent(policy, library, sessions, config.agent)
-        with stream() if stream is not None else contextlib.nullcontext():
+        with policy.stream() if isinstance(policy, BatchingPolicy) else contextlib.nullcontext():
             for task in scenario_tasks:
                 play(agent, task)
 
@@ -172,10 +172,12 @@ def run_split(
     *,
     on_episode: ProgressCallback | None = None,
     extra_config: dict[str, Any] | None = None,
-    version_chooser: Any = None,
-    governance_summary: Callable[[], dict[str, Any]] | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunSummary:
-    """Play `config.split` and write the run directory; returns the summary."""
+    """Play `config.split` and write the run directory; returns the summary. `hooks`
+    (governance beside the run) wraps the sessions, chooses the versions served, sees
+    each graded episode before `on_episode` does, and gives the summary's
+    ``governance`` tallies."""
     if config.split not in world.splits():
         raise ValidationError(f"unknown split {config.split!r}; splits of the {world.name} world: "
                               f"{', '.join(world.splits())}")
@@ -185,11 +187,13 @@ def run_split(
     run_id = config.run_id or new_run_id()
     writer = RunWriter(config.runs_dir, run_id)
     writer.write_config({**dataclasses.asdict(config), "run_id": run_id, "world": world.name,
-                         "library": getattr(store, "url", None), "tasks": [t.id for t in tasks],
+                         "library": store.url, "tasks": [t.id for t in tasks],
                          **(extra_config or {})})
     library = RunLibrary(store, retriever if config.with_skills else None, run_id=run_id,
                          namespace=config.namespace, top_k=config.top_k, actor=config.agent.actor,
-                         writable=config.with_skills, version_chooser=version_chooser)
+                         writable=config.with_skills, version_chooser=hooks)
+    if hooks is not None:
+        sessions = hooks.wrap_sessions(sessions)
     started = time.perf_counter()
     episodes: list[EpisodeTrace] = []
     grades: list[Grade] = []
@@ -200,6 +204,8 @@ def run_split(
             writer.append_episode(played.episode)
             episodes.append(played.episode)
             grades.append(played.grade)
+            if hooks is not None:
+                hooks.after_episode(played.episode)
             if on_episode is not None:
                 on_episode(played.episode, len(episodes), len(tasks))
 
@@ -217,10 +223,9 @@ def run_split(
         episodes, grades = [e for e, _ in pairs], [g for _, g in pairs]
     summary = summarize(episodes, grades, tasks, config, run_id=run_id, world=world.name,
                         duration_s=time.perf_counter() - started, run_dir=str(Path(writer.dir)))
-    if governance_summary is not None:
-        summary = dataclasses.replace(summary, governance=governance_summary())
-    decoding = getattr(policy, "decoding_stats", None)
-    if callable(decoding):
-        summary = dataclasses.replace(summary, decoding=decoding())
+    if hooks is not None:
+        summary = dataclasses.replace(summary, governance=hooks.summary())
+    if isinstance(policy, DecodingReport):
+        summary = dataclasses.replace(summary, decoding=policy.decoding_stats())
     writer.write_summary(dataclasses.asdict(summary))
     return summary

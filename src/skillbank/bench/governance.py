@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -28,37 +28,26 @@ from rich.table import Table
 from skillbank.console import console, emit
 from skillbank.errors import ValidationError
 
+if TYPE_CHECKING:
+    from skillbank.agent.runner import RunSummary
+    from skillbank.llm.expert import ExpertPolicy
+    from skillbank.sandbox import SandboxPool
+    from skillbank.store.base import LibraryStore
+    from skillbank.worlds.base import World
+
 MODES = ("off", "trust", "on")
 
 
-def _one_run(store: Any, world: Any, *, seed: int, mode: str, fault_rate: float, fault_seed: int, runs_dir: str,
-             pool: Any, limit: int | None = None) -> tuple[Any, Any]:
-    from skillbank.agent.config import AgentConfig, RunConfig
-    from skillbank.agent.runner import run_split
-    from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
+def _one_run(store: LibraryStore, world: World, *, seed: int, mode: str, fault_rate: float, fault_seed: int,
+             runs_dir: str, pool: SandboxPool, limit: int | None = None) -> tuple[RunSummary, ExpertPolicy]:
+    from skillbank.jobs import RunSpec, make_run_retriever, run_on
     from skillbank.llm.expert import ExpertPolicy
-    from skillbank.retrieval import make_retriever
 
     policy = ExpertPolicy(world, fault_rate=fault_rate, fault_seed=fault_seed)
-    config = RunConfig(split="train", policy="expert", retrieval="same-scenario", top_k=5, runs_dir=runs_dir,
-                       limit=limit, agent=AgentConfig(max_steps=10))
-    governed = close = None
-    if mode != "off":
-        gov_policy = load_policy()
-        harness, close = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed)
-        governed = GovernedRun(Governance(store, policy=gov_policy, harness=harness), seed=seed, mode=mode)
-    sessions: Any = lambda host, task_id: pool.session(host, task_id=task_id)  # noqa: E731
-    try:
-        summary = run_split(
-            world, policy, store, governed.sessions(sessions) if governed else sessions,
-            make_retriever("same-scenario", top_k=5), config,
-            on_episode=(lambda ep, d, t: governed.after_episode(ep)) if governed else None,
-            version_chooser=governed.choose if governed else None,
-            governance_summary=governed.summary if governed else None,
-        )
-    finally:
-        if close is not None:
-            close()
+    spec = RunSpec(split="train", policy="expert", retrieval="same-scenario", top_k=5, runs_dir=runs_dir,
+                   limit=limit, max_steps=10, governance=mode, seed=seed, fault_rate=fault_rate, fault_seed=fault_seed)
+    summary = run_on(spec, world=world, policy=policy, store=store, retriever=make_run_retriever(spec), seed=seed,
+                     pool=pool)
     return summary, policy
 
 

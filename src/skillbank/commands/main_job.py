@@ -4,136 +4,60 @@
 progress bar with live counts and the current task and turn, then the summary; `--json`
 prints one JSON object.
 
-Everything is checked before the first task starts (split, retrieval mode, namespace,
-the runs directory, the policy's options by their flag names), so bad input fails in one
-line without leaving a run behind. A run that fails or is interrupted afterwards keeps
-its directory, marked ``failed.json`` (see `skillbank runs ls`).
+The flags become a `skillbank.jobs.RunSpec` and `skillbank.jobs.run_job` runs it: every
+check comes before the first task starts, so bad input fails in one line without
+leaving a run behind; a run that fails or is interrupted afterwards keeps its directory,
+marked ``failed.json`` (see `skillbank runs ls`). This module keeps the flags and the
+rendering.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import platform
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from skillbank import __version__
-from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR, AgentConfig, RunConfig
-from skillbank.agent.runner import RunSummary, ordered_tasks, run_split
-from skillbank.agent.trace import mark_failed, new_run_id
+from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR
+from skillbank.agent.trace import EpisodeTrace
 from skillbank.console import Interrupted, add_column, console, emit, err_console, markup
-from skillbank.errors import ConfigError, ValidationError
-
-EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "
-               "its scores check the loop, they are not a model's. The shipped local model (--policy local) "
-               "solves no dev task yet.")
-LOCAL_BASE_NOTE = ("The local policy is the Gemma 3 270M base model without a fine-tuned adapter: it has never "
-                   "seen the agent's format, so a score near zero is expected.")
-
-POLICIES = ("expert", "local", "openai", "replay")
-# Which policies each policy-specific flag applies to.
-_POLICY_FLAGS: dict[str, tuple[str, ...]] = {
-    "--model-path": ("local",),
-    "--adapter-path": ("local",),
-    "--base-url": ("openai",),
-    "--model": ("openai",),
-    "--responses": ("replay",),
-    "--temperature": ("local", "openai"),
-    "--max-tokens": ("local", "openai"),
-    "--dtype": ("local",),
-    "--vocab": ("local",),
-    "--batching": ("local",),
-    "--speculate": ("local",),
-}
-
-#: Replies per task unless --max-steps says otherwise: SAGE's 40, but 8 for the local
-#: 270M model, which after SFT finishes its tasks in 1-3 replies or not at all (and each
-#: further reply re-reads a prompt that grows by an observation).
-DEFAULT_MAX_STEPS = 40
-LOCAL_MAX_STEPS = 8
+from skillbank.jobs import DEFAULT_MAX_STEPS, LOCAL_MAX_STEPS, RunInterrupted, RunProgress, RunSpec, run_job
 
 
-def _policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The registry's options for `policy`, checked in terms of the CLI's flags."""
-    if policy not in POLICIES:
-        raise ValidationError(f"--policy: unknown policy {policy!r}; policies: {', '.join(POLICIES)}")
-    for flag, value in flags.items():
-        if value is not None and policy not in _POLICY_FLAGS[flag]:
-            raise ValidationError(f"{flag} applies to --policy {' or '.join(_POLICY_FLAGS[flag])}, not {policy!r}")
-    if policy == "replay":
-        if flags["--responses"] is None:
-            raise ValidationError("--policy replay needs --responses FILE (a JSONL file of recorded replies)")
-        return {"path": flags["--responses"]}
-    if policy == "openai":
-        if flags["--model"] is None and not os.environ.get("SKILLBANK_OPENAI_MODEL"):
-            raise ValidationError("--policy openai needs --model NAME (or SKILLBANK_OPENAI_MODEL)")
-        options = {"base_url": flags["--base-url"], "model": flags["--model"], "seed": seed,
-                   "temperature": flags["--temperature"], "max_tokens": flags["--max-tokens"]}
-    elif policy == "local":
-        options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter-path"], "seed": seed,
-                   "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"],
-                   "dtype": flags["--dtype"], "vocab": flags["--vocab"],
-                   "batching": flags["--batching"], "speculate": flags["--speculate"]}
-    else:
-        return {}
-    return {k: v for k, v in options.items() if v is not None}
+class _ProgressBar:
+    """The run's progress line on stderr (a `RunObserver`): live counts, the current task
+    and turn. Shown on a terminal only, and never with --json."""
 
+    def __init__(self, label: str, as_json: bool):
+        self._label = label
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}", markup=False),
+            console=err_console, transient=as_json, disable=as_json or not err_console.is_terminal,
+        )
+        self._bar: TaskID | None = None
 
-def _make_policy(name: str, world: Any, options: dict[str, Any]) -> Any:
-    from skillbank.llm.registry import make_policy
+    def seed_resolved(self, seed: int) -> None:
+        err_console.print(f"world seed: {seed}")
 
-    if name == "expert":
-        if options.get("fault_rate"):
-            from skillbank.llm.expert import ExpertPolicy
+    def started(self, run_id: str, total: int) -> None:
+        self._progress.start()
+        self._bar = self._progress.add_task(self._label, total=total, counts="", current="")
 
-            return ExpertPolicy(world, fault_rate=options["fault_rate"], fault_seed=options.get("fault_seed") or 0)
-        return make_policy(name, world=world)
-    if options.get("fault_rate"):
-        raise ValidationError("--fault-rate applies to the expert policy only")
-    options = {k: v for k, v in options.items() if k not in ("fault_rate", "fault_seed")}
-    return make_policy(name, **options)
+    def turn(self, task_id: str, turn: int) -> None:
+        if self._bar is not None:
+            self._progress.update(self._bar, current=f"{task_id} · turn {turn}")
 
+    def episode(self, episode: EpisodeTrace, progress: RunProgress) -> None:
+        if self._bar is not None:
+            self._progress.update(self._bar, completed=progress.done, total=progress.total, current="",
+                                  counts=f"passed {progress.passed}/{progress.done} · used {progress.used} · "
+                                         f"saved {progress.saved}")
 
-def _prepare_runs_dir(runs_dir: str) -> None:
-    path = Path(runs_dir).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--runs-dir: cannot create {str(path)!r}: {exc.strerror}") from None
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"--runs-dir: {str(path)!r} is not a writable directory")
-
-
-class _WatchedPolicy:
-    """The policy, reporting each turn as it starts (the progress line shows the
-    current task and turn while a slow model generates)."""
-
-    def __init__(self, policy: Any, on_turn: Any):
-        self._policy = policy
-        self._on_turn = on_turn
-        self.name = policy.name
-        self._task = ""
-        self._turn = 0
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._policy, attr)
-
-    def start_episode(self, info: Any) -> None:
-        self._task, self._turn = info.task.id, 0
-        self._policy.start_episode(info)
-
-    def generate(self, messages: Any) -> Any:
-        self._turn += 1
-        self._on_turn(self._task, self._turn)
-        return self._policy.generate(messages)
-
-    def count_tokens(self, text: str) -> int:
-        return self._policy.count_tokens(text)
+    def close(self) -> None:
+        self._progress.stop()
 
 
 def _decoding_rows(decoding: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -224,119 +148,18 @@ def run(
     fault_seed: Annotated[int, typer.Option("--fault-seed", help="expert: seed of the fault injection.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    from skillbank.llm.registry import describe_policy
-    from skillbank.retrieval import RETRIEVAL_MODES, make_retriever
-    from skillbank.sandbox import SandboxConfig, SandboxPool
-    from skillbank.store import open_store
-    from skillbank.store.sql import check_namespace
-    from skillbank.worlds.base import seed_for
-    from skillbank.toolkit.loader import open_world
-
-    # -- everything checked before anything starts --------------------------------------
-    if retrieval not in RETRIEVAL_MODES:
-        raise ValidationError(f"--retrieval: unknown mode {retrieval!r}; modes: {', '.join(RETRIEVAL_MODES)}")
+    spec = RunSpec(
+        split=split, world=world_name, policy=policy, retrieval=retrieval, top_k=top_k, with_skills=with_skills,
+        limit=limit, library=library, runs_dir=runs_dir, namespace=namespace, max_steps=max_steps, seed=seed,
+        model_path=model_path, adapter_path=adapter_path, base_url=base_url, model=model, temperature=temperature,
+        max_tokens=max_tokens, batching=batching, speculate=speculate, vocab=vocab, dtype=dtype, responses=responses,
+        governance=governance, policy_file=policy_file, fault_rate=fault_rate, fault_seed=fault_seed,
+    )
+    bar = _ProgressBar(f"{policy} on {split}", as_json)
     try:
-        check_namespace(namespace)
-    except ValidationError as exc:
-        raise ValidationError(f"--namespace: {exc}") from None
-    seed_value = seed_for(seed, split)
-    options = _policy_options(policy, {
-        "--model-path": model_path, "--adapter-path": adapter_path, "--base-url": base_url, "--model": model,
-        "--responses": responses, "--temperature": temperature, "--max-tokens": max_tokens, "--dtype": dtype,
-        "--vocab": vocab, "--batching": batching, "--speculate": speculate,
-    }, seed_value)
-    if max_steps is None:
-        max_steps = LOCAL_MAX_STEPS if policy == "local" else DEFAULT_MAX_STEPS
-    if str(seed_value) != seed.strip():
-        err_console.print(f"world seed: {seed_value}")
-    world = open_world(world_name, seed=seed_value)
-    if split not in world.splits():
-        raise ValidationError(f"--split: unknown split {split!r}; splits: {', '.join(world.splits())}")
-    from skillbank.governance.run import GOVERNANCE_MODES
-
-    if governance not in GOVERNANCE_MODES:
-        raise ValidationError(f"--governance: unknown mode {governance!r}; modes: {', '.join(GOVERNANCE_MODES)}")
-    if not 0.0 <= fault_rate <= 1.0:
-        raise ValidationError(f"--fault-rate must be in [0, 1], got {fault_rate}")
-    _prepare_runs_dir(runs_dir)
-    run_id = new_run_id()
-    config = RunConfig(split=split, policy=policy, retrieval=retrieval, top_k=top_k, with_skills=with_skills,
-                       limit=limit, namespace=namespace, runs_dir=runs_dir, run_id=run_id,
-                       agent=AgentConfig(max_steps=max_steps))
-    agent_policy = _make_policy(policy, world, {**options, "fault_rate": fault_rate, "fault_seed": fault_seed})
-    note = EXPERT_NOTE if policy == "expert" else (
-        LOCAL_BASE_NOTE if policy == "local" and str(adapter_path).lower() == "none" and model_path is None else None)
-    retriever = make_retriever(retrieval, top_k=top_k) if with_skills and retrieval != "none" else None
-    store = open_store(library)
-    record = {
-        "seed": seed_value,
-        "world_spec": world_name,
-        "governance": governance if with_skills else "off",
-        "policy_config": describe_policy(agent_policy),
-        "skillbank_version": __version__,
-        "python": platform.python_version(),
-    }
-    counts = {"passed": 0, "used": 0, "saved": 0, "done": 0, "unsaved": 0}
-    run_dir = Path(runs_dir) / run_id
-    governed = close_harness = None
-    try:
-        if governance != "off" and with_skills:
-            from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
-
-            gov_policy = load_policy(policy_file)
-            harness, close_harness = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed_value)
-            governed = GovernedRun(Governance(store, policy=gov_policy, namespace=namespace, harness=harness),
-                                   seed=seed_value, mode=governance)
-        # A batching policy plays several scenarios at once, each holding a sandbox worker.
-        workers = max(SandboxConfig().worker_count, getattr(agent_policy, "max_concurrency", 1))
-        with SandboxPool(SandboxConfig(workers=workers)) as pool, Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}", markup=False),
-            console=err_console, transient=as_json, disable=as_json or not err_console.is_terminal,
-        ) as progress:
-            total = len(ordered_tasks(world.tasks(split), limit))
-            bar = progress.add_task(f"{policy} on {split}", total=total, counts="", current="")
-
-            def on_turn(task_id: str, turn: int) -> None:
-                progress.update(bar, current=f"{task_id} · turn {turn}")
-
-            def on_episode(episode: Any, done: int, total: int) -> None:
-                counts["done"] = done
-                counts["passed"] += bool(episode.success)
-                counts["used"] += len({op.name for op in episode.operations() if op.kind.value == "use"})
-                counts["saved"] += len(episode.saved)
-                if governed is not None:
-                    governed.after_episode(episode)
-                counts["unsaved"] += len(episode.save_errors)
-                progress.update(bar, completed=done, total=total, current="",
-                                counts=f"passed {counts['passed']}/{done} · used {counts['used']} · saved {counts['saved']}")
-
-            sessions: Any = lambda host, task_id: pool.session(host, task_id=task_id)  # noqa: E731
-            summary: RunSummary = run_split(
-                world, _WatchedPolicy(agent_policy, on_turn), store,
-                governed.sessions(sessions) if governed else sessions, retriever,
-                config, on_episode=on_episode, extra_config=record,
-                version_chooser=governed.choose if governed else None,
-                governance_summary=governed.summary if governed else None,
-            )
-    except (Interrupted, KeyboardInterrupt):
-        mark_failed(run_dir, "interrupted (Ctrl-C)", interrupted=True)
-        raise Interrupted(
-            f"run {run_id} stopped after {counts['done']} task(s); its trace is in {run_dir}"
-        ) from None
-    except BaseException as exc:
-        mark_failed(run_dir, exc)
-        raise
+        result = run_job(spec, observer=bar, interrupts=(Interrupted, KeyboardInterrupt))
+    except RunInterrupted as exc:
+        raise Interrupted(str(exc)) from None
     finally:
-        if close_harness is not None:
-            close_harness()
-        store.close()
-        close = getattr(agent_policy, "close", None)
-        if callable(close):
-            close()
-    data = dataclasses.asdict(summary)
-    data["unsaved_candidates"] = counts["unsaved"]
-    if note:
-        data["note"] = note
-    emit(data, as_json, _render)
+        bar.close()
+    emit(result.to_dict(), as_json, _render)

@@ -1,14 +1,15 @@
 """Governance beside a run of the agent: the main job applies the policy as it goes.
 
-:class:`GovernedRun` gives the run three hooks and keeps its tallies:
+:class:`GovernedRun` is the run's `skillbank.agent.hooks.RunHooks` and keeps its tallies:
 
-- :meth:`sessions` wraps the run's session factory with the call recorder;
-- :meth:`choose` is the retrieval-time version chooser: a name with an active canary is
+- :meth:`wrap_sessions` wraps the run's session factory with the call recorder;
+- :meth:`choose_versions` is the retrieval-time version chooser: a name with an active canary is
   served the canary for its share of call ids (deterministic per run, task and name),
   else the promoted version; quarantined versions are never offered;
 - :meth:`after_episode` (after the world graded the task) turns the episode into
   evidence, evaluates and red-teams each new version, applies the gate (promote or
-  start a canary) and decides canaries.
+  start a canary) and decides canaries;
+- :meth:`summary` gives the tallies the run's summary carries.
 
 Modes: ``on`` (the above), ``trust`` (every saved version is promoted at once: what a
 library without governance does when it shares what its agents save; for comparison).
@@ -16,15 +17,17 @@ library without governance does when it shares what its agents save; for compari
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from skillbank.agent.loop import SessionFactory
+from skillbank.agent.trace import EpisodeTrace
 from skillbank.errors import ConflictError, SkillbankError, ValidationError
 from skillbank.governance.recorder import RecordedCall, recording_sessions
 from skillbank.governance.service import Governance
 from skillbank.refs import parse_version_ref
 from skillbank.store.base import EventType, StoredVersion, VersionStatus
 from skillbank.store.serving import SERVED_STATUSES
+from skillbank.worlds.base import Task
 
 GOVERNANCE_MODES = ("on", "off", "trust")
 
@@ -45,13 +48,13 @@ class GovernedRun:
 
     # -- hooks ------------------------------------------------------------------------
 
-    def sessions(self, factory: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    def wrap_sessions(self, factory: SessionFactory) -> SessionFactory:
         def sink(task_id: str, calls: list[RecordedCall]) -> None:
             self._recorded[task_id] = calls
 
         return recording_sessions(factory, sink)
 
-    def choose(self, run_id: str, task: Any, versions: list[StoredVersion]) -> list[StoredVersion]:
+    def choose_versions(self, run_id: str, task: Task, versions: list[StoredVersion]) -> list[StoredVersion]:
         out: list[StoredVersion] = []
         names_done: set[str] = set()
         for v in versions:
@@ -70,14 +73,14 @@ class GovernedRun:
                 out.append(v)
         return out
 
-    def after_episode(self, episode: Any) -> None:
+    def after_episode(self, episode: EpisodeTrace) -> None:
         recorded = self._recorded.pop(episode.task_id, [])
         if self.mode == "trust":
             self._trust(episode)
             return
         saved, used = self.gov.record_episode(episode, seed=self.seed, world=self.world, recorded=recorded)
         for v in saved:
-            if self.gov._last(v, EventType.EVALUATED.value) is not None or v.status is not VersionStatus.CANDIDATE:
+            if self.gov.last_event(v, EventType.EVALUATED.value) is not None or v.status is not VersionStatus.CANDIDATE:
                 continue
             try:
                 self.gov.evaluate(v.name, v.version)
@@ -89,7 +92,7 @@ class GovernedRun:
                 # The run goes on; the version stays an unevaluated candidate, which the
                 # gate never promotes.
                 self.counts["errors"] += 1
-                self.gov._event("governance_error", v, reason=str(exc)[:500])
+                self.gov.record_error(v, str(exc)[:500])
         for v in {x.id: x for x in [*saved, *used]}.values():
             current = self.gov.store.get_version_by_id(v.id)
             if current.status is VersionStatus.CANDIDATE:
@@ -124,7 +127,7 @@ class GovernedRun:
             self.counts[move.action] += 1
             self.decisions.append(move.to_dict())
 
-    def _trust(self, episode: Any) -> None:
+    def _trust(self, episode: EpisodeTrace) -> None:
         for ref in episode.saved:
             name, number = parse_version_ref(ref)
             v = self.gov.version(name, number)

@@ -19,7 +19,9 @@ active while the version its alias names has status ``canary``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from skillbank.agent.operations import OperationKind
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
 from skillbank.governance.canary import ArmStats, CanaryDecision, SequentialRule, routes_to_canary
@@ -35,6 +37,9 @@ from skillbank.governance.redteam import RedteamReport, redteam
 from skillbank.refs import parse_version_ref
 from skillbank.store.base import DEFAULT_NAMESPACE, Event, EventType, LibraryStore, StoredVersion, VersionStatus
 
+if TYPE_CHECKING:
+    from skillbank.agent.trace import EpisodeTrace
+
 PROMOTED_ALIAS = "promoted"
 CANARY_ALIAS = "canary"
 CASE_RECORDED = "case_recorded"
@@ -43,6 +48,7 @@ OBSERVED = "observed"
 REDTEAMED = "redteamed"
 GATE_CHECKED = "gate_checked"
 APPROVED = "approved"
+GOVERNANCE_ERROR = "governance_error"
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,11 @@ class Governance:
 
     # -- evidence ---------------------------------------------------------------------
 
+    def record_error(self, version: StoredVersion, reason: str) -> Event:
+        """Record that governance failed on `version` (a ``governance_error`` event);
+        the version is left as it was."""
+        return self._event(GOVERNANCE_ERROR, version, reason=reason)
+
     def record_case(self, version: StoredVersion, case: EvalCase, *, outcome: bool | None = None) -> None:
         self._event(CASE_RECORDED, version, payload={"case": case.to_dict(), "outcome": outcome})
 
@@ -159,14 +170,15 @@ class Governance:
         for case, outcome in self.cases_of(version):
             if outcome is not None:
                 known[case.id] = bool(outcome)
-        last = self._last(version, EventType.EVALUATED.value)
+        last = self.last_event(version, EventType.EVALUATED.value)
         if last is not None:
             for o in last.payload.get("outcomes", []):
                 if isinstance(o, dict) and isinstance(o.get("case_id"), str):
                     known[o["case_id"]] = bool(o.get("passed"))
         return known
 
-    def _last(self, version: StoredVersion, type: str) -> Event | None:
+    def last_event(self, version: StoredVersion, type: str) -> Event | None:
+        """The latest event of `type` about `version` (None: there is none)."""
         found = [e for e in self._events(version.name, type) if e.version_id == version.id]
         return found[-1] if found else None
 
@@ -292,7 +304,7 @@ class Governance:
         if v.status is VersionStatus.QUARANTINED:
             raise ValidationError(f"{v.ref} is quarantined; release it first (skillbank skills release {v.ref})")
         who, why = actor or self.actor, reason or "promoted"
-        last = self._last(v, EventType.EVALUATED.value)
+        last = self.last_event(v, EventType.EVALUATED.value)
         if last is not None and last.payload.get("regressions") and not force and self.policy.gate.block_regressions:
             raise ValidationError(f"{v.ref} fails {len(last.payload['regressions'])} case(s) its predecessor passed "
                                   "(a regression); --force to override")
@@ -423,7 +435,7 @@ class Governance:
 
     # -- one episode's evidence --------------------------------------------------------
 
-    def record_episode(self, episode: Any, *, seed: int | None, world: str = "apps",
+    def record_episode(self, episode: EpisodeTrace, *, seed: int | None, world: str = "apps",
                        recorded: list[RecordedCall] | None = None) -> tuple[list[StoredVersion], list[StoredVersion]]:
         """Turn a graded episode into evidence; returns (versions it saved, versions it
         used). Call cases come from the recorder (first call per skill, in tasks that
@@ -444,10 +456,10 @@ class Governance:
         latency: dict[str, float] = {}  # per name: the wall time of the blocks that called it
         for turn in episode.turns:
             for op in turn.operations:
-                if op.kind.value in ("use", "create", "update"):
+                if op.kind in (OperationKind.USE, OperationKind.CREATE, OperationKind.UPDATE):
                     latency[op.name] = latency.get(op.name, 0.0) + float(turn.exec_duration_s or 0.0)
         for op in episode.operations():
-            if op.kind.value == "use" and op.version_id and op.ok is not None:
+            if op.kind is OperationKind.USE and op.version_id and op.ok is not None:
                 try:
                     v = self.store.get_version_by_id(op.version_id)
                 except NotFoundError:

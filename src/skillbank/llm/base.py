@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from skillbank.errors import SkillbankError
 from skillbank.worlds.base import Task
@@ -48,6 +49,10 @@ class EpisodeInfo:
 
 
 class Policy(Protocol):
+    """What the agent needs of a policy. A policy may also have the optional members of
+    `BatchingPolicy`, `DecodingReport` and `ClosablePolicy`; their users check for them
+    with ``isinstance`` and fall back to the documented default."""
+
     name: str
 
     def start_episode(self, info: EpisodeInfo) -> None: ...
@@ -55,6 +60,39 @@ class Policy(Protocol):
     def generate(self, messages: Sequence[Message]) -> Completion: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class BatchingPolicy(Protocol):
+    """Optional members of a policy that serves several episodes at once (the batching
+    local model). Without them a policy serves one episode at a time."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many episodes it serves at once (1: no batching); the runner plays that
+        many scenarios on threads, and the run's sandbox pool has a worker for each."""
+        ...
+
+    def stream(self) -> AbstractContextManager[None]:
+        """Entered by each thread that will call `generate` repeatedly (one scenario's
+        tasks), so the policy knows how many requests to wait for."""
+        ...
+
+
+@runtime_checkable
+class DecodingReport(Protocol):
+    """Optional member of a policy whose decoder reports its figures (the local model);
+    the run's summary carries them as ``decoding``. Without it: no figures."""
+
+    def decoding_stats(self) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class ClosablePolicy(Protocol):
+    """Optional member of a policy that holds resources (a connection pool); whoever
+    made the policy closes it once the run ended. Without it there is nothing to close."""
+
+    def close(self) -> None: ...
 
 
 def estimate_tokens(text: str) -> int:
