@@ -17,7 +17,7 @@ from skillbank.governance.harness import Change, _changes
 from skillbank.llm.base import Completion, EpisodeInfo, Message
 from skillbank.rl.chains import outcome
 from skillbank.store import open_store
-from skillbank.worlds.apps.state import Change as StateChange
+from skillbank.worlds.engine.state import Change as StateChange
 from skillbank.worlds.base import GUARD, Grade
 from skillbank.worlds.base import TestResult as Check
 
