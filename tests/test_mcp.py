@@ -18,8 +18,8 @@ from mcp import Client  # noqa: E402
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 
 from skillbank.store import Provenance, VersionStatus, open_store  # noqa: E402
-from skillbank.worlds.support import make_world  # noqa: E402
-from skillbank.worlds.support.scenarios import REFUND_ORDER  # noqa: E402
+from skillbank.toolkit.support import make_world  # noqa: E402
+from skillbank.toolkit.support.scenarios import REFUND_ORDER  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

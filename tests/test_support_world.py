@@ -18,9 +18,9 @@ from skillbank.llm.expert import ExpertPolicy
 from skillbank.retrieval import make_retriever
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import open_store
-from skillbank.worlds.registry import make_world
-from skillbank.worlds.support import make_world as make_support
-from skillbank.worlds.support.tools import refund_verdict
+from skillbank.toolkit.loader import open_world as make_world
+from skillbank.toolkit.support import make_world as make_support
+from skillbank.toolkit.support.tools import refund_verdict
 
 TODAY = dt.date(2026, 5, 18)
 

@@ -74,13 +74,13 @@ def test_the_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
 
 
 def test_the_figures_quoted_match_the_world():
-    from skillbank.worlds.support import make_world
+    from skillbank.toolkit.support import make_world
 
     text = section()
     world = make_world()
     tools = sum(len(a.apis) for name, a in world.apps.items() if name not in ("supervisor", "api_docs"))
     assert f"Its {tools} tools take" in text
-    lines = len((Path(__file__).resolve().parents[1] / "src/skillbank/worlds/support/tools.py").read_text().splitlines())
+    lines = len((Path(__file__).resolve().parents[1] / "src/skillbank/toolkit/support/tools.py").read_text().splitlines())
     assert f"take {lines} lines" in text
     scenarios = {t.scenario_id for t in world.tasks()}
     assert f"{len(scenarios)} scenarios × 3 tasks" in text

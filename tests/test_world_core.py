@@ -18,7 +18,8 @@ from skillbank.worlds.apps.scenario import NO_ANSWER, TaskSpec, grade_changes, n
 from skillbank.worlds.engine.grading import Allow, Expect
 from skillbank.worlds.engine.state import Change
 from skillbank.worlds.base import ApiError
-from skillbank.worlds.registry import WORLD_NAMES, make_world
+from skillbank.toolkit.loader import WORLD_NAMES
+from skillbank.worlds.registry import make_world
 
 TASK = "notes_tag_mentioning-1"
 OTHER = "notes_tag_mentioning-2"

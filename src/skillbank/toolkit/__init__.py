@@ -3,7 +3,7 @@
 (an instruction plus a checker returning a `Grade`) become a world that `skillbank run
 --world package.module:make_world` plays.
 
-The shipped `support` world (`skillbank.worlds.support`) is written with this API only;
+The shipped `support` world (`skillbank.toolkit.support`) is written with this API only;
 copy it to start your own.
 """
 

@@ -1,5 +1,6 @@
-"""Open the world a ``--world`` value names: a built-in one by name (``apps``, ``support``,
-``appworld``: `skillbank.worlds.registry`) or a user's from ``package.module:attr``."""
+"""Open the world a ``--world`` value names: a built-in one by name (``apps`` and
+``appworld`` from `skillbank.worlds.registry`; ``support``, the desk written with this
+toolkit, from `skillbank.toolkit.support`) or a user's from ``package.module:attr``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
 from skillbank.worlds.base import World
-from skillbank.worlds.registry import make_world
+from skillbank.worlds import registry
 
 _SPEC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([A-Za-z_][A-Za-z0-9_]*)$")
 #: What `skillbank run` needs of a world (see `skillbank.worlds.base.World`).
 WORLD_METHODS = ("splits", "tasks", "task", "start", "expert_solution")
+#: The built-in worlds' names, in the order errors list them.
+WORLD_NAMES = (*registry.WORLD_NAMES, "support")
 
 
 def open_world(spec: str = "apps", *, seed: int = 0, **options: Any) -> World:
@@ -25,7 +28,17 @@ def open_world(spec: str = "apps", *, seed: int = 0, **options: Any) -> World:
         if options:
             raise ValidationError(f"world {spec!r} takes no options, got {', '.join(sorted(options))}")
         return load_world(spec, seed=seed)
-    return make_world(spec, seed=seed, **options)
+    if spec not in WORLD_NAMES:
+        raise ValidationError(f"unknown world {spec!r}; worlds: {', '.join(WORLD_NAMES)}, or package.module:make_world")
+    if spec == "support":
+        if options:
+            raise ValidationError(f"unknown option(s) for world 'support': {', '.join(sorted(options))}; it takes none")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValidationError(f"seed must be an integer, got {seed!r}")
+        from skillbank.toolkit.support import make_world as make_support
+
+        return make_support(seed)
+    return registry.make_world(spec, seed=seed, **options)
 
 
 def load_world(spec: str, *, seed: int = 0) -> Any:

@@ -1,14 +1,14 @@
-"""Build a built-in world by name: ``make_world("apps" | "support" | "appworld", seed=0, **options)``.
+"""Build a world of this layer by name: ``make_world("apps" | "appworld", seed=0, **options)``.
 
 Options per name:
 
 - ``apps``: ``people`` (population size, default 72);
-- ``support``: none (the support desk of `skillbank.worlds.support`, built with the toolkit);
 - ``appworld``: ``experiment_name``, ``root`` (see `skillbank.worlds.appworld`); the
   seed is ignored (AppWorld's tasks are fixed by its data).
 
-A user's own world (``package.module:make_world``) is loaded above this layer:
-`skillbank.toolkit.loader.open_world` takes both kinds of spec.
+Worlds built with the toolkit (the shipped ``support`` desk, a user's
+``package.module:make_world``) live above this layer: `skillbank.toolkit.loader.open_world`
+takes every kind of spec, and is what the faces call.
 
 Worlds are imported when asked for, so naming one never pays for another's imports.
 """
@@ -20,14 +20,14 @@ from typing import Any
 from skillbank.errors import ValidationError
 from skillbank.worlds.base import World
 
-WORLD_NAMES = ("apps", "appworld", "support")
-_OPTIONS = {"apps": ("people",), "support": (), "appworld": ("experiment_name", "root")}
+WORLD_NAMES = ("apps", "appworld")
+_OPTIONS = {"apps": ("people",), "appworld": ("experiment_name", "root")}
 
 
 def make_world(name: str = "apps", seed: int = 0, **options: Any) -> World:
-    """The built-in world called `name`, configured from `seed` and `options`."""
+    """The world of this layer called `name`, configured from `seed` and `options`."""
     if name not in WORLD_NAMES:
-        raise ValidationError(f"unknown world {name!r}; worlds: {', '.join(WORLD_NAMES)}, or package.module:make_world")
+        raise ValidationError(f"unknown world {name!r}; worlds: {', '.join(WORLD_NAMES)}")
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
         raise ValidationError(
@@ -39,10 +39,6 @@ def make_world(name: str = "apps", seed: int = 0, **options: Any) -> World:
         from skillbank.worlds.apps import AppsWorld
 
         return AppsWorld(seed, **options)
-    if name == "support":
-        from skillbank.worlds.support import make_world as make_support
-
-        return make_support(seed)
     from skillbank.worlds.appworld import AppWorldWorld
 
     return AppWorldWorld(**options)

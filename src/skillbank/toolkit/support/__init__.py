@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 
 from skillbank.toolkit import ToolkitWorld
-from skillbank.worlds.support.data import DeskData
-from skillbank.worlds.support.scenarios import BUILDERS
-from skillbank.worlds.support.tools import desk, payments, policy
+from skillbank.toolkit.support.data import DeskData
+from skillbank.toolkit.support.scenarios import BUILDERS
+from skillbank.toolkit.support.tools import desk, payments, policy
 
 SPLITS = ("train", "dev", "test")
 

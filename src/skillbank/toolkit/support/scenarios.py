@@ -19,8 +19,8 @@ from typing import Any
 
 from skillbank.toolkit import GUARD, Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
 from skillbank.worlds.engine.api import TODAY
-from skillbank.worlds.support.data import CATALOGUE, DeskData
-from skillbank.worlds.support.tools import late_credit, refund_verdict
+from skillbank.toolkit.support.data import CATALOGUE, DeskData
+from skillbank.toolkit.support.tools import late_credit, refund_verdict
 
 REASON_TEXT = {"damaged": "it arrived damaged", "defective": "it is defective",
                "not_as_described": "it is not as described", "changed_mind": "they changed their mind"}

@@ -2,7 +2,7 @@
 
 :class:`DeskData` is a small builder. A seeded background of ordinary customers makes
 lookups real; each scenario then adds the customers and orders its tasks are about
-(`skillbank.worlds.support.scenarios`), so every task's facts are stated where the task
+(`skillbank.toolkit.support.scenarios`), so every task's facts are stated where the task
 is. All of it ends up in ``ToolkitWorld(data=...)`` as plain records.
 """
 
