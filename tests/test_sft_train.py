@@ -17,7 +17,9 @@ from _sft_util import tiny_model, tiny_tokenizer  # noqa: E402
 
 from skillbank.errors import ConfigError, ValidationError  # noqa: E402
 from skillbank.llm.base import Message  # noqa: E402
-from skillbank.llm.local import LocalConfig, LocalPolicy, TransformersBackend  # noqa: E402
+from skillbank.llm.local import LocalPolicy  # noqa: E402
+from skillbank.llm.local_config import LocalConfig  # noqa: E402
+from skillbank.llm.transformers_backend import TransformersBackend  # noqa: E402
 from skillbank.train.sft_config import SftConfig, load_config  # noqa: E402
 from skillbank.train.sft_data import SftRecord, write_sft  # noqa: E402
 from skillbank.train.sft_tokens import encode_messages  # noqa: E402
@@ -89,7 +91,7 @@ def test_a_tiny_model_overfits_two_examples(tok, data_dir, tmp_path, precision, 
     assert [policy.generate(p).text for p in PROMPTS] == TARGETS
     # The adapter's vocabulary: every token of its training records; decoding over it
     # gives the same replies.
-    from skillbank.llm.local import adapter_vocab
+    from skillbank.llm.model_files import adapter_vocab
     from skillbank.train.sft_trainer import prepare_examples
 
     vocab = adapter_vocab(tmp_path / "run" / "adapter")

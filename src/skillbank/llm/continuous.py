@@ -2,10 +2,10 @@
 decoding steps, so an episode's next turn does not wait for the longest reply of a
 batch it shared.
 
-The runner plays a split's scenarios on threads; each thread's `submit` blocks until its
+The agent runner plays a split's scenarios on threads; each thread's `submit` blocks until its
 reply is done. One of the waiting threads drives the decoder at a time: it admits the
-requests that have arrived (each prompt is prefilled alone, from the prefix pool of
-`skillbank.llm.engine.PrefixCachedGenerator`), runs one decoding step for every open row,
+requests that have arrived (each prompt is prefilled alone, from the prefix pool, by
+`skillbank.llm.runner.ModelRunner.prefill`), runs one decoding step for every open row,
 and hands each finished reply to its thread. When the driver's own reply is done it
 returns, and another waiting thread takes over.
 
@@ -30,9 +30,9 @@ last ``window`` tokens by position, not by column), and a rebuild squeezes the u
 columns out once they pile up. A draft is as long as a budget of tokens per step allows
 (more rows, shorter drafts), at most ``speculate``.
 
-Greedy replies are the tokens `PrefixCachedGenerator.generate` gives (up to floating-point
-summation order); sampled replies draw from a generator seeded per request, so a sampled
-reply does not depend on which other rows shared its steps.
+Greedy replies are the tokens `skillbank.llm.lockstep.LockstepDecoder` gives (up to
+floating-point summation order); sampled replies draw from a generator seeded per request,
+so a sampled reply does not depend on which other rows shared its steps.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from skillbank.llm.engine import PrefixCachedGenerator
+from skillbank.llm.runner import ModelRunner
 
 #: Spare columns left of the write column and after the replies' budget, on a rebuild.
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
@@ -110,8 +110,7 @@ class ContinuousDecoder:
     """Serve `submit(prompt, seed)` calls from many threads over one running batch.
 
     Args:
-        engine: the prefix-cached generator whose model, pool, stop rule and vocabulary
-            are used.
+        runner: the model runner whose model, pool, stop rule and vocabulary are used.
         max_rows: most rows decoded at once; later requests wait for a free row.
         max_new_tokens: the reply budget.
         temperature: 0 for greedy decoding.
@@ -120,15 +119,15 @@ class ContinuousDecoder:
             does not take a mask per layer type turn drafting off.
     """
 
-    def __init__(self, engine: PrefixCachedGenerator, *, max_rows: int, max_new_tokens: int, temperature: float,
+    def __init__(self, runner: ModelRunner, *, max_rows: int, max_new_tokens: int, temperature: float,
                  speculate: int = 0):
-        self.engine = engine
-        self.torch = engine.torch
+        self.runner = runner
+        self.torch = runner.torch
         self.max_rows = max_rows
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.speculate = speculate if temperature == 0 and engine.takes_custom_masks else 0
-        windows = [w for w in engine._windows if w]
+        self.speculate = speculate if temperature == 0 and runner.takes_custom_masks else 0
+        windows = [w for w in runner.windows if w]
         self._window = min(windows) if windows else None
         self._colpos: Any = None  # slot x column -> position id of the token written there
         self._cond = threading.Condition()
@@ -143,7 +142,6 @@ class ContinuousDecoder:
         self._cap = 0
         self._idle = 0
         self._allowed: set[int] = set()
-        self._trim = engine._trim
         self.rebuilds = 0
         self.steps = 0
         self.peak_rows = 0
@@ -192,17 +190,17 @@ class ContinuousDecoder:
     def _drive(self, mine: _Request) -> None:
         """Admit and step until `mine` is done."""
         torch = self.torch
-        engine = self.engine
-        with engine._lock, torch.inference_mode():
-            if engine.vocab is not None and self._allowed:
-                engine._cut_head(self._allowed)
+        runner = self.runner
+        with runner.lock, torch.inference_mode():
+            if runner.vocab is not None and self._allowed:
+                runner.cut_head(self._allowed)
             try:
                 while not mine.done:
                     self._admit()
                     if not mine.done and any(r is not None for r in self._rows):
                         self._step()
             finally:
-                engine._restore_head()
+                runner.restore_head()
 
     def _take_pending(self) -> list[_Request]:
         with self._cond:
@@ -213,7 +211,7 @@ class ContinuousDecoder:
             return taken
 
     def _admit(self) -> None:
-        engine = self.engine
+        runner = self.runner
         torch = self.torch
         joining = self._take_pending()
         if not joining:
@@ -223,19 +221,19 @@ class ContinuousDecoder:
             return
         self._idle = 0
         for request in joining:
-            request.ids = list(engine.tokenizer(request.prompt)["input_ids"])
+            request.ids = list(runner.tokenizer(request.prompt)["input_ids"])
             if self.temperature > 0:
                 request.generator = torch.Generator().manual_seed(request.seed)
             if self.speculate:
                 request.drafter = _Drafter(request.ids)
-        if engine.vocab is not None:
-            wanted = engine._allowed_tokens([r.ids for r in joining]) | self._allowed
-            if wanted != self._allowed or engine._allowed is None:
+        if runner.vocab is not None:
+            wanted = runner.allowed_tokens([r.ids for r in joining]) | self._allowed
+            if wanted != self._allowed or not runner.head_cut:
                 self._allowed = wanted
-                engine._cut_head(wanted)
+                runner.cut_head(wanted)
         states = []
         for request in joining:
-            kv, logits = engine._prefill(request.ids)
+            kv, logits = runner.prefill(request.ids)
             first = self._pick(logits, [request])
             if self._record(request, int(first[0])):
                 self._finish(request, kv=kv)
@@ -279,14 +277,14 @@ class ContinuousDecoder:
         """New buffers holding the open rows (moved, their unused columns squeezed out)
         and `joining`."""
         torch = self.torch
-        engine = self.engine
+        runner = self.runner
         staying = [r for r in self._rows if r is not None]
         columns = [self._columns(r) for r in staying]
         spans = [len(c) for c in columns] + [len(r.ids) for r, _ in joining]
         if not spans:
             self._rows, self._layers, self._col, self._cap = [], [], 0, 0
             return
-        # At least one padding column before every row (see PrefixCachedGenerator._decode).
+        # At least one padding column before every row (see LockstepDecoder._decode).
         col = max(spans) + 1 + (_SPARE_LEFT if joining else 0)
         cap = col + self.max_new_tokens + _SPARE_RIGHT
         rows = len(staying) + len(joining)
@@ -300,7 +298,7 @@ class ContinuousDecoder:
             for j, (r, index) in enumerate(zip(staying, columns)):
                 buf_k[j, :, col - len(index) : col] = old.buf_k[r.slot, :, index]
                 buf_v[j, :, col - len(index) : col] = old.buf_v[r.slot, :, index]
-            layers.append(engine._buffer_layer(i, buf_k, buf_v, col))
+            layers.append(runner.buffer_layer(i, buf_k, buf_v, col))
         mask = torch.zeros((rows, cap), dtype=torch.long)
         colpos = torch.zeros((rows, cap), dtype=torch.long)
         positions = torch.zeros(rows, dtype=torch.long)
@@ -317,7 +315,7 @@ class ContinuousDecoder:
         self._rows = list(staying) + [None] * len(joining)
         self._col, self._cap = col, cap
         self.rebuilds += 1
-        self._trim()
+        self.runner.trim_heap()
         for j, (request, kv) in enumerate(joining):
             self._place(request, kv, len(staying) + j)
 
@@ -386,14 +384,13 @@ class ContinuousDecoder:
         else:
             self._mask[:, col] = 1
             mask = self._mask[:, : col + 1]
-        cache = self.engine._Cache(layers=self._layers)
-        out = self.engine.model(input_ids=feed, attention_mask=mask, cache=cache, position_ids=positions,
-                                use_cache=True, logits_to_keep=width)
+        cache = self.runner.new_cache(self._layers)
+        logits = self.runner.forward(feed, attention_mask=mask, cache=cache, position_ids=positions,
+                                     logits_to_keep=width).float()
         self._col += width
         self.steps += 1
         if self.steps % _TRIM_STEPS == 0:
-            self._trim()
-        logits = out.logits.float()
+            self.runner.trim_heap()
         picked = self._pick(logits[[slot for slot, _ in live]].reshape(len(live) * width, -1),
                             [r for _, r in live for _ in range(width)]).view(len(live), width).tolist()
         for (slot, request), tokens in zip(live, picked):
@@ -414,32 +411,25 @@ class ContinuousDecoder:
                 self._finish(request)
 
     def _pick(self, logits: Any, requests: list[_Request]) -> Any:
-        torch = self.torch
-        if self.temperature > 0:
-            probs = torch.softmax(logits / self.temperature, dim=-1)
-            index = torch.cat([torch.multinomial(probs[i : i + 1], 1, generator=r.generator).view(1)
-                               for i, r in enumerate(requests)])
-        else:
-            index = logits.argmax(dim=-1)
-        allowed = self.engine._allowed
-        return index if allowed is None else allowed[index]
+        """The next token per row of `logits`; a sampled row draws from its request's generator."""
+        return self.runner.pick(logits, self.temperature, [r.generator for r in requests])
 
     def _record(self, request: _Request, token: int) -> bool:
         """Append `token` to the reply; whether the reply is now over."""
         request.generated.append(token)
         if request.drafter is not None:
             request.drafter.extend([token])
-        eos = self.engine.tokenizer.eos_token_id
+        eos = self.runner.tokenizer.eos_token_id
         if eos is not None and token == eos:
             request.eos = True
             return True
-        return len(request.generated) >= self.max_new_tokens or self.engine.is_done(request.generated)
+        return len(request.generated) >= self.max_new_tokens or self.runner.is_done(request.generated)
 
     def _finish(self, request: _Request, kv: list[tuple[Any, Any]] | None = None) -> None:
-        engine = self.engine
-        engine.stats.generated_tokens += len(request.generated)
+        runner = self.runner
+        runner.stats.generated_tokens += len(request.generated)
         if kv is None:  # left the batch: pool what was fed
-            engine._pool_reply(request.ids, request.generated, self._layers, request.slot, self._columns(request))
+            runner.pool_reply(request.ids, request.generated, self._layers, request.slot, self._columns(request))
             self._rows[request.slot] = None
         with self._cond:
             request.done = True

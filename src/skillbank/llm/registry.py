@@ -53,7 +53,8 @@ def make_policy(name: str, **options: Any) -> Policy:
         config = _build_config(name, OpenAIConfig, options, extra=("transport",))
         return OpenAIPolicy(config, **options)
     if name == "local":
-        from skillbank.llm.local import LocalConfig, LocalPolicy
+        from skillbank.llm.local import LocalPolicy
+        from skillbank.llm.local_config import LocalConfig
 
         return LocalPolicy(_build_config(name, LocalConfig, options))
     if name == "replay":

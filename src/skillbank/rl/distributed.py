@@ -48,7 +48,9 @@ class RolloutWorker:
 
             return ExpertPolicy(self.world)
         if kind == "local":
-            from skillbank.llm.local import LocalConfig, LocalPolicy, TransformersBackend
+            from skillbank.llm.local import LocalPolicy
+            from skillbank.llm.local_config import LocalConfig
+            from skillbank.llm.transformers_backend import TransformersBackend
 
             model, tokenizer = self._load_model(spec)
             cfg = LocalConfig(max_new_tokens=int(spec["max_new_tokens"]), temperature=float(spec["temperature"]),
@@ -60,7 +62,8 @@ class RolloutWorker:
         import peft
         from safetensors.torch import load
 
-        from skillbank.llm.local import LocalConfig, load_transformers
+        from skillbank.llm.local_config import LocalConfig
+        from skillbank.llm.transformers_backend import load_transformers
 
         if self._model is None:
             base, tokenizer = load_transformers(LocalConfig(model_path=spec.get("model_path"), adapter_path="none"))

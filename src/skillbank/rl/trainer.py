@@ -152,7 +152,7 @@ def reply_logprobs(model: Any, tokenizer: Any, turns: Sequence[PolicyTurn], max_
     """
     import torch
 
-    from skillbank.llm.local import render_prompt, render_reply
+    from skillbank.llm.template import render_prompt, render_reply
 
     pieces = []
     for turn in turns:
@@ -397,7 +397,9 @@ def default_policy_factory(config: SageConfig) -> Callable[[Any, Any, int], Any]
     """Rollout policies: the model being trained behind the local backend, sampling."""
 
     def make(model: Any, tokenizer: Any, seed: int) -> Any:
-        from skillbank.llm.local import LocalConfig, LocalPolicy, TransformersBackend
+        from skillbank.llm.local import LocalPolicy
+        from skillbank.llm.local_config import LocalConfig
+        from skillbank.llm.transformers_backend import TransformersBackend
 
         cfg = LocalConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed)
         return LocalPolicy(cfg, backend=TransformersBackend(model, tokenizer))
@@ -407,7 +409,8 @@ def default_policy_factory(config: SageConfig) -> Callable[[Any, Any, int], Any]
 
 def load_trainable_model(config: SageConfig) -> tuple[Any, Any]:
     """The base model with the starting adapter (trainable) or a fresh LoRA."""
-    from skillbank.llm.local import LocalConfig, load_transformers
+    from skillbank.llm.local_config import LocalConfig
+    from skillbank.llm.transformers_backend import load_transformers
 
     try:
         import peft
@@ -417,7 +420,7 @@ def load_trainable_model(config: SageConfig) -> tuple[Any, Any]:
         import torch
 
         torch.set_num_threads(config.threads)
-    from skillbank.llm.local import resolve_adapter
+    from skillbank.llm.model_files import resolve_adapter
 
     # The base weights, unmerged: the adapter training starts from stays a trainable LoRA.
     model, tokenizer = load_transformers(LocalConfig(model_path=config.model_path, adapter_path="none"))

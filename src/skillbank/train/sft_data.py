@@ -29,7 +29,7 @@ from typing import Any
 
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
-from skillbank.llm.local import render_prompt, render_reply
+from skillbank.llm.template import render_prompt, render_reply
 from skillbank.worlds.base import TRAIN_SEEDS
 
 VARIANTS = ("skills", "no-skills")

@@ -70,7 +70,7 @@ def load_base(config: SftConfig) -> tuple[Any, Any]:
     `config.model_path` names a checkpoint directory."""
     torch, transformers, _ = _import()
     if config.model_path is None:
-        from skillbank.llm.local import ensure_checkpoint
+        from skillbank.llm.model_files import ensure_checkpoint
 
         directory = ensure_checkpoint()
     else:
@@ -287,7 +287,7 @@ def train_sft(
 def write_vocab(adapter_dir: Path, examples: Sequence[EncodedExample]) -> Path:
     """The adapter's `VOCAB_FILE`: every token id of the records it trained on (the local
     policy decodes replies over these and the prompt's own tokens)."""
-    from skillbank.llm.local import VOCAB_FILE
+    from skillbank.llm.model_files import VOCAB_FILE
 
     ids = sorted({t for example in examples for t in example.input_ids})
     target = Path(adapter_dir) / VOCAB_FILE
