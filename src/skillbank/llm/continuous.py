@@ -5,7 +5,7 @@ batch it shared.
 The agent runner plays a split's scenarios on threads; each thread's `submit` blocks until its
 reply is done. One of the waiting threads drives the decoder at a time: it admits the
 requests that have arrived (each prompt is prefilled alone, from the prefix pool, by
-`skillbank.llm.runner.ModelRunner.prefill`), runs one decoding step for every open row,
+`skillbank.llm.model_runner.ModelRunner.prefill`), runs one decoding step for every open row,
 and hands each finished reply to its thread. When the driver's own reply is done it
 returns, and another waiting thread takes over.
 
@@ -41,7 +41,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from skillbank.llm.runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner
 
 #: Spare columns left of the write column and after the replies' budget, on a rebuild.
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024

@@ -5,7 +5,7 @@ methods:
 
 - `skillbank.llm.prefix_pool`: the key/value states of the prompts seen, bounded in bytes,
   looked up by their longest shared token prefix;
-- `skillbank.llm.runner`: the model runner (prefill from the pool, a forward pass over
+- `skillbank.llm.model_runner`: the model runner (prefill from the pool, a forward pass over
   buffer layers, picking the next token, the output head cut to a vocabulary), over the
   cache layers and attention of `skillbank.llm.attention`;
 - the schedulers: `skillbank.llm.lockstep` (a batch decodes until its longest reply ends)
@@ -20,7 +20,7 @@ from typing import Any
 from skillbank.llm.continuous import ContinuousDecoder
 from skillbank.llm.lockstep import LockstepDecoder
 from skillbank.llm.prefix_pool import DEFAULT_POOL_BYTES, PoolStats, PrefixPool
-from skillbank.llm.runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner
 
 
 class PrefixCachedGenerator:

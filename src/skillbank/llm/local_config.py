@@ -71,7 +71,7 @@ class LocalConfig:
             may differ from float32's on a near tie).
         vocab: ``"adapter"`` (default): when the adapter ships a `model_files.VOCAB_FILE` (the
             bundled one does), replies are decoded over its training tokens plus the
-            prompt's tokens (see `skillbank.llm.runner.ModelRunner`); the base
+            prompt's tokens (see `skillbank.llm.model_runner.ModelRunner`); the base
             model and adapters without the file use the whole vocabulary. ``"full"``:
             always the whole vocabulary.
         batching: how the transformers backend batches concurrent episodes:

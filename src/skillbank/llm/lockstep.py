@@ -3,7 +3,7 @@ with its longest reply.
 
 `LockstepBatcher` gathers concurrent `submit` calls of the agent runner's scenario
 threads into one batch; `LockstepDecoder` decodes a batch over the model runner
-(`skillbank.llm.runner.ModelRunner`).
+(`skillbank.llm.model_runner.ModelRunner`).
 
 **Decoding.** Each prompt's remaining tokens are prefilled one row at a time (on a CPU a
 batched prefill is no faster per token). The rows' caches are then copied, left-padded,
@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from skillbank.llm.runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner
 
 
 class LockstepDecoder:

@@ -7,7 +7,7 @@ episode's prefill cost grows with the square of its turns. The pool keeps the ke
 states of the prompts seen (a small LRU pool bounded in bytes): a new prompt is tokenised,
 the pool entry sharing its longest token prefix is found (its own episode's previous turn,
 or any episode for the system prompt), and only the tokens after that prefix are run
-through the model (`skillbank.llm.runner.ModelRunner.prefill`). The comparison is on token
+through the model (`skillbank.llm.model_runner.ModelRunner.prefill`). The comparison is on token
 ids, so it stays exact when the text re-tokenises differently at a turn's boundary: the
 cache is used only up to the first differing token.
 
@@ -64,7 +64,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 class PrefixPool:
     """An LRU pool of token sequences and their per-layer key/value states, bounded in
-    bytes. Not locked: its owner (`skillbank.llm.runner.ModelRunner`) serialises use.
+    bytes. Not locked: its owner (`skillbank.llm.model_runner.ModelRunner`) serialises use.
 
     Args:
         max_bytes: bound of the cached keys and values; 0 turns caching off.
