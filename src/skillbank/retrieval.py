@@ -37,13 +37,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
+import itertools
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -143,7 +144,7 @@ def ngram_tokens(text: str, stopwords: frozenset[str] = frozenset()) -> list[str
     the bigram "money roommate": word order survives, filler does not.
     """
     words = [w for w in _WORD.findall(text.lower()) if w not in stopwords]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 class Retriever(Protocol):

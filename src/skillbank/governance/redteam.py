@@ -52,7 +52,7 @@ _SECRET_PATTERNS = (
     ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("a bearer token", re.compile(r"[Bb]earer\s+[A-Za-z0-9._-]{20,}")),
 )
-_SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api_?key|access_?key|credential)s?$", re.I)
+_SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api_?key|access_?key|credential)s?$", re.IGNORECASE)
 _PAGE_KWARGS = {"page_index", "page", "offset", "cursor", "page_token", "next_page"}
 READ_VERBS = ("get", "show", "find", "list", "search", "count", "summary", "summarize", "read", "lookup")
 DESTRUCTIVE = {
@@ -246,7 +246,7 @@ def _base_type(annotation: str | None) -> str | None:
         return None
     text = annotation.replace("typing.", "").replace(" ", "")
     for t in ("int", "float", "str", "bool", "list", "dict"):
-        if text == t or text.startswith(f"{t}[") or text.startswith(f"{t}|") or text.lower().startswith(f"{t}["):
+        if text == t or text.startswith((f"{t}[", f"{t}|")) or text.lower().startswith(f"{t}["):
             return t
     if text.startswith(("List[", "Sequence[", "tuple[", "Tuple[")):
         return "list"

@@ -19,6 +19,7 @@ give the same rollouts (a test checks it).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -127,10 +128,9 @@ def ray_player(address: str | None, *, world_seed: int, rollout: RolloutConfig, 
 
     def shutdown() -> None:
         for w in workers:
-            try:
+            # Best effort: the actor is killed next anyway.
+            with contextlib.suppress(Exception):
                 ray.get(w.close.remote(), timeout=30)
-            except Exception:  # noqa: BLE001 - best effort: the actor is killed next anyway
-                pass
             ray.kill(w)
 
     return play, shutdown

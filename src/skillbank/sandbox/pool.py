@@ -38,7 +38,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from skillbank.bounded import bounded_jsonable_flagged
 from skillbank.errors import SkillbankError, ValidationError
@@ -74,7 +74,7 @@ class SandboxDegradedWarning(RuntimeWarning):
 class _Worker:
     """Parent-side handle of one worker process (mutable bookkeeping, not a record)."""
 
-    __slots__ = ("pid", "pidfd", "sock", "ready", "layers", "stopped", "spawned_at")
+    __slots__ = ("layers", "pid", "pidfd", "ready", "sock", "spawned_at", "stopped")
 
     def __init__(self, pid: int, pidfd: int, sock: _protocol.Channel):
         self.pid = pid
@@ -322,7 +322,7 @@ class SandboxPool:
             self._zygote.wait()
         atexit.unregister(self.close)
 
-    def __enter__(self) -> SandboxPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -427,7 +427,7 @@ class Session:
         worker, self._worker = self._worker, None
         self.pool._release(worker)
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

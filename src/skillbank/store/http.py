@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -79,7 +79,7 @@ class HttpLibraryStore:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> HttpLibraryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

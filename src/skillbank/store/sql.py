@@ -30,9 +30,22 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
@@ -76,13 +89,13 @@ class LibrarySnapshot:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _ts(when: dt.datetime) -> str:
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _dt(text: str) -> dt.datetime:
@@ -176,7 +189,7 @@ class SqlLibraryStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> SqlLibraryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -253,9 +266,9 @@ class SqlLibraryStore:
             number = 1 if previous is None else previous.version + 1
             if prov.parent_version_id is None and previous is not None:
                 prov = dataclasses.replace(prov, parent_version_id=previous.id)
-            elif prov.parent_version_id is not None:
-                if conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None:
-                    raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
+            elif (prov.parent_version_id is not None
+                  and conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None):
+                raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
             now = utc_now()
             stored = StoredVersion(
                 id=uuid.uuid4().hex,
