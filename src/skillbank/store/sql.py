@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     and_,
@@ -162,7 +163,7 @@ class SqlLibraryStore:
         if self._sqlite:
             self.engine: Engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
             _configure_sqlite(self.engine, busy_timeout_s)
-            self._writer = self.engine.execution_options(skillbank_write=True)
+            self._writer: Engine = self.engine.execution_options(skillbank_write=True)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._writer = self.engine
@@ -519,7 +520,10 @@ class SqlLibraryStore:
             type=_enum_value(type), namespace=namespace, name=name, version_id=version_id, actor=actor,
             reason=reason, payload=json.dumps(payload or {}, sort_keys=True, default=str), at=_ts(at),
         ))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        if key is None:  # a one-row INSERT always reports its key
+            raise RuntimeError("the event INSERT reported no primary key")
+        return int(key[0])
 
     def record_event(
         self,
@@ -644,7 +648,7 @@ class SqlLibraryStore:
         SQL on the (namespace, status, run_id) index. Pass the cursor to
         :meth:`changes_since` to follow the library from there."""
         v = t.versions.c
-        cond = v.status.in_([VersionStatus(s).value for s in statuses])
+        cond: ColumnElement[bool] = v.status.in_([VersionStatus(s).value for s in statuses])
         if run_id is not None:
             cond = or_(cond, and_(v.status == VersionStatus.CANDIDATE.value, v.run_id == run_id))
         with self._read() as conn, conn.begin():
