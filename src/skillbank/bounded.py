@@ -89,11 +89,12 @@ def _convert(obj: Any, depth: int, max_items: int, max_str: int, budget: _Budget
         return _cut(obj, max_str, budget)
     if isinstance(obj, enum.Enum):
         return _convert(obj.value, depth, max_items, max_str, budget)
-    if isinstance(obj, (dict, list, tuple, set, frozenset)) or (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+    record = dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    if record or isinstance(obj, (dict, list, tuple, set, frozenset)):
         if depth <= 0:
             budget.truncated = True
             return _DEEP.format(depth=0)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if record:
             items = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
             return _mapping(items, len(items), depth, max_items, max_str, budget)
         if isinstance(obj, dict):

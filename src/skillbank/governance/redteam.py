@@ -26,7 +26,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from skillbank.governance.harness import Harness, SkillRun
 from skillbank.governance.policy import RedteamRules, severity_at_least
@@ -113,7 +113,7 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _is_paginated_call(node: ast.AST) -> bool:
+def _is_paginated_call(node: ast.AST) -> TypeGuard[ast.Call]:
     return (isinstance(node, ast.Call) and _dotted(node.func).startswith("apis.")
             and any(k.arg in _PAGE_KWARGS for k in node.keywords))
 
@@ -273,14 +273,15 @@ _WRONG: dict[str | None, list[Any]] = {
 def _typed_strategy(kind: str | None) -> Any:
     from hypothesis import strategies as st
 
-    return {
+    by_kind: dict[str | None, Any] = {
         "int": st.integers(min_value=-(10**6), max_value=10**6),
         "float": st.floats(allow_nan=False, allow_infinity=False, width=32),
         "str": st.text(max_size=40),
         "bool": st.booleans(),
         "list": st.lists(st.one_of(st.integers(), st.text(max_size=8)), max_size=5),
         "dict": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
-    }.get(kind, st.one_of(st.none(), st.integers(), st.text(max_size=10)))
+    }
+    return by_kind.get(kind, st.one_of(st.none(), st.integers(), st.text(max_size=10)))
 
 
 def fuzz_inputs(params: list[Param], examples: int, seed: int = 0) -> list[tuple[dict[str, Any], bool]]:

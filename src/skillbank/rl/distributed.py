@@ -112,7 +112,8 @@ def ray_player(address: str | None, *, world_seed: int, rollout: RolloutConfig, 
                      runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
-    Remote = ray.remote(num_cpus=0)(RolloutWorker)
+    # Any: Ray's annotations do not type an actor's methods (their `.remote`).
+    Remote: Any = ray.remote(num_cpus=0)(RolloutWorker)
     workers = [Remote.remote(world_seed, rollout) for _ in range(actors)]
 
     def play(chains: list[Chain], policy_for: Callable[[int], Any]) -> list[list[ChainRollout]]:
