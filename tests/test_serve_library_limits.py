@@ -12,15 +12,14 @@ import pytest
 pytest.importorskip("fastapi", reason="the REST API needs the `web` extra (fastapi)")
 pytest.importorskip("uvicorn", reason="the REST API needs the `web` extra (uvicorn)")
 
-from http_server import serve_in_thread  # noqa: E402
-
-from skillbank.cli import main  # noqa: E402
-from skillbank.errors import ConfigError  # noqa: E402
-from skillbank.serve.app import create_app  # noqa: E402
-from skillbank.serve.tokens import TokenRegistry  # noqa: E402
-from skillbank.store import VersionStatus, open_store  # noqa: E402
-from skillbank.store.http import HttpLibraryStore  # noqa: E402
-from skillbank.store.portable import export_library  # noqa: E402
+from http_server import serve_in_thread
+from skillbank.cli import main
+from skillbank.errors import ConfigError
+from skillbank.serve.app import create_app
+from skillbank.serve.tokens import TokenRegistry
+from skillbank.store import VersionStatus, open_store
+from skillbank.store.http import HttpLibraryStore
+from skillbank.store.portable import export_library
 
 V1 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return sum(xs)\n"
 V2 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return sum(x for x in xs if x)\n"
