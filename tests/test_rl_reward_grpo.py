@@ -186,13 +186,13 @@ def test_policy_gradient_raises_the_rewarded_output():
 
 def test_advantages_match_trls_group_scaling() -> None:
     """TRL's GRPOTrainer with scale_rewards="group" divides by its own `nanstd` (Bessel-corrected)
-    plus 1e-4; with scale_rewards="none" it only centres: SAGE's default."""
-    trl_utils = pytest.importorskip("trl.trainer.utils", reason="TRL is not installed (the `train` extra)")
+    plus 1e-4; with scale_rewards="none" it only centres: SAGE's default. TRL's formula is
+    written out here (these rewards hold no NaN, so `nanstd` is torch.std with correction=1)."""
     rng = np.random.default_rng(0)
     rewards = torch.tensor(rng.integers(0, 3, size=24).astype("float32"))  # 6 groups of 4
     G = 4
     mean = rewards.view(-1, G).mean(dim=1).repeat_interleave(G)
-    std = trl_utils.nanstd(rewards.view(-1, G), dim=1).repeat_interleave(G)
+    std = torch.std(rewards.view(-1, G), dim=1, correction=1).repeat_interleave(G)
     trl_group = ((rewards - mean) / (std + 1e-4)).numpy()
     trl_none = (rewards - mean).numpy()
     np.testing.assert_allclose(group_advantages(rewards.numpy(), G, normalize_std=True, eps=1e-4), trl_group, atol=1e-5)

@@ -89,11 +89,12 @@ def _convert(obj: Any, depth: int, max_items: int, max_str: int, budget: _Budget
         return _cut(obj, max_str, budget)
     if isinstance(obj, enum.Enum):
         return _convert(obj.value, depth, max_items, max_str, budget)
-    if isinstance(obj, (dict, list, tuple, set, frozenset)) or (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+    record = dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    if record or isinstance(obj, (dict, list, tuple, set, frozenset)):
         if depth <= 0:
             budget.truncated = True
             return _DEEP.format(depth=0)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if record:
             items = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
             return _mapping(items, len(items), depth, max_items, max_str, budget)
         if isinstance(obj, dict):
@@ -179,7 +180,7 @@ def bounded_repr(obj: Any, *, max_chars: int = 2_000, max_depth: int = 6, max_it
 # C0 controls except newline and tab, DEL and C1 controls (ESC, CSI, OSC and the rest)
 # become visible escapes, so agent output cannot move the cursor, retitle the window or
 # plant hyperlinks in a terminal.
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
 _CONTROL[0x0D] = "\\r"
 _CONTROL.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)})
 

@@ -37,13 +37,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
+import itertools
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,11 +130,13 @@ def skill_text(entry: SkillEntry) -> str:
 
 _WORD = re.compile(r"[a-z0-9]+")
 
-
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
+# English stop words: the 33 of Lucene's English analyzer (the list bm25s ships as
+# STOPWORDS_EN, which `query-ngram` used before it had its own).
+STOPWORDS_EN = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with",
+})
 
 
 def ngram_tokens(text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
@@ -143,7 +146,7 @@ def ngram_tokens(text: str, stopwords: frozenset[str] = frozenset()) -> list[str
     the bigram "money roommate": word order survives, filler does not.
     """
     words = [w for w in _WORD.findall(text.lower()) if w not in stopwords]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 class Retriever(Protocol):
@@ -494,7 +497,7 @@ class NgramRetriever(_IndexedRetriever):
 
     def __init__(self, *, top_k: int = DEFAULT_TOP_K, text: Callable[[SkillEntry], str] = query_text) -> None:
         self._text = text
-        self._stop = _stopwords()
+        self._stop = STOPWORDS_EN
         super().__init__(top_k=top_k)
 
     def _clear(self) -> None:

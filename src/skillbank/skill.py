@@ -240,8 +240,7 @@ def _decode(source: str | bytes, max_bytes: int) -> str:
         text = source
     else:
         raise SkillParseError(f"source must be str or bytes, not {type(source).__name__}")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise SkillParseError("source is empty")
     if "\x00" in text:

@@ -4,6 +4,7 @@ token budget. Operations are detected on every block; saves happen once, at the 
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -168,14 +169,15 @@ class SkillAgent:
               ) -> tuple[TurnTrace, ExecutionResult | None, str]:
         """Run the reply's code; returns the turn, the result (None: no code ran) and the
         part of the code that ran to completion."""
-        common = dict(
+        make_turn = functools.partial(
+            TurnTrace,
             index=index, prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             prompt_chars=sum(len(m.content) for m in messages), policy_latency_s=completion.latency_s,
             reply=completion.text,
         )
         extracted = extract_code(completion.text)
         if extracted.code is None:
-            turn = TurnTrace(**common, code=None, ok=None, observation=extracted.problem or "", error="no_code",
+            turn = make_turn(code=None, ok=None, observation=extracted.problem or "", error="no_code",
                              api_calls=(), operations=(), exec_duration_s=0.0)
             return turn, None, ""
         result = session.run(extracted.code)
@@ -186,8 +188,8 @@ class SkillAgent:
             "; ".join(result.static_errors) if result.static_errors
             else f"{result.error_type or 'Error'}: {result.error_message or result.killed or ''}"
         )
-        turn = TurnTrace(
-            **common, code=extracted.code, ok=result.ok, error=error,
+        turn = make_turn(
+            code=extracted.code, ok=result.ok, error=error,
             observation=render_observation(result, self.config, extra_blocks=extracted.blocks_found - 1),
             api_calls=tuple(asdict(c) for c in result.api_calls), operations=tuple(ops),
             exec_duration_s=result.duration_s,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from skillbank.sandbox.types import ExecutionResult
@@ -80,7 +80,7 @@ class BlockAnalysis:
         return frozenset().union(*(s.refs for s in self.statements)) if self.statements else frozenset()
 
 
-def _names_loaded(nodes: list[ast.AST]) -> frozenset[str]:
+def _names_loaded(nodes: Sequence[ast.AST]) -> frozenset[str]:
     found: set[str] = set()
     for node in nodes:
         for sub in ast.walk(node):

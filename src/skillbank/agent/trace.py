@@ -89,7 +89,7 @@ _TRACE_LIMITS = {"max_depth": 48, "max_items": 100_000, "max_str": 8 << 20, "max
 
 def new_run_id() -> str:
     """Sortable by time, unique across processes."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 class RunWriter:
@@ -127,7 +127,7 @@ def mark_failed(run_dir: str | Path, error: BaseException | str, *, interrupted:
         _write_json(path / "failed.json", {
             "status": "interrupted" if interrupted else "failed",
             "error": " ".join(str(message).split())[:2000],
-            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         })
     except OSError:
         pass

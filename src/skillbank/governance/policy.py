@@ -94,15 +94,15 @@ class GovernancePolicy:
             raise ValidationError(f"policy: canary.share must be in (0, 1), got {c.share!r}")
         if not c.worse_ratio > 1.0:
             raise ValidationError(f"policy: canary.worse_ratio must be > 1, got {c.worse_ratio!r}")
-        for name, value in (("canary.alpha", c.alpha), ("canary.beta", c.beta)):
-            if not 0.0 < value < 0.5:
-                raise ValidationError(f"policy: {name} must be in (0, 0.5), got {value!r}")
+        for name, rate in (("canary.alpha", c.alpha), ("canary.beta", c.beta)):
+            if not 0.0 < rate < 0.5:
+                raise ValidationError(f"policy: {name} must be in (0, 0.5), got {rate!r}")
         if c.max_calls < c.min_calls:
             raise ValidationError("policy: canary.max_calls must be >= canary.min_calls")
-        for name, value in (("redteam.quarantine_severity", r.quarantine_severity),
-                            ("redteam.block_severity", r.block_severity)):
-            if value not in SEVERITIES:
-                raise ValidationError(f"policy: {name} must be one of {', '.join(SEVERITIES)}, got {value!r}")
+        for name, severity in (("redteam.quarantine_severity", r.quarantine_severity),
+                               ("redteam.block_severity", r.block_severity)):
+            if severity not in SEVERITIES:
+                raise ValidationError(f"policy: {name} must be one of {', '.join(SEVERITIES)}, got {severity!r}")
         if not r.timeout_s > 0:
             raise ValidationError(f"policy: redteam.timeout_s must be positive, got {r.timeout_s!r}")
 

@@ -26,7 +26,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from skillbank.governance.harness import Harness, SkillRun
 from skillbank.governance.policy import RedteamRules, severity_at_least
@@ -52,7 +52,7 @@ _SECRET_PATTERNS = (
     ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("a bearer token", re.compile(r"[Bb]earer\s+[A-Za-z0-9._-]{20,}")),
 )
-_SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api_?key|access_?key|credential)s?$", re.I)
+_SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api_?key|access_?key|credential)s?$", re.IGNORECASE)
 _PAGE_KWARGS = {"page_index", "page", "offset", "cursor", "page_token", "next_page"}
 READ_VERBS = ("get", "show", "find", "list", "search", "count", "summary", "summarize", "read", "lookup")
 DESTRUCTIVE = {
@@ -113,7 +113,7 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _is_paginated_call(node: ast.AST) -> bool:
+def _is_paginated_call(node: ast.AST) -> TypeGuard[ast.Call]:
     return (isinstance(node, ast.Call) and _dotted(node.func).startswith("apis.")
             and any(k.arg in _PAGE_KWARGS for k in node.keywords))
 
@@ -246,7 +246,7 @@ def _base_type(annotation: str | None) -> str | None:
         return None
     text = annotation.replace("typing.", "").replace(" ", "")
     for t in ("int", "float", "str", "bool", "list", "dict"):
-        if text == t or text.startswith(f"{t}[") or text.startswith(f"{t}|") or text.lower().startswith(f"{t}["):
+        if text == t or text.startswith((f"{t}[", f"{t}|")) or text.lower().startswith(f"{t}["):
             return t
     if text.startswith(("List[", "Sequence[", "tuple[", "Tuple[")):
         return "list"
@@ -273,14 +273,15 @@ _WRONG: dict[str | None, list[Any]] = {
 def _typed_strategy(kind: str | None) -> Any:
     from hypothesis import strategies as st
 
-    return {
+    by_kind: dict[str | None, Any] = {
         "int": st.integers(min_value=-(10**6), max_value=10**6),
         "float": st.floats(allow_nan=False, allow_infinity=False, width=32),
         "str": st.text(max_size=40),
         "bool": st.booleans(),
         "list": st.lists(st.one_of(st.integers(), st.text(max_size=8)), max_size=5),
         "dict": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
-    }.get(kind, st.one_of(st.none(), st.integers(), st.text(max_size=10)))
+    }
+    return by_kind.get(kind, st.one_of(st.none(), st.integers(), st.text(max_size=10)))
 
 
 def fuzz_inputs(params: list[Param], examples: int, seed: int = 0) -> list[tuple[dict[str, Any], bool]]:

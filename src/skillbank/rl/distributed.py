@@ -19,6 +19,7 @@ give the same rollouts (a test checks it).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -114,7 +115,8 @@ def ray_player(address: str | None, *, world_seed: int, rollout: RolloutConfig, 
                      runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
-    Remote = ray.remote(num_cpus=0)(RolloutWorker)
+    # Any: Ray's annotations do not type an actor's methods (their `.remote`).
+    Remote: Any = ray.remote(num_cpus=0)(RolloutWorker)
     workers = [Remote.remote(world_seed, rollout) for _ in range(actors)]
 
     def play(chains: list[Chain], policy_for: Callable[[int], Any]) -> list[list[ChainRollout]]:
@@ -130,10 +132,9 @@ def ray_player(address: str | None, *, world_seed: int, rollout: RolloutConfig, 
 
     def shutdown() -> None:
         for w in workers:
-            try:
+            # Best effort: the actor is killed next anyway.
+            with contextlib.suppress(Exception):
                 ray.get(w.close.remote(), timeout=30)
-            except Exception:  # noqa: BLE001 - best effort: the actor is killed next anyway
-                pass
             ray.kill(w)
 
     return play, shutdown

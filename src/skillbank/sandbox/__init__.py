@@ -20,13 +20,13 @@ from skillbank.sandbox.static import DEFAULT_ALLOWED_IMPORTS, StaticCheckError, 
 from skillbank.sandbox.types import ApiCallRecord, ApiHost, ExecutionResult, FrameInfo
 
 __all__ = [
+    "DEFAULT_ALLOWED_IMPORTS",
+    "LAYERS",
     "ApiCallRecord",
     "ApiHost",
-    "DEFAULT_ALLOWED_IMPORTS",
     "EchoHost",
     "ExecutionResult",
     "FrameInfo",
-    "LAYERS",
     "SandboxConfig",
     "SandboxDegradedWarning",
     "SandboxError",

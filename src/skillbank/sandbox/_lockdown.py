@@ -22,6 +22,7 @@ import signal
 import struct
 import sys
 import sysconfig
+from typing import Any
 
 from skillbank.sandbox import _namespaces, _seccomp
 
@@ -60,7 +61,8 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _syscall(libc: ctypes.CDLL, nr: int, *args: int | ctypes.c_void_p) -> int:
+def _syscall(libc: ctypes.CDLL, nr: int, *args: Any) -> int:
+    """syscall(2); `args` are ints or ctypes values (pointers, sized integers, buffers)."""
     ret = libc.syscall(ctypes.c_long(nr), *args)
     if ret < 0:
         err = ctypes.get_errno()

@@ -34,6 +34,7 @@ capabilities (changing every uid away from 0 clears them).
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 import socket
@@ -127,8 +128,15 @@ class Spawner:
             err = data[0] if data else 0
             raise OSError(err, os.strerror(err) if err else "the probe died")
 
+    @property
+    def _pidns(self) -> int:
+        """The zygote's own PID namespace, held open in "direct" mode."""
+        if self._own_pidns is None:
+            raise OSError(errno.EBADF, "the zygote's PID namespace is not open")
+        return self._own_pidns
+
     def _direct_child_ok(self) -> None:
-        setns(self._own_pidns, CLONE_NEWPID)
+        setns(self._pidns, CLONE_NEWPID)
         unshare(CLONE_NEWPID | OTHER_NAMESPACES)
 
     @staticmethod
@@ -154,7 +162,7 @@ class Spawner:
         up, down = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             if self.mode == "direct":
-                setns(self._own_pidns, CLONE_NEWPID)
+                setns(self._pidns, CLONE_NEWPID)
                 unshare(CLONE_NEWPID)
                 pid = os.fork()
                 if pid == 0:

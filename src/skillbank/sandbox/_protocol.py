@@ -113,7 +113,7 @@ class Channel:
     The worker's end blocks, with no deadline: the parent times it.
     """
 
-    __slots__ = ("sock", "_buf", "_in", "_out", "_accept_trusted", "_nonblocking", "last_size")
+    __slots__ = ("_accept_trusted", "_buf", "_in", "_nonblocking", "_out", "last_size", "sock")
 
     def __init__(self, sock: socket.socket, *, accept_trusted: bool = False, nonblocking: bool = False):
         self.sock = sock

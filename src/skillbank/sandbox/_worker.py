@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import json
 import linecache
-import socket
 import sys
 import time
 import traceback
@@ -271,8 +270,10 @@ class Worker:
         import ast  # already imported before lockdown; local to keep the fast path lean
 
         tree = ast.parse(code, filename=filename)
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            expr = ast.Expression(tree.body.pop().value)
+        final = tree.body[-1] if tree.body else None
+        if isinstance(final, ast.Expr):
+            tree.body.pop()
+            expr = ast.Expression(final.value)
             return compile(tree, filename, "exec", dont_inherit=True), compile(expr, filename, "eval", dont_inherit=True)
         return compile(tree, filename, "exec", dont_inherit=True), None
 
@@ -312,7 +313,7 @@ class Worker:
         sys.stdout = sys.stderr = out
         value = None
         try:
-            exec(body, ns)
+            exec(body, ns)  # noqa: S102 - running the agent's code is this process's job
             if tail is not None:
                 value = eval(tail, ns)
         except MemoryError:

@@ -22,17 +22,17 @@ from the worlds or the agent, so a worker's memory holds no world code to reuse.
 
 from __future__ import annotations
 
+# ast, linecache and traceback (noqa: F401) are imported here, before any fork, so the
+# workers never need to read them from disk.
+import ast  # noqa: F401
 import gc
 import importlib
 import json
+import linecache  # noqa: F401
 import os
 import signal
 import socket
 import sys
-
-# Imported here, before any fork, so the workers never need to read them from disk.
-import ast  # noqa: F401
-import linecache  # noqa: F401
 import traceback  # noqa: F401
 
 from skillbank.sandbox import _lockdown, _namespaces, _protocol, _worker, static  # noqa: F401

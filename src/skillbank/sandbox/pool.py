@@ -38,7 +38,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from skillbank.bounded import bounded_jsonable_flagged
 from skillbank.errors import SkillbankError, ValidationError
@@ -74,7 +74,7 @@ class SandboxDegradedWarning(RuntimeWarning):
 class _Worker:
     """Parent-side handle of one worker process (mutable bookkeeping, not a record)."""
 
-    __slots__ = ("pid", "pidfd", "sock", "ready", "layers", "stopped", "spawned_at")
+    __slots__ = ("layers", "pid", "pidfd", "ready", "sock", "spawned_at", "stopped")
 
     def __init__(self, pid: int, pidfd: int, sock: _protocol.Channel):
         self.pid = pid
@@ -255,6 +255,7 @@ class SandboxPool:
         return fresh, status
 
     def _acquire(self) -> _Worker:
+        worker: _Worker | None
         with self._cond:
             while True:
                 if self._closed:
@@ -322,7 +323,7 @@ class SandboxPool:
             self._zygote.wait()
         atexit.unregister(self.close)
 
-    def __enter__(self) -> SandboxPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -403,10 +404,9 @@ class Session:
 
     def reset(self, keep_skills: bool = True) -> None:
         """Start over with a fresh namespace (preloaded skills defined again unless told not to)."""
-        self._check_open()
+        worker = self._check_open()
         if not keep_skills:
             self._skills.clear()
-        worker = self._worker
         worker.resume()
         try:
             self._seq += 1
@@ -415,7 +415,7 @@ class Session:
             worker.sock.send({"op": "reset", "seq": self._seq, "token": token}, deadline=deadline)
             self._await_done(worker, self._seq, token, deadline, 1 << 16)
         except (_protocol.Timeout, _protocol.PeerClosed, _protocol.ProtocolError, OSError):
-            self._move_to_new_worker("crash", {})
+            self._move_to_new_worker(worker, "crash", {})
             return
         worker.stop()
         self._reload_skills()
@@ -427,7 +427,7 @@ class Session:
         worker, self._worker = self._worker, None
         self.pool._release(worker)
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -435,13 +435,15 @@ class Session:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self) -> _Worker:
+        """The session's worker, if the session can still run code."""
         if self.pool._closed:
             raise SandboxError("the sandbox pool is closed")
         if self._closed:
             raise SandboxError("this sandbox session is closed")
         if self._worker is None:
             raise SandboxError("this sandbox session has no worker (the pool could not replace a killed one)")
+        return self._worker
 
     def _reload_skills(self) -> list[str]:
         loaded = []
@@ -457,9 +459,10 @@ class Session:
                 loaded.append(name)
         return loaded
 
-    def _move_to_new_worker(self, kind: str, status: dict[str, Any]) -> dict[str, Any]:
+    def _move_to_new_worker(self, old: _Worker, kind: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Replace `old`, the session's worker, which was killed."""
         started = time.perf_counter()
-        old, self._worker = self._worker, None
+        self._worker = None
         try:
             self._worker, status = self.pool._replace(old)
         except SandboxError as exc:
@@ -486,9 +489,8 @@ class Session:
             return msg
 
     def _execute(self, code: str, filename: str, reloading: bool = False) -> ExecutionResult:
-        self._check_open()
+        worker = self._check_open()
         cfg = self._config
-        worker = self._worker
         started = time.perf_counter()
         deadline = time.monotonic() + cfg.timeout_s
         max_frame = cfg.stdout_limit_bytes * 8 + (1 << 20)
@@ -560,7 +562,7 @@ class Session:
         if killed is None and msg.get("recycle") == "memory":
             killed, detail = "memory", "the code exceeded the memory limit"
         if killed is not None:
-            replacement = self._move_to_new_worker(killed, {})
+            replacement = self._move_to_new_worker(worker, killed, {})
             status = replacement.get("exit_status") or {}
             if killed == "crash" and status.get("signal") == signal.SIGXCPU:
                 killed, detail = "timeout", f"the code used up the CPU-seconds limit ({cfg.cpu_seconds} s)"
@@ -713,6 +715,10 @@ def _cap(text: str | None, limit: int) -> str | None:
 def _name(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
+    return _cut_name(value)
+
+
+def _cut_name(value: str) -> str:
     return value if len(value) <= _NAME_CHARS else value[:_NAME_CHARS] + "…"
 
 
@@ -721,7 +727,7 @@ def _frames(raw: Any) -> tuple[FrameInfo, ...]:
     if isinstance(raw, list):
         for item in raw[:200]:
             if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and type(item[1]) is int and isinstance(item[2], str):
-                frames.append(FrameInfo(_name(item[0]), item[1], _name(item[2])))
+                frames.append(FrameInfo(_cut_name(item[0]), item[1], _cut_name(item[2])))
     return tuple(frames)
 
 

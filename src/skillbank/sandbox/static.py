@@ -146,7 +146,7 @@ def _format_field_problem(fmt: str) -> str | None:
             for part in text.replace("[", ".").replace("]", ".").split(".")[1:]:
                 if part.startswith("_") or part in FORBIDDEN_ATTRIBUTES:
                     return text
-            if "{" in (spec or ""):
+            if spec and "{" in spec:
                 nested = _format_field_problem(spec)
                 if nested:
                     return nested

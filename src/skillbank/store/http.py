@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -79,7 +79,7 @@ class HttpLibraryStore:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> HttpLibraryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -255,3 +255,46 @@ class HttpLibraryStore:
 
     def call_stats(self, version_id: str) -> CallStats:
         return wire.stats_from_json(self._call("GET", f"/versions/{_q(version_id)}/stats"))
+
+    def event_types(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> list[str]:
+        return sorted({e.type for e in self.events(namespace=namespace)})
+
+    def stats(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> dict[str, Any]:
+        """The counts `SqlLibraryStore.stats` gives, gathered from the listings (the REST
+        API has no aggregate route), over the namespaces this token reads when None."""
+        versions = self.list_versions(namespace=namespace, latest_only=False)
+        spaces = self.namespaces() if namespace is None else [namespace]
+        return {
+            "namespace": namespace,
+            "versions": len(versions),
+            "skills": len({(v.namespace, v.name) for v in versions}),
+            "by_status": {s.value: sum(1 for v in versions if VersionStatus(v.status) is s) for s in VersionStatus},
+            "aliases": sum(len(self.list_aliases(namespace=ns)) for ns in spaces),
+            "events": len(self.events(namespace=namespace)),
+        }
+
+    # -- what the REST API does not serve ----------------------------------------------
+
+    def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, bytes]:
+        """Always empty: a served library keeps no embedding cache for its clients, so every
+        lookup misses and the client encodes (as it would on a first run)."""
+        return {}
+
+    def put_embeddings(self, model: str, dim: int, vectors: dict[str, bytes]) -> int:
+        """Nothing is stored (see `get_embeddings`)."""
+        return 0
+
+    def remove_alias(
+        self, name: str, alias: str, *, expected_generation: int | None = None,
+        namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> Alias:
+        raise self._not_served("removing an alias")
+
+    def delete_skill(
+        self, name: str, *, namespace: str = DEFAULT_NAMESPACE, actor: str, reason: str | None = None,
+    ) -> list[StoredVersion]:
+        raise self._not_served("deleting a skill")
+
+    def _not_served(self, what: str) -> ConfigError:
+        return ConfigError(f"{what} is not possible on a served library ({self.url}): its REST API has no route "
+                           "for it; do it where the library's database is, with --library set to its path or URL")

@@ -17,11 +17,11 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from skillbank.errors import ConflictError, NotFoundError, ValidationError
+from skillbank.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from skillbank.skill import SkillParseError, parse_skill
-from skillbank.store.base import Alias, CallStats, Event, Provenance, StoredVersion, VersionStatus
+from skillbank.store.base import Alias, CallStats, Event, LibraryStore, Provenance, StoredVersion, VersionStatus
 from skillbank.store.sql import LibrarySnapshot, check_namespace
 
 METADATA_FILE = "skillbank-library.json"
@@ -29,16 +29,39 @@ FORMAT = "skillbank-library"
 FORMAT_VERSION = 1
 
 
+@runtime_checkable
+class PortableStore(Protocol):
+    """A library that is read and loaded whole, each in one transaction: the SQL store
+    (`SqlLibraryStore.snapshot` and `.restore`). A served library is not one: its REST
+    API has no bulk read or load, and one request per record would be neither atomic
+    nor exact (ids, event ids)."""
+
+    def snapshot(self) -> LibrarySnapshot: ...
+    def restore(self, snap: LibrarySnapshot) -> dict[str, Any]: ...
+
+
+def portable(store: LibraryStore, what: str) -> PortableStore:
+    """`store` as a `PortableStore`, or a `ConfigError` naming the limitation (before
+    anything is read or written)."""
+    if not isinstance(store, PortableStore):
+        raise ConfigError(
+            f"{what} needs the library's database: {store.url} is a served library, whose REST API has no "
+            "bulk export or import; run it where the database is, with --library set to its path or URL"
+        )
+    return store
+
+
 def version_path(root: Path, namespace: str, name: str, version: int) -> Path:
     return root / check_namespace(namespace) / name / f"v{int(version)}.py"
 
 
-def export_library(store: Any, directory: str | Path) -> dict[str, int]:
+def export_library(store: LibraryStore, directory: str | Path) -> dict[str, int]:
     """Write the whole library to `directory` (which must not exist or be empty)."""
+    whole = portable(store, "export")
     root = Path(directory)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ConflictError(f"export directory {str(root)!r} is not empty")
-    snap: LibrarySnapshot = store.snapshot()
+    snap = whole.snapshot()
     root.mkdir(parents=True, exist_ok=True)
     for sv in snap.versions:
         path = version_path(root, sv.namespace, sv.name, sv.version)
@@ -58,11 +81,11 @@ def export_library(store: Any, directory: str | Path) -> dict[str, int]:
     return {"versions": len(snap.versions), "aliases": len(snap.aliases), "events": len(snap.events)}
 
 
-def import_library(store: Any, directory: str | Path) -> dict[str, Any]:
+def import_library(store: LibraryStore, directory: str | Path) -> dict[str, Any]:
     """Load an exported directory: exactly (ids, numbers, times) into an empty library,
     merged into a non-empty one (see `SqlLibraryStore.restore`). Atomic: a failure
     changes nothing. Returns counts plus ``conflicts`` and ``renumbered`` sentences."""
-    return store.restore(read_export(directory))
+    return portable(store, "import").restore(read_export(directory))
 
 
 def import_into(location: str | Path | None, directory: str | Path) -> dict[str, Any]:
@@ -79,7 +102,7 @@ def import_into(location: str | Path | None, directory: str | Path) -> dict[str,
     try:
         store = open_store(location)
         try:
-            return store.restore(snap)
+            return portable(store, "import").restore(snap)
         finally:
             store.close()
     except BaseException:

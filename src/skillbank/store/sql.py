@@ -30,9 +30,23 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
@@ -77,13 +91,13 @@ class LibrarySnapshot:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _ts(when: dt.datetime) -> str:
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _dt(text: str) -> dt.datetime:
@@ -150,7 +164,7 @@ class SqlLibraryStore:
         if self._sqlite:
             self.engine: Engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
             _configure_sqlite(self.engine, busy_timeout_s)
-            self._writer = self.engine.execution_options(skillbank_write=True)
+            self._writer: Engine = self.engine.execution_options(skillbank_write=True)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._writer = self.engine
@@ -177,7 +191,7 @@ class SqlLibraryStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> SqlLibraryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,9 +268,9 @@ class SqlLibraryStore:
             number = 1 if previous is None else previous.version + 1
             if prov.parent_version_id is None and previous is not None:
                 prov = dataclasses.replace(prov, parent_version_id=previous.id)
-            elif prov.parent_version_id is not None:
-                if conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None:
-                    raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
+            elif (prov.parent_version_id is not None
+                  and conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None):
+                raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
             now = utc_now()
             stored = StoredVersion(
                 id=uuid.uuid4().hex,
@@ -507,7 +521,10 @@ class SqlLibraryStore:
             type=_enum_value(type), namespace=namespace, name=name, version_id=version_id, actor=actor,
             reason=reason, payload=json.dumps(payload or {}, sort_keys=True, default=str), at=_ts(at),
         ))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        if key is None:  # a one-row INSERT always reports its key
+            raise RuntimeError("the event INSERT reported no primary key")
+        return int(key[0])
 
     def record_event(
         self,
@@ -632,7 +649,7 @@ class SqlLibraryStore:
         SQL on the (namespace, status, run_id) index. Pass the cursor to
         :meth:`changes_since` to follow the library from there."""
         v = t.versions.c
-        cond = v.status.in_([VersionStatus(s).value for s in statuses])
+        cond: ColumnElement[bool] = v.status.in_([VersionStatus(s).value for s in statuses])
         if run_id is not None:
             cond = or_(cond, and_(v.status == VersionStatus.CANDIDATE.value, v.run_id == run_id))
         with self._read() as conn, conn.begin():

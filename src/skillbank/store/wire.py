@@ -27,6 +27,14 @@ def _when(text: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text)
 
 
+def _required_when(text: Any) -> dt.datetime:
+    """A time the record cannot lack (a version's creation, an alias's last move)."""
+    when = _when(text)
+    if when is None:
+        raise ValidationError("expected an ISO 8601 time, got null")
+    return when
+
+
 def version_to_json(sv: StoredVersion) -> dict[str, Any]:
     return {
         "id": sv.id,
@@ -73,7 +81,7 @@ def version_from_json(d: dict[str, Any]) -> StoredVersion:
             input_schema=d["input_schema"],
             status=VersionStatus(d["status"]),
             provenance=provenance_from_json(d["provenance"]),
-            created_at=_when(d["created_at"]),
+            created_at=_required_when(d["created_at"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed version record: {type(exc).__name__}: {exc}") from None
@@ -88,7 +96,7 @@ def alias_to_json(a: Alias) -> dict[str, Any]:
 def alias_from_json(d: dict[str, Any]) -> Alias:
     try:
         return Alias(str(d["namespace"]), str(d["name"]), str(d["alias"]), str(d["version_id"]), int(d["version"]),
-                     int(d["generation"]), _when(d["updated_at"]))
+                     int(d["generation"]), _required_when(d["updated_at"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed alias record: {type(exc).__name__}: {exc}") from None
 
