@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+
 class Interrupted(BaseException):
     """Ctrl-C, as the CLI raises it. Not a KeyboardInterrupt, which Typer swallows into
     a silent exit code; commands may catch it to record what was cut short and re-raise

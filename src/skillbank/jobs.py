@@ -414,8 +414,8 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
     from skillbank.retrieval import RETRIEVAL_MODES
     from skillbank.store import open_store
     from skillbank.store.sql import check_namespace
-    from skillbank.worlds.base import seed_for
     from skillbank.toolkit.loader import open_world
+    from skillbank.worlds.base import seed_for
 
     # -- everything checked before anything starts --------------------------------------
     if spec.retrieval not in RETRIEVAL_MODES:

@@ -19,7 +19,7 @@ class InProcessApis:
 
 
 class _InProcessApp:
-    __slots__ = ("_host", "_app")
+    __slots__ = ("_app", "_host")
 
     def __init__(self, host: Any, app: str):
         self._host, self._app = host, app

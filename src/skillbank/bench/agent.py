@@ -51,7 +51,7 @@ from skillbank.agent.library import RunLibrary
 from skillbank.bench.retrieval import synthetic_library
 from skillbank.console import console, emit
 from skillbank.errors import SkillbankError, ValidationError
-from skillbank.retrieval import RETRIEVAL_MODES, EmbeddingRetriever, Embedder, SkillEntry, make_retriever
+from skillbank.retrieval import RETRIEVAL_MODES, Embedder, EmbeddingRetriever, SkillEntry, make_retriever
 from skillbank.store import Provenance, VersionStatus, open_store
 from skillbank.store.base import Event, StoredVersion
 from skillbank.store.serving import SERVED_STATUSES
@@ -61,7 +61,7 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000)
 DEFAULT_MODES = ("same-scenario", "query-ngram", "query-embedding", "skill-embedding")
 TARGET_MS = 10.0
 _TARGET_MODES = ("same-scenario", "query-ngram")
-_T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+_T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def _stats(samples: Sequence[float]) -> dict[str, float]:

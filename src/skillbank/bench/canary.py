@@ -19,7 +19,7 @@ import math
 import random
 import statistics
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -103,7 +103,7 @@ def command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     incumbent_failure: Annotated[float, typer.Option("--incumbent-failure", help="The incumbent's failure rate.")] = 0.10,
     worse_failure: Annotated[float, typer.Option("--worse-failure", help="The worse canary's failure rate.")] = 0.30,
-    policy: Annotated[Optional[str], typer.Option("--policy", help="A policy TOML file (default: the shipped one).")] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="A policy TOML file (default: the shipped one).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
 ) -> None:
     """False-rollback rate of as-good canaries and calls-to-rollback of worse ones."""

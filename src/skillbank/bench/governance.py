@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -60,8 +60,8 @@ def run_bench(*, fault_rate: float = 0.3, seed: int = 0, fault_seed: int = 0,
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValidationError(f"unknown governance mode(s) {', '.join(unknown)}; modes: {', '.join(MODES)}")
-    from skillbank.sandbox import SandboxConfig, SandboxPool
     from skillbank.agent.trace import load_run
+    from skillbank.sandbox import SandboxConfig, SandboxPool
     from skillbank.skill import parse_skill
     from skillbank.store import open_store
     from skillbank.store.base import EventType
@@ -127,7 +127,7 @@ def command(
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Probability that the expert writes a buggy variant.")] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="World seed of the first run (the second uses seed + 1).")] = 0,
     fault_seed: Annotated[int, typer.Option("--fault-seed")] = 0,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Play only the first N train tasks per run.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Play only the first N train tasks per run.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the JSON object only.")] = False,
 ) -> None:
     """Governance off / trust-on-save / on, over two train runs with injected faults."""

@@ -32,8 +32,8 @@ from skillbank.console import console, emit, table
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import (
     RETRIEVAL_MODES,
-    EmbeddingRetriever,
     Embedder,
+    EmbeddingRetriever,
     SkillEntry,
     make_retriever,
 )
@@ -206,10 +206,10 @@ def run_bench(
                     row["vectors"] = "synthetic"
                     del vecs
                 qvecs = embedder.encode([q for q, _, _ in qs])
-                search = lambda i: retriever.search_vector(qvecs[i], k=k, run_id=qs[i][2])  # noqa: E731
+                search = lambda i: retriever.search_vector(qvecs[i], k=k, run_id=qs[i][2])
             else:
                 build_s = _time_ms(lambda: retriever.index(lib)) / 1e3
-                search = lambda i: retriever.search(qs[i][0], k=k, scenario_id=qs[i][1], run_id=qs[i][2])  # noqa: E731
+                search = lambda i: retriever.search(qs[i][0], k=k, scenario_id=qs[i][1], run_id=qs[i][2])
             for i in range(min(3, queries)):  # warm caches and lazy paths before timing
                 search(i)
             hits = [0]

@@ -174,7 +174,7 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
     try:
         from smolagents.local_python_executor import LocalPythonExecutor
     except ImportError as exc:  # dev-only dependency
-        LocalPythonExecutor = None  # noqa: N806
+        LocalPythonExecutor = None
         notes.append(f"smolagents is not installed ({exc}); its figures are null")
 
     cases = {"trivial_expression": TRIVIAL, "skill_3_api_calls": SKILL_3_CALLS}

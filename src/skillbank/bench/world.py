@@ -227,7 +227,7 @@ def command(
 
     def render(r: dict[str, Any]) -> None:
         a, rg, e = r["api_call"], r["reset_plus_grading"], r["expert_throughput"]
-        ok = lambda b: "meets target" if b else "MISSES target"  # noqa: E731
+        ok = lambda b: "meets target" if b else "MISSES target"
         render_timings(
             f"apps world (seed {r['seed']}, built in {r['world_build_ms']} ms)",
             [("API call", a, f"{r['api_vs_plain_call_ratio']}x a plain call; target {a['target_ms']} ms: "

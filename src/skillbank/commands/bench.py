@@ -9,13 +9,13 @@ from __future__ import annotations
 import typer
 
 from skillbank.bench import agent as _agent
+from skillbank.bench import canary as _canary
+from skillbank.bench import governance as _governance
+from skillbank.bench import llm as _llm
 from skillbank.bench import retrieval as _retrieval
 from skillbank.bench import sandbox as _sandbox
 from skillbank.bench import store as _store
 from skillbank.bench import world as _world
-from skillbank.bench import canary as _canary
-from skillbank.bench import governance as _governance
-from skillbank.bench import llm as _llm
 
 app = typer.Typer(no_args_is_help=True)
 app.command("store", help="Store latency and throughput (put, get-by-alias, list).")(_store.command)

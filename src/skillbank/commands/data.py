@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -55,7 +55,7 @@ def sft(
     split: Annotated[str, typer.Option("--split", help="World split to play.")] = "train",
     seeds: Annotated[str, typer.Option("--seeds", help="World seeds, e.g. 0-9 or 0,3,5-7 (from TRAIN_SEEDS).")] = "0-9",
     variants: Annotated[str, typer.Option("--variants", help="skills, no-skills or both (comma-separated).")] = "skills,no-skills",
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Tasks per seed (in scenario order).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Tasks per seed (in scenario order).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     from skillbank.train.sft_data import build_sft_records, parse_seeds, report, write_sft

@@ -11,16 +11,16 @@ from __future__ import annotations
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.syntax import Syntax
 
+from skillbank.commands.skills import render_events
 from skillbank.console import console, markup
 from skillbank.console import table as new_table
-from skillbank.commands.skills import render_events
 from skillbank.errors import ConflictError
 from skillbank.store import Provenance, VersionStatus, open_store
 
@@ -52,7 +52,7 @@ def _run(source: str, name: str, arg: Any) -> tuple[Any, str | None]:
 
 def demo(
     library: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--library", "-L", help="Library path or URL (default: a new one in a temp dir)."),
     ] = None,
 ) -> None:

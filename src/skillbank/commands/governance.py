@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,10 +16,10 @@ from skillbank.console import console, emit
 from skillbank.refs import parse_ref, parse_version_ref
 from skillbank.store import DEFAULT_NAMESPACE, open_store
 
-PolicyOpt = Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped one).")]
+PolicyOpt = Annotated[str | None, typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped one).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="World seed for cases that record none.")]
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the events).")]
-ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (recorded in the events).")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the events).")]
 
 cases_app = typer.Typer(no_args_is_help=True)
 
@@ -116,7 +116,7 @@ def promote_command(
 
 def rollback_command(
     name: Annotated[str, typer.Argument(help="The skill's name.")],
-    to: Annotated[Optional[str], typer.Option("--to", help="The version to go back to (default: the one promoted before).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="The version to go back to (default: the one promoted before).")] = None,
     library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: ActorOpt = "user", reason: ReasonOpt = None, as_json: JsonOpt = False,
 ) -> None:

@@ -13,7 +13,7 @@ rendering.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -74,7 +74,7 @@ def _render(summary: dict[str, Any]) -> None:
     table = Table(title=f"run {summary['run_id']}: {summary['policy']} on {summary['split']}", show_header=False)
     add_column(table, "figure", style="bold")
     add_column(table, "value", justify="right")
-    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    pct = lambda x: f"{100 * x:.1f}%"
     rows = [
         ("TGC (tasks passed)", pct(summary["tgc"])),
         ("SGC (scenarios passed)", pct(summary["sgc"])),
@@ -125,25 +125,25 @@ def run(
     retrieval: Annotated[str, typer.Option("--retrieval", help="same-scenario, query-ngram, query-embedding, skill-embedding or none.")] = "same-scenario",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Skills retrieved per task.")] = 5,
     with_skills: Annotated[bool, typer.Option("--with-skills/--no-skills", help="--no-skills: empty library, nothing saved (the ablation).")] = True,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Play at most this many tasks (in scenario order).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Play at most this many tasks (in scenario order).")] = None,
     library: Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY", help="Library: SQLite path or URL.")] = DEFAULT_LIBRARY,
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Where run directories (traces) are written.")] = DEFAULT_RUNS_DIR,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Library namespace.")] = "default",
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help=f"Replies per task (default {DEFAULT_MAX_STEPS}; local: {LOCAL_MAX_STEPS}).", show_default=False)] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help=f"Replies per task (default {DEFAULT_MAX_STEPS}; local: {LOCAL_MAX_STEPS}).", show_default=False)] = None,
     seed: Annotated[str, typer.Option("--seed", help="World seed, also the model's sampling seed (local; openai sends it as `seed`); or 'random': train draws from the training seeds, other splits from the held-out evaluation seeds (printed and recorded).")] = "0",
-    model_path: Annotated[Optional[str], typer.Option("--model-path", help="local: the model file or directory.")] = None,
-    adapter_path: Annotated[Optional[str], typer.Option("--adapter", "--adapter-path", help="local: the LoRA adapter: default (the shipped SFT adapter), none (the base model) or a path.")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the server's base URL.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="openai: the model name.")] = None,
-    temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
-    batching: Annotated[Optional[str], typer.Option("--batching", help="local: continuous (episodes join and leave the running batch between decoding steps) or lockstep (a batch ends with its longest reply). Default continuous.")] = None,
-    speculate: Annotated[Optional[int], typer.Option("--speculate", min=0, help="local, continuous batching, greedy: most tokens a reply drafts per decoding step from its own earlier text; the model keeps those it would have written, so replies are unchanged. 0: off. Default 8.", show_default=False)] = None,
-    vocab: Annotated[Optional[str], typer.Option("--vocab", help="local: adapter (replies use the adapter's training tokens and the prompt's, when it ships vocab.json) or full (the whole vocabulary). Default adapter.")] = None,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="local: auto, float32 or bfloat16 weights (default auto: bfloat16 where the CPU has AVX-512 BF16 or AMX).")] = None,
-    responses: Annotated[Optional[str], typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
+    model_path: Annotated[str | None, typer.Option("--model-path", help="local: the model file or directory.")] = None,
+    adapter_path: Annotated[str | None, typer.Option("--adapter", "--adapter-path", help="local: the LoRA adapter: default (the shipped SFT adapter), none (the base model) or a path.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="openai: the server's base URL.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="openai: the model name.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, help="local, openai: sampling temperature (default 0: greedy).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", "--max-new-tokens", min=1, help="local, openai: tokens per reply (defaults: local 512, openai 1500).")] = None,
+    batching: Annotated[str | None, typer.Option("--batching", help="local: continuous (episodes join and leave the running batch between decoding steps) or lockstep (a batch ends with its longest reply). Default continuous.")] = None,
+    speculate: Annotated[int | None, typer.Option("--speculate", min=0, help="local, continuous batching, greedy: most tokens a reply drafts per decoding step from its own earlier text; the model keeps those it would have written, so replies are unchanged. 0: off. Default 8.", show_default=False)] = None,
+    vocab: Annotated[str | None, typer.Option("--vocab", help="local: adapter (replies use the adapter's training tokens and the prompt's, when it ships vocab.json) or full (the whole vocabulary). Default adapter.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="local: auto, float32 or bfloat16 weights (default auto: bfloat16 where the CPU has AVX-512 BF16 or AMX).")] = None,
+    responses: Annotated[str | None, typer.Option("--responses", help="replay: a JSONL file of recorded replies.")] = None,
     governance: Annotated[str, typer.Option("--governance", help="on: grade, red-team, promote, canary and roll back as the run goes; off: save candidates only; trust: promote every save (for comparison).")] = "on",
-    policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
+    policy_file: Annotated[str | None, typer.Option("--policy-file", envvar="SKILLBANK_POLICY", help="Governance policy TOML (default: the shipped policy; see `skillbank policy show`).")] = None,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="expert: probability of writing a realistically buggy variant of a skill.")] = 0.0,
     fault_seed: Annotated[int, typer.Option("--fault-seed", help="expert: seed of the fault injection.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -22,13 +22,14 @@ operations are usable and testable without MCP.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from skillbank.agent.config import DEFAULT_LIBRARY
 from skillbank.errors import SkillbankError
 from skillbank.library_service import LibraryService
+
 
 def build_server(service: LibraryService) -> Any:
     """An `MCPServer` whose tools call `service`; SkillbankErrors become tool errors."""
@@ -67,12 +68,12 @@ def build_server(service: LibraryService) -> Any:
         return guarded(service.show_skill, ref)
 
     @server.tool()
-    def list_apis(app: Optional[str] = None, api: Optional[str] = None) -> dict[str, Any]:
+    def list_apis(app: str | None = None, api: str | None = None) -> dict[str, Any]:
         """The configured world's apps; with `app`, its APIs; with `app` and `api`, that API's full docs."""
         return guarded(service.list_apis, app, api)
 
     @server.tool()
-    def run_code(code: str, skills: Optional[list[str]] = None, reset: bool = False) -> dict[str, Any]:
+    def run_code(code: str, skills: list[str] | None = None, reset: bool = False) -> dict[str, Any]:
         """Run Python in the sandbox against a live task of the configured world, library skills preloaded.
 
         Call the world's tools as `apis.<app>.<api>(**kwargs)`. Variables persist across calls until
@@ -81,8 +82,8 @@ def build_server(service: LibraryService) -> Any:
         return guarded(service.run_code, code, skills, reset)
 
     @server.tool()
-    def save_skill(source: str, query: Optional[str] = None, parent: Optional[str] = None,
-                   failure_log: Optional[str] = None) -> dict[str, Any]:
+    def save_skill(source: str, query: str | None = None, parent: str | None = None,
+                   failure_log: str | None = None) -> dict[str, Any]:
         """Save one Python function as a candidate skill version (not trusted until governance promotes it).
 
         `query` is the task it solves (helps retrieval); `parent` (name@N) and `failure_log` record an
@@ -97,7 +98,7 @@ def mcp(
     library: Annotated[str, typer.Option("--library", "-L", envvar="SKILLBANK_LIBRARY", help="Library: SQLite path or URL.")] = DEFAULT_LIBRARY,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Library namespace.")] = "default",
     world: Annotated[str, typer.Option("--world", help="World run_code runs against: apps, support, or package.module:make_world.")] = "support",
-    task: Annotated[Optional[str], typer.Option("--task", help="The world's task whose live state run_code uses (default: its first).")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="The world's task whose live state run_code uses (default: its first).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 0,
     actor: Annotated[str, typer.Option("--actor", help="Who the library's events name for saves.")] = "mcp",
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("show")
 def show(
-    policy_file: Annotated[Optional[str], typer.Option("--policy-file", envvar="SKILLBANK_POLICY",
+    policy_file: Annotated[str | None, typer.Option("--policy-file", envvar="SKILLBANK_POLICY",
                                                        help="A policy TOML file (default: the shipped one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

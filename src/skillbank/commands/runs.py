@@ -4,7 +4,7 @@ writes)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -66,7 +66,7 @@ def _ops(e: dict[str, Any]) -> list[str]:
 def show(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.")],
     task: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--task", metavar="TASK_ID", help="One episode in full: system prompt with the injected skills, "
                                                         "each turn's code and observation, the per-check grades."),
     ] = None,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
-
 from rich.text import Text
 
 from skillbank.bounded import bounded_jsonable, bounded_repr, terminal_text
@@ -59,7 +58,7 @@ def exec_file(
     as_json: bool = typer.Option(False, "--json", help="Print the ExecutionResult as JSON."),
     no_static_check: bool = typer.Option(False, "--no-static-check", help="Skip the AST check (the kernel boundary still holds)."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.001, help="Wall-clock limit in seconds."),
-    task: Optional[str] = typer.Option(
+    task: str | None = typer.Option(
         None, "--task", metavar="TASK_ID",
         help="Run against this task of the built-in apps world (its `apis` are the world's) and grade it.",
     ),

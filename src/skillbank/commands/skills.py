@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -73,7 +73,7 @@ def _parse_time(text: str | None, option: str) -> dt.datetime | None:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{option}: {text!r} is not an ISO 8601 time (e.g. 2025-01-31T12:00:00)") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _short_time(when: dt.datetime | None, *, minutes: bool = False) -> str:
@@ -88,14 +88,14 @@ def add(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A .py file holding one public function (plus imports and _helpers).")],
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: Annotated[str, typer.Option("--actor", help="Who adds it (recorded in provenance and events).")] = "user",
-    task_id: Annotated[Optional[str], typer.Option("--task-id")] = None,
-    scenario_id: Annotated[Optional[str], typer.Option("--scenario-id")] = None,
-    query: Annotated[Optional[str], typer.Option("--query", help="The task instruction that produced the skill.")] = None,
+    task_id: Annotated[str | None, typer.Option("--task-id")] = None,
+    scenario_id: Annotated[str | None, typer.Option("--scenario-id")] = None,
+    query: Annotated[str | None, typer.Option("--query", help="The task instruction that produced the skill.")] = None,
     failure_log: Annotated[
-        Optional[Path], typer.Option("--failure-log", help="File with the failure this version answers.")
+        Path | None, typer.Option("--failure-log", help="File with the failure this version answers.")
     ] = None,
     status: Annotated[
-        Optional[VersionStatus],
+        VersionStatus | None,
         typer.Option("--status", help="Status of the new version (default candidate). On a source already "
                                       "stored, changes that version's status (logged as status_changed)."),
     ] = None,
@@ -159,11 +159,11 @@ def _check_namespace(namespace: str | None) -> None:
 def ls(
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
-    status: Annotated[Optional[list[VersionStatus]], typer.Option("--status", help="Repeatable.")] = None,
-    alias: Annotated[Optional[str], typer.Option("--alias", help="Only versions this alias points at.")] = None,
-    text: Annotated[Optional[str], typer.Option("--text", "-q", help="Substring of name, docstring, source or query.")] = None,
+    status: Annotated[list[VersionStatus] | None, typer.Option("--status", help="Repeatable.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", help="Only versions this alias points at.")] = None,
+    text: Annotated[str | None, typer.Option("--text", "-q", help="Substring of name, docstring, source or query.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest per name.")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -250,7 +250,7 @@ def rm(
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     actor: Annotated[str, typer.Option("--actor")] = "user",
-    reason: Annotated[Optional[str], typer.Option("--reason")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -325,12 +325,12 @@ def diff(
 
 @app.command("events")
 def events(
-    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Only this skill's events.")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="Only this skill's events.")] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
-    type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Event type; repeatable.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="ISO 8601 time, inclusive.")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="ISO 8601 time, exclusive.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the most recent N.")] = None,
+    type_: Annotated[list[str] | None, typer.Option("--type", "-t", help="Event type; repeatable.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO 8601 time, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO 8601 time, exclusive.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the most recent N.")] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -372,12 +372,12 @@ def alias_set(
     alias: Annotated[str, typer.Argument(metavar="ALIAS")],
     version: Annotated[str, typer.Argument(metavar="VERSION", help="Version number, another alias, or a version id.")],
     expect: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--expect", help="Generation the alias must still have (default: the one read just before)."),
     ] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: Annotated[str, typer.Option("--actor")] = "user",
-    reason: Annotated[Optional[str], typer.Option("--reason")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -408,10 +408,10 @@ def alias_set(
 def alias_rm(
     name: Annotated[str, typer.Argument(metavar="NAME")],
     alias: Annotated[str, typer.Argument(metavar="ALIAS")],
-    expect: Annotated[Optional[int], typer.Option("--expect", help="Generation the alias must still have.")] = None,
+    expect: Annotated[int | None, typer.Option("--expect", help="Generation the alias must still have.")] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: Annotated[str, typer.Option("--actor")] = "user",
-    reason: Annotated[Optional[str], typer.Option("--reason")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,
 ) -> None:
@@ -424,7 +424,7 @@ def alias_rm(
 
 @alias_app.command("ls")
 def alias_ls(
-    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]")] = None,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     library: LibraryOpt = DEFAULT_LIBRARY,
     json_: JsonOpt = False,

@@ -4,7 +4,7 @@ GRPO over sequential rollouts."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -19,7 +19,7 @@ def _render(data: dict[str, Any]) -> None:
     table = Table(title=f"SFT run → {data['out_dir']}", show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
-    loss = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
+    loss = lambda x: "-" if x is None else f"{x:.4f}"
     rows = [
         ("records kept / dropped (too long)", f"{data['examples']} / {data['dropped_too_long']}"),
         ("records trained / optimizer steps", f"{data['records_seen']} / {data['optimizer_steps']}"),
@@ -59,11 +59,11 @@ def sft(
 @app.command("sage")
 def sage(
     config_path: Annotated[str, typer.Option("--config", help="A TOML file of SageConfig keys (top level or [sage]).")],
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Override the config's steps.")] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Override the config's out_dir.")] = None,
-    reward: Annotated[Optional[str], typer.Option("--reward", help="skill_integrated, outcome_only or chain_based.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Override the config's steps.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Override the config's out_dir.")] = None,
+    reward: Annotated[str | None, typer.Option("--reward", help="skill_integrated, outcome_only or chain_based.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in out_dir.")] = False,
-    ray: Annotated[Optional[str], typer.Option("--ray", help="Run rollouts on Ray: 'local' or a cluster address.")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="Run rollouts on Ray: 'local' or a cluster address.")] = None,
     actors: Annotated[int, typer.Option("--actors", help="Ray rollout actors.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:

@@ -5,7 +5,7 @@ expert's solution of a task run in the sandbox and graded."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.syntax import Syntax
@@ -60,7 +60,7 @@ def _lookup(world: Any, app_name: str, api_name: str | None) -> Any:
 @app.command("docs")
 def docs(
     app_name: Annotated[str, typer.Argument(metavar="APP", help="An app, e.g. notes.")],
-    api_name: Annotated[Optional[str], typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
+    api_name: Annotated[str | None, typer.Argument(metavar="[API]", help="One of its APIs, e.g. show_notes.")] = None,
     seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
@@ -121,7 +121,7 @@ def _task_row(t: Any) -> dict[str, Any]:
 
 @app.command("tasks")
 def tasks(
-    split: Annotated[Optional[str], typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="train, dev, test_normal or test_challenge; default all.")] = None,
     seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,
@@ -251,7 +251,7 @@ def solve(
 
 @app.command("check")
 def check(
-    split: Annotated[Optional[str], typer.Option("--split", help="Check one split; default all.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Check one split; default all.")] = None,
     seed: SeedOpt = "0",
     world_name: WorldOpt = "apps",
     as_json: JsonOpt = False,

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from skillbank.agent.operations import OperationKind
-
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
 from skillbank.governance.canary import ArmStats, CanaryDecision, SequentialRule, routes_to_canary
 from skillbank.governance.cases import MAX_CASE_CHARS, EvalCase

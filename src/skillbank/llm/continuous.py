@@ -60,7 +60,7 @@ _HOLE_LIMIT = 256
 class _Drafter:
     """Prompt lookup for one row: where each n-gram of its text last occurred."""
 
-    __slots__ = ("seq", "last")
+    __slots__ = ("last", "seq")
 
     def __init__(self, ids: list[int]):
         self.seq: list[int] = []
@@ -89,8 +89,19 @@ class _Drafter:
 
 
 class _Request:
-    __slots__ = ("prompt", "seed", "ids", "generated", "eos", "done", "error", "slot", "start", "generator",
-                 "drafter")
+    __slots__ = (
+        "done",
+        "drafter",
+        "eos",
+        "error",
+        "generated",
+        "generator",
+        "ids",
+        "prompt",
+        "seed",
+        "slot",
+        "start",
+    )
 
     def __init__(self, prompt: str, seed: int):
         self.prompt = prompt

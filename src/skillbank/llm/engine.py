@@ -19,8 +19,8 @@ from typing import Any
 
 from skillbank.llm.continuous import ContinuousDecoder
 from skillbank.llm.lockstep import LockstepDecoder
-from skillbank.llm.prefix_pool import DEFAULT_POOL_BYTES, PoolStats, PrefixPool
 from skillbank.llm.model_runner import ModelRunner
+from skillbank.llm.prefix_pool import DEFAULT_POOL_BYTES, PoolStats, PrefixPool
 
 
 class PrefixCachedGenerator:

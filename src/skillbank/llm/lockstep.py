@@ -115,7 +115,7 @@ class LockstepDecoder:
 
 
 class _Request:
-    __slots__ = ("prompt", "seed", "result", "error", "done")
+    __slots__ = ("done", "error", "prompt", "result", "seed")
 
     def __init__(self, prompt: str, seed: int):
         self.prompt = prompt

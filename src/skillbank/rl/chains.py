@@ -79,7 +79,7 @@ def make_chains(world: World, split: str, *, k: int = 2, seed: int = 0, limit: i
     chains = []
     for sid, tasks in by_scenario.items():
         tasks = sorted(tasks, key=lambda t: t.index_in_scenario)
-        for start in range(0, len(tasks) - k + 1):
+        for start in range(len(tasks) - k + 1):
             chains.append(Chain(sid, tuple(t.id for t in tasks[start:start + k])))
     if not chains:
         raise ValidationError(f"split {split!r} has no scenario with {k} tasks")

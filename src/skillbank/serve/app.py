@@ -418,4 +418,4 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-__all__ = ["create_app", "ValidationError"]
+__all__ = ["ValidationError", "create_app"]

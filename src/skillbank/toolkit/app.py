@@ -60,7 +60,7 @@ class ToolContext:
     records read from it must not be edited in place.
     """
 
-    __slots__ = ("env", "app")
+    __slots__ = ("app", "env")
 
     def __init__(self, env: Any, app: str):
         self.env = env
@@ -218,7 +218,7 @@ def _adapter(f: Callable[..., Any], takes_context: bool, paginated: bool) -> Cal
     if inspect.iscoroutinefunction(f):
         coroutine_function = f
 
-        def f(*args: Any, **kwargs: Any) -> Any:  # noqa: F811 - the synchronous face of the async tool
+        def f(*args: Any, **kwargs: Any) -> Any:
             return asyncio.run(coroutine_function(*args, **kwargs))
 
     if paginated:

@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
-from skillbank.worlds.base import World
 from skillbank.worlds import registry
+from skillbank.worlds.base import World
 
 _SPEC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([A-Za-z_][A-Za-z0-9_]*)$")
 #: What `skillbank run` needs of a world (see `skillbank.worlds.base.World`).

@@ -254,7 +254,7 @@ def report(records: Sequence[SftRecord], counts: dict[str, Any], count_tokens: C
         observations.extend(count_tokens(m.content) for m in r.messages[2:] if m.role == "user")
         for op in r.operations or ("none",):
             ops[op] = ops.get(op, 0) + 1
-    by = lambda key: {str(k): sum(1 for r in records if key(r) == k) for k in sorted({key(r) for r in records})}  # noqa: E731
+    by = lambda key: {str(k): sum(1 for r in records if key(r) == k) for k in sorted({key(r) for r in records})}
     return {
         **counts,
         "records": len(records),

@@ -92,7 +92,7 @@ class AppWorldTaskEnv:
             return self._world.requester.request(app, api, **kwargs)
         except ApiError:
             raise
-        except Exception as exc:  # noqa: BLE001 - AppWorld reports refusals as plain exceptions
+        except Exception as exc:
             raise ApiError(f"{app}.{api}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
 
     @property

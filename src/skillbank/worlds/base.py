@@ -32,7 +32,7 @@ class Task:
 #: World seeds for training data (SFT/RL episodes: rollouts, SFT data) and for evaluation;
 #: disjoint, so an evaluation at an `EVAL_SEEDS` seed plays data and instructions no
 #: training run saw.
-TRAIN_SEEDS = range(0, 1000)
+TRAIN_SEEDS = range(1000)
 #: Seeds held out from training, for evaluation: a policy is never trained on these worlds.
 EVAL_SEEDS = range(1000, 2000)
 #: Splits whose tasks are played for evaluation: `seed_for("random", split)` draws their

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from skillbank.toolkit import GUARD, Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
-from skillbank.worlds.engine.api import TODAY
 from skillbank.toolkit.support.data import CATALOGUE, DeskData
 from skillbank.toolkit.support.tools import late_credit, refund_verdict
+from skillbank.worlds.engine.api import TODAY
 
 REASON_TEXT = {"damaged": "it arrived damaged", "defective": "it is defective",
                "not_as_described": "it is not as described", "changed_mind": "they changed their mind"}

@@ -2,4 +2,4 @@
 
 from skillbank.worlds.apps.world import SPLITS, AppsTaskEnv, AppsWorld
 
-__all__ = ["AppsWorld", "AppsTaskEnv", "SPLITS"]
+__all__ = ["SPLITS", "AppsTaskEnv", "AppsWorld"]

@@ -11,7 +11,7 @@ from skillbank.worlds.engine.state import State, Table
 class CallContext:
     """What an API function sees: the state, the caller, ids and the frozen clock."""
 
-    __slots__ = ("env", "state", "user", "app")
+    __slots__ = ("app", "env", "state", "user")
 
     def __init__(self, env: Any, app: str, user: str | None):
         self.env = env

@@ -19,7 +19,7 @@ from typing import Any
 from skillbank.worlds.base import ApiError
 
 #: Time is frozen in a world: every task sees the same "now" (a toolkit world may pick its own).
-NOW = dt.datetime(2026, 5, 18, 10, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 5, 18, 10, 0, 0, tzinfo=dt.UTC)
 NOW_ISO = NOW.isoformat()
 TODAY = NOW.date()
 

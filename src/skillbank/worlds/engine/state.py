@@ -23,7 +23,7 @@ Record = dict[str, Any]
 class BaseTable:
     """A frozen table: rows by id plus an index of ids by owner."""
 
-    __slots__ = ("name", "rows", "by_owner", "owner_field")
+    __slots__ = ("by_owner", "name", "owner_field", "rows")
 
     def __init__(self, name: str, rows: Mapping[str, Record], owner_field: str | None = None):
         self.name = name
@@ -39,7 +39,7 @@ class BaseTable:
 class Table:
     """One task's view of a table: the frozen base plus this task's changes."""
 
-    __slots__ = ("base", "changes", "added_by_owner", "journal", "key")
+    __slots__ = ("added_by_owner", "base", "changes", "journal", "key")
 
     def __init__(self, base: BaseTable, journal: list[tuple[str, str, str]] | None = None):
         self.base = base
@@ -180,7 +180,7 @@ class BaseState:
 class State:
     """A task's mutable view; tables are materialised lazily on first touch."""
 
-    __slots__ = ("base", "_tables", "journal", "outbound")
+    __slots__ = ("_tables", "base", "journal", "outbound")
 
     def __init__(self, base: BaseState):
         self.base = base

@@ -105,8 +105,8 @@ def _when(api: str, name: str, value: str | None) -> str | None:
     except ValueError:
         raise ApiError(f"calendar.{api}: parameter '{name}' must be an ISO date or datetime, got {value!r}.") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(dt.timezone.utc).isoformat()
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat()
 
 
 def _event(ctx: CallContext, event_id: str) -> dict[str, Any]:
@@ -209,8 +209,8 @@ def show_day(ctx, date, page_index=0, page_limit=5):
         day = dt.date.fromisoformat(date)
     except ValueError:
         raise ApiError(f"calendar.show_day: parameter 'date' must be an ISO date (YYYY-MM-DD), got {date!r}.") from None
-    lo = dt.datetime.combine(day, dt.time(), dt.timezone.utc).isoformat()
-    hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc).isoformat()
+    lo = dt.datetime.combine(day, dt.time(), dt.UTC).isoformat()
+    hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).isoformat()
     rows = sorted((r for r in ctx.table("events").rows_of(ctx.user) if r["end"] > lo and r["start"] < hi), key=lambda r: r["start"])
     return [_view(r) for r in paginate(rows, page_index, page_limit)]
 
@@ -413,7 +413,7 @@ def show_free_slots(ctx, date, minutes=30, day_start_hour=8, day_end_hour=18):
         raise ApiError(f"calendar.show_free_slots: parameter 'date' must be an ISO date (YYYY-MM-DD), got {date!r}.") from None
     if day_end_hour <= day_start_hour:
         raise ApiError("calendar.show_free_slots: parameter 'day_end_hour' must be after 'day_start_hour'.")
-    midnight = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
     cursor, stop = midnight + dt.timedelta(hours=day_start_hour), midnight + dt.timedelta(hours=day_end_hour)
     busy = sorted(
         (dt.datetime.fromisoformat(r["start"]), dt.datetime.fromisoformat(r["end"]))

@@ -122,8 +122,8 @@ def _when(api: str, name: str, value: str | None) -> str | None:
     except ValueError:
         raise ApiError(f"mail.{api}: parameter '{name}' must be an ISO date or datetime, got {value!r}.") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(dt.timezone.utc).isoformat()
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat()
 
 
 def _email(ctx: CallContext, email_id: str) -> dict[str, Any]:

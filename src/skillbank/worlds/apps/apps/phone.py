@@ -132,12 +132,12 @@ def _when(api: str, name: str, value: str | None) -> str | None:
     except ValueError:
         raise ApiError(f"phone.{api}: parameter '{name}' must be an ISO date or datetime, got {value!r}.") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(dt.timezone.utc).isoformat()
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat()
 
 
 def _check_phone(api: str, name: str, number: str) -> str:
-    digits = number[1:] if number.startswith("+") else number
+    digits = number.removeprefix("+")
     if not digits.isdigit() or not 7 <= len(digits) <= 15:
         raise ApiError(f"phone.{api}: parameter '{name}' must be a phone number like +15551234567, got {number!r}.")
     return number

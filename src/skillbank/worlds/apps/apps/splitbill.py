@@ -147,7 +147,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                 parts = [hi_ - lo_ for lo_, hi_ in zip([0, *cuts], [*cuts, amount])]
                 split_type, shares = "exact", dict(zip(members, parts))
             day = TODAY - dt.timedelta(days=min(int(rng.expovariate(1 / 50)), 150))
-            at = dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc) + dt.timedelta(minutes=rng.randrange(0, 600))
+            at = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC) + dt.timedelta(minutes=rng.randrange(0, 600))
             at = min(at, NOW - dt.timedelta(minutes=5))
             eid = stable_id("sexp", gid, k)
             row = {

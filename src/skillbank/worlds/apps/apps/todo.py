@@ -59,7 +59,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
         related = sorted(person.relationships)
         for li, name in enumerate(rng.sample(sorted(_LISTS), rng.randrange(3, 5))):
             lid = stable_id("list", person.id, name)
-            created = dt.datetime(2025, 1, 1, 9, tzinfo=dt.timezone.utc) + dt.timedelta(days=rng.randrange(0, 300))
+            created = dt.datetime(2025, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(0, 300))
             b.add("todo", "lists", lid, {"id": lid, "owner_id": person.id, "name": name, "created_at": created.isoformat()})
             for k, title in enumerate(rng.sample(_LISTS[name], rng.randrange(4, 8))):
                 tid = stable_id("task", person.id, name, k)

@@ -152,7 +152,7 @@ def _email_expects(sender: Any, recipient: Any, subject: str, body: str) -> tupl
 
 
 def _midnight(day: dt.date) -> str:
-    return dt.datetime.combine(day, dt.time(), dt.timezone.utc).isoformat()
+    return dt.datetime.combine(day, dt.time(), dt.UTC).isoformat()
 
 
 def _docs(app: str, *apis: str) -> str:
