@@ -21,7 +21,7 @@ def timing_ms(samples_s: Iterable[float], digits: int = 4) -> dict[str, Any]:
     ordered = sorted(samples_s)
     if not ordered:
         return {"median_ms": None, "min_ms": None, "p95_ms": None, "max_ms": None, "n": 0}
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {
         "median_ms": round(statistics.median(ordered) * 1e3, digits),
         "min_ms": round(ordered[0] * 1e3, digits),

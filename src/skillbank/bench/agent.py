@@ -41,7 +41,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import numpy as np
@@ -51,11 +50,13 @@ from skillbank.agent.library import RunLibrary
 from skillbank.bench.retrieval import synthetic_library
 from skillbank.console import console, emit
 from skillbank.errors import SkillbankError, ValidationError
-from skillbank.retrieval import RETRIEVAL_MODES, Embedder, EmbeddingRetriever, SkillEntry, make_retriever
+from skillbank.retrieval import RETRIEVAL_MODES, Embedder, EmbeddingRetriever, Retriever, SkillEntry, make_retriever
 from skillbank.store import Provenance, VersionStatus, open_store
 from skillbank.store.base import Event, StoredVersion
+from skillbank.store.portable import portable
 from skillbank.store.serving import SERVED_STATUSES
 from skillbank.store.sql import LibrarySnapshot
+from skillbank.worlds.base import Task
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 DEFAULT_MODES = ("same-scenario", "query-ngram", "query-embedding", "skill-embedding")
@@ -98,16 +99,20 @@ def build_library(path: Path, size: int, *, seed: int = 0) -> tuple[list[StoredV
     started = time.perf_counter()
     store = open_store(path)
     try:
-        store.restore(snap)
+        portable(store, "bench agent").restore(snap)
     finally:
         store.close()
     return versions, (time.perf_counter() - started) * 1000
 
 
-def _task(rng: random.Random, versions: list[StoredVersion]) -> SimpleNamespace:
+def _task(rng: random.Random, versions: list[StoredVersion]) -> Task:
+    """A task asking for one of `versions`; only its instruction and scenario feed retrieval."""
     v = rng.choice(versions)
-    return SimpleNamespace(id=f"task-{rng.randrange(10**9)}", instruction=v.provenance.query or v.name,
-                           scenario_id=v.provenance.scenario_id)
+    task_id = f"task-{rng.randrange(10**9)}"
+    scenario_id = v.provenance.scenario_id
+    assert scenario_id is not None, "every synthetic version records its scenario (see _versions)"
+    return Task(id=task_id, scenario_id=scenario_id, split="bench", instruction=v.provenance.query or v.name,
+                supervisor={})
 
 
 def _new_source(i: int) -> str:
@@ -226,6 +231,7 @@ def run_bench(
                 store, other = open_store(copy), open_store(copy)
                 try:
                     row: dict[str, Any] = {"mode": mode, "size": size, "visible_versions": len(_visible(versions))}
+                    retriever: Retriever
                     if mode in emb_modes:
                         retriever = EmbeddingRetriever(mode, embedder=embedder)
                         real = _seed_vectors(store, retriever, versions, real_encode, seed)

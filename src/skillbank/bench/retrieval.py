@@ -34,6 +34,7 @@ from skillbank.retrieval import (
     RETRIEVAL_MODES,
     Embedder,
     EmbeddingRetriever,
+    Retriever,
     SkillEntry,
     make_retriever,
 )
@@ -143,6 +144,57 @@ def _synthetic_vectors(n: int, dim: int, *, seed: int) -> np.ndarray:
     return m
 
 
+def _encode_ms(embedder: Embedder, query: str) -> float:
+    return _time_ms(lambda: embedder.encode([query]))
+
+
+def _argpartition_ms(noise: np.ndarray, kth: int) -> float:
+    return _time_ms(lambda: np.argpartition(-noise, kth))
+
+
+def _index_for_search(
+    retriever: Retriever,
+    lib: list[SkillEntry],
+    qs: list[tuple[str, str, str]],
+    *,
+    size: int,
+    k: int,
+    real_encode_max: int,
+    embedder: Embedder | None,
+    seed: int,
+    row: dict[str, Any],
+) -> tuple[float, Callable[[int], list[SkillEntry]]]:
+    """Index `lib` into `retriever`, timed; return the build seconds and a search for query i.
+    Embedding indexes record in `row` whether their vectors came from the model."""
+    if isinstance(retriever, EmbeddingRetriever):
+        # run_bench drops the embedding modes when the shared embedder fails to load
+        assert embedder is not None
+        if size <= real_encode_max:
+            build_s = _time_ms(lambda: retriever.index(lib)) / 1e3
+            row["vectors"] = "model"
+        else:
+            vecs = _synthetic_vectors(size, embedder.dim, seed=seed + size)
+            build_s = _time_ms(lambda: retriever.index_vectors(lib, vecs)) / 1e3
+            row["vectors"] = "synthetic"
+            del vecs
+        qvecs = embedder.encode([q for q, _, _ in qs])
+        return build_s, lambda i: retriever.search_vector(qvecs[i], k=k, run_id=qs[i][2])
+    build_s = _time_ms(lambda: retriever.index(lib)) / 1e3
+    return build_s, lambda i: retriever.search(qs[i][0], k=k, scenario_id=qs[i][1], run_id=qs[i][2])
+
+
+def _timed_searches(search: Callable[[int], list[SkillEntry]], queries: int) -> tuple[list[float], int]:
+    """Per-query search times (ms) for queries 0..queries-1, and the total number of hits."""
+    samples: list[float] = []
+    hits = 0
+    for i in range(queries):
+        t = time.perf_counter_ns()
+        found = search(i)
+        samples.append((time.perf_counter_ns() - t) / 1e6)
+        hits += len(found)
+    return samples, hits
+
+
 def run_bench(
     *,
     sizes: Sequence[int] = DEFAULT_SIZES,
@@ -177,7 +229,7 @@ def run_bench(
             load_s = time.perf_counter() - t
             probe = [q for q, _, _ in _queries(queries, 3, seed=seed)]
             embedder.encode(probe[:2])  # first call pays one-off setup
-            encoding = _summary([_time_ms(lambda q=q: embedder.encode([q])) for q in probe])
+            encoding = _summary([_encode_ms(embedder, q) for q in probe])
             encoding["model_load_ms"] = round(load_s * 1e3, 1)
         except SkillbankError as exc:
             for m in embedding_modes:
@@ -190,45 +242,26 @@ def run_bench(
         # The floor any full-scan search pays: one argpartition over `size` scores.
         noise = np.random.default_rng(seed).random(size, dtype=np.float32)
         kth = min(k, size) - 1
-        baseline = _summary([_time_ms(lambda: np.argpartition(-noise, kth)) for _ in range(7)])
+        baseline = _summary([_argpartition_ms(noise, kth) for _ in range(7)])
         for mode in modes:
             if mode in errors:
                 continue
             row: dict[str, Any] = {"mode": mode, "size": size, "k": k}
             retriever = make_retriever(mode, top_k=k, embedder=embedder)
-            if isinstance(retriever, EmbeddingRetriever):
-                if size <= real_encode_max:
-                    build_s = _time_ms(lambda: retriever.index(lib)) / 1e3
-                    row["vectors"] = "model"
-                else:
-                    vecs = _synthetic_vectors(size, embedder.dim, seed=seed + size)
-                    build_s = _time_ms(lambda: retriever.index_vectors(lib, vecs)) / 1e3
-                    row["vectors"] = "synthetic"
-                    del vecs
-                qvecs = embedder.encode([q for q, _, _ in qs])
-                search = lambda i: retriever.search_vector(qvecs[i], k=k, run_id=qs[i][2])
-            else:
-                build_s = _time_ms(lambda: retriever.index(lib)) / 1e3
-                search = lambda i: retriever.search(qs[i][0], k=k, scenario_id=qs[i][1], run_id=qs[i][2])
+            build_s, search = _index_for_search(
+                retriever, lib, qs, size=size, k=k, real_encode_max=real_encode_max, embedder=embedder, seed=seed, row=row
+            )
             for i in range(min(3, queries)):  # warm caches and lazy paths before timing
                 search(i)
-            hits = [0]
-
-            def timed(i: int) -> float:
-                t = time.perf_counter_ns()
-                found = search(i)
-                dt_ms = (time.perf_counter_ns() - t) / 1e6
-                hits[0] += len(found)
-                return dt_ms
-
-            stats = _summary([timed(i) for i in range(queries)])
+            samples, found_total = _timed_searches(search, queries)
+            stats = _summary(samples)
             row.update(
                 index_build_ms=round(build_s * 1e3, 1),
                 search_median_ms=stats["median_ms"],
                 search_min_ms=stats["min_ms"],
                 search_p95_ms=stats["p95_ms"],
                 search_max_ms=stats["max_ms"],
-                mean_results=round(hits[0] / queries, 2),
+                mean_results=round(found_total / queries, 2),
                 baseline_argpartition_median_ms=baseline["median_ms"],
             )
             if isinstance(retriever, EmbeddingRetriever) and encoding is not None:

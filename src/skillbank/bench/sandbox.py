@@ -230,13 +230,15 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
     # Replacement: a worker killed mid-execution (its own SIGKILL), measured from the
     # kill's detection to a fresh worker that is locked down and ready.
     replace: list[float] = []
-    with SandboxPool(SandboxConfig(workers=1, static_check=False)) as pool:
-        with pool.session(host, task_id="bench-kill") as session:
-            for _ in range(replacements):
-                result = session.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-                if result.killed != "crash" or "replace_s" not in result.extra:
-                    raise RuntimeError(f"expected a killed worker, got {result.killed!r}: {result.error_message}")
-                replace.append(result.extra["replace_s"])
+    with (
+        SandboxPool(SandboxConfig(workers=1, static_check=False)) as pool,
+        pool.session(host, task_id="bench-kill") as session,
+    ):
+        for _ in range(replacements):
+            result = session.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+            if result.killed != "crash" or "replace_s" not in result.extra:
+                raise RuntimeError(f"expected a killed worker, got {result.killed!r}: {result.error_message}")
+            replace.append(result.extra["replace_s"])
     report["worker_replace"] = timing_ms(replace)
 
     b = report["cases"]["skill_3_api_calls"]

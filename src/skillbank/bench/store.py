@@ -27,7 +27,8 @@ import typer
 from skillbank.bench._stats import render_timings, timing_ms
 from skillbank.console import emit
 from skillbank.errors import ValidationError
-from skillbank.store import open_store
+from skillbank.store import LibraryStore, open_store
+from skillbank.store.sql import SqlLibraryStore
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:
@@ -38,6 +39,14 @@ def _timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def _timed_put(store: LibraryStore, source: str) -> float:
+    return _timed(lambda: store.put_version(source, actor="bench"))
+
+
+def _timed_get_promoted(store: LibraryStore, name: str) -> float:
+    return _timed(lambda: store.get_version(name, "promoted"))
 
 
 def _source(name: str, i: int) -> str:
@@ -73,7 +82,10 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="skillbank-bench-", dir=directory) as tmp:
         path = Path(tmp) / "library.db"
         store = open_store(library if library else path)
-        backend = "postgresql" if store.engine.dialect.name == "postgresql" else store.engine.dialect.name
+        if not isinstance(store, SqlLibraryStore):
+            store.close()
+            raise ValidationError("bench store measures a library database (SQLite or PostgreSQL), not a served URL")
+        backend = store.engine.dialect.name
         if library and store.list_versions(namespace=None, latest_only=False, limit=1):
             store.close()
             raise ValidationError(f"bench store writes {versions} versions: --library must name an empty library")
@@ -83,14 +95,12 @@ def run_bench(
             started = time.perf_counter()
             for i in range(versions):
                 src = _source(skill_names[i % names], i)
-                put_samples.append(_timed(lambda src=src: store.put_version(src, actor="bench")))
+                put_samples.append(_timed_put(store, src))
             put_wall = time.perf_counter() - started
 
             for name in skill_names:
                 store.set_alias(name, "promoted", 1, expected_generation=None, actor="bench")
-            alias_samples = [
-                _timed(lambda n=rng.choice(skill_names): store.get_version(n, "promoted")) for _ in range(reads)
-            ]
+            alias_samples = [_timed_get_promoted(store, rng.choice(skill_names)) for _ in range(reads)]
             list_samples = [_timed(lambda: store.list_versions()) for _ in range(lists)]
             search_samples = [_timed(lambda: store.list_versions(text="variant 12")) for _ in range(lists)]
             all_samples = [_timed(lambda: store.list_versions(latest_only=False)) for _ in range(max(1, lists // 4))]

@@ -230,8 +230,8 @@ def command(
         ok = lambda b: "meets target" if b else "MISSES target"
         render_timings(
             f"apps world (seed {r['seed']}, built in {r['world_build_ms']} ms)",
-            [("API call", a, f"{r['api_vs_plain_call_ratio']}x a plain call; target {a['target_ms']} ms: "
-                             f"{ok(a['meets_target'])}"),
+            [("API call", a, (f"{r['api_vs_plain_call_ratio']}x a plain call; target {a['target_ms']} ms: "
+                              f"{ok(a['meets_target'])}")),
              *((f"  {k}", v, "") for k, v in a["by_kind"].items()),
              ("plain call (baseline)", r["baseline_plain_call"], ""),
              ("reset", r["reset"], ""),
