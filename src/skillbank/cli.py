@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import traceback
+from typing import Protocol, cast
 
 import typer
 
@@ -29,20 +30,27 @@ from skillbank.console import Interrupted
 from skillbank.errors import SkillbankError
 
 # Typer >= 0.29 vendors its own click; older Typer uses the click package. Catch both.
+_TYPER_CLICK_ERRORS: tuple[type[Exception], ...] = ()
 try:  # pragma: no cover - depends on the installed Typer
     from typer._click.exceptions import ClickException as _TyperClickException
+
+    _TYPER_CLICK_ERRORS = (_TyperClickException,)
 except ImportError:  # pragma: no cover
-    _TyperClickException = None
+    pass
 try:  # pragma: no cover
     import click as _click
 
-    _CLICK_ERRORS: tuple[type, ...] = (_click.ClickException,)
-    _EXITS: tuple[type, ...] = (typer.Exit, _click.exceptions.Exit)
-    _ABORTS: tuple[type, ...] = (typer.Abort, _click.exceptions.Abort)
+    _CLICK_ERRORS: tuple[type[Exception], ...] = (_click.ClickException, *_TYPER_CLICK_ERRORS)
+    _EXITS: tuple[type[BaseException], ...] = (typer.Exit, _click.exceptions.Exit)
+    _ABORTS: tuple[type[BaseException], ...] = (typer.Abort, _click.exceptions.Abort)
 except ImportError:  # pragma: no cover
-    _CLICK_ERRORS, _EXITS, _ABORTS = (), (typer.Exit,), (typer.Abort,)
-if _TyperClickException is not None:
-    _CLICK_ERRORS = (*_CLICK_ERRORS, _TyperClickException)
+    _CLICK_ERRORS, _EXITS, _ABORTS = _TYPER_CLICK_ERRORS, (typer.Exit,), (typer.Abort,)
+
+
+class _ClickError(Protocol):
+    """What both Click exception classes (the package's and Typer's vendored copy) carry."""
+
+    exit_code: int
 
 app = typer.Typer(
     name="skillbank",
@@ -88,7 +96,7 @@ def _root(
     """Executable skill libraries for self-improving LLM agents."""
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
@@ -166,7 +174,7 @@ def _run(args: list[str], debug: bool) -> int:
         message = _usage_message(exc)
         if message:  # empty: Click already printed the help (a group called bare)
             sys.stderr.write(f"error: {message}{_usage_hint(exc)}\n")
-        return exc.exit_code
+        return cast(_ClickError, exc).exit_code  # one of _CLICK_ERRORS
     except _ABORTS:
         sys.stderr.write("aborted\n")
         return 130

@@ -33,12 +33,8 @@ from skillbank.library_service import LibraryService
 
 def build_server(service: LibraryService) -> Any:
     """An `MCPServer` whose tools call `service`; SkillbankErrors become tool errors."""
-    import logging
-
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # stderr stays for real problems
 
     server = MCPServer("skillbank", log_level="WARNING", instructions=(
         "A library of executable Python skills. Search and read skills, run code against the configured world "

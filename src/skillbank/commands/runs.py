@@ -112,7 +112,8 @@ def show(
 
 
 def _render_episode(e: dict[str, Any]) -> None:
-    verdict = {True: "[green]passed[/green]", False: "[red]failed[/red]"}.get(e.get("success"), "not graded")
+    verdicts: dict[object, str] = {True: "[green]passed[/green]", False: "[red]failed[/red]"}
+    verdict = verdicts.get(e.get("success"), "not graded")
     console.print(markup(f"[bold]{{}}[/bold] · {verdict} · {{}} step(s) · {{}} generated tokens · stop: {{}}",
                          e["task_id"], len(e["turns"]), e["completion_tokens"], e["stop_reason"]))
     console.print(f"instruction: {e['instruction']}")

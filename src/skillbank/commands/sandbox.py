@@ -163,7 +163,7 @@ def environment_report() -> dict[str, Any]:
 
     extras = []
     for extra, dists in sorted(_extras_requirements().items()):
-        packages = {}
+        packages: dict[str, str | None] = {}
         for dist in dists:
             try:
                 packages[dist] = md.version(dist)

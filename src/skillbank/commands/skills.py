@@ -289,10 +289,9 @@ def history(
     def render(_: Any) -> None:
         t = table("version", "status", "aliases", "created", "by", "failure log", keep=("version",),
                   flex=("failure log",))
-        for row in rows:
-            sv = row["version"]
+        for sv in versions:
             log = (sv.provenance.failure_log or "").strip().splitlines()
-            t.add_row(sv.ref, sv.status.value, ", ".join(row["aliases"]), _short_time(sv.created_at),
+            t.add_row(sv.ref, sv.status.value, ", ".join(by_id.get(sv.id, [])), _short_time(sv.created_at),
                       sv.provenance.created_by, log[-1] if log else "")
         console.print(t)
 
