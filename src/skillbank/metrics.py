@@ -22,9 +22,11 @@ from skillbank.errors import ValidationError
 
 
 # Structural types, so this bottom-layer module needs nothing from the worlds above it;
-# `skillbank.worlds.base.Grade` and `Task` satisfy them.
+# `skillbank.worlds.base.Grade` and `Task` satisfy them. Members are read-only properties
+# so that frozen dataclasses match.
 class Grade(Protocol):
-    task_id: str
+    @property
+    def task_id(self) -> str: ...
 
     @property
     def success(self) -> bool: ...
@@ -34,8 +36,11 @@ class Grade(Protocol):
 
 
 class Task(Protocol):
-    id: str
-    scenario_id: str
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def scenario_id(self) -> str: ...
 
 
 def _one_per_task(grades: Iterable[Grade]) -> dict[str, Grade]:

@@ -66,16 +66,6 @@ class KeyedEmbedder(Protocol):
     def cache_key(self) -> str: ...
 
 
-@runtime_checkable
-class EmbeddingStore(Protocol):
-    """The store's persisted embeddings (`LibraryStore.get_embeddings` / `put_embeddings`),
-    which a remote store may lack: without them every text is encoded by the run."""
-
-    def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, bytes]: ...
-
-    def put_embeddings(self, model: str, dim: int, vectors: dict[str, bytes]) -> int: ...
-
-
 class VersionChooser(Protocol):
     """Governance's hook at retrieval (`skillbank.agent.hooks.RunHooks` extends it)."""
 
@@ -232,10 +222,9 @@ class RunLibrary:
         texts = [retriever.text(e) for e in entries]
         hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         missing = [h for h in dict.fromkeys(hashes) if h not in self._vectors]
-        store = self.store
-        persisted = isinstance(store, EmbeddingStore)
-        if missing and persisted:
-            for h, raw in store.get_embeddings(model, missing).items():
+        # Every store answers; a served one keeps no vectors for its clients ({} here, 0 kept).
+        if missing:
+            for h, raw in self.store.get_embeddings(model, missing).items():
                 self._vectors[h] = np.frombuffer(raw, dtype=np.float32)
             missing = [h for h in missing if h not in self._vectors]
         if missing:
@@ -244,9 +233,9 @@ class RunLibrary:
             self.encoded += len(missing)
             fresh = dict(zip(missing, encoded))
             self._vectors.update(fresh)
-            if self.writable and persisted:
-                store.put_embeddings(model, int(encoded.shape[1]),
-                                     {h: np.ascontiguousarray(vec).tobytes() for h, vec in fresh.items()})
+            if self.writable:
+                self.store.put_embeddings(model, int(encoded.shape[1]),
+                                          {h: np.ascontiguousarray(vec).tobytes() for h, vec in fresh.items()})
         dims = {self._vectors[h].shape[0] for h in hashes}
         if len(dims) != 1:  # vectors persisted by another model under the same key
             raise ConfigError(f"persisted embeddings for {model!r} disagree on their dimension ({sorted(dims)})")

@@ -59,7 +59,7 @@ class EvalCase:
                 "description": self.description}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalCase:
+    def from_dict(cls, data: Any) -> EvalCase:
         if not isinstance(data, dict) or data.get("kind") not in CASE_KINDS:
             raise ValidationError(f"not an evaluation case: {str(data)[:80]!r}")
         return cls(

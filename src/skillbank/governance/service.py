@@ -19,7 +19,7 @@ active while the version its alias names has status ``canary``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from skillbank.agent.operations import OperationKind
 from skillbank.errors import ConflictError, NotFoundError, ValidationError
@@ -271,8 +271,10 @@ class Governance:
         decision = self.check(name, ref)
         if not decision.passed:
             return decision, None
-        why = f"gate passed: {decision.evidence.successful_calls} successful calls on " \
-              f"{decision.evidence.distinct_tasks} tasks, suite and red-team clean"
+        evidence = decision.evidence
+        assert evidence is not None, "PromotionGate.check always attaches the evidence it judged"
+        why = f"gate passed: {evidence.successful_calls} successful calls on " \
+              f"{evidence.distinct_tasks} tasks, suite and red-team clean"
         if decision.target == "promoted":
             return decision, self.promote(name, ref, reason=why, evidence=decision.to_dict())
         return decision, self.start_canary(name, ref, reason=why, evidence=decision.to_dict())
@@ -284,7 +286,8 @@ class Governance:
         current = self.store.get_alias(name, alias, namespace=self.namespace)
         if expected_generation == "read":
             expected_generation = None if current is None else current.generation
-        moved = self.store.set_alias(name, alias, v.id, expected_generation=expected_generation,
+        # "read" is the only string callers pass, and it was resolved just above.
+        moved = self.store.set_alias(name, alias, v.id, expected_generation=cast(int | None, expected_generation),
                                      namespace=self.namespace, actor=actor, reason=reason)
         return (None if current is None else current.version), moved.generation
 
@@ -331,9 +334,11 @@ class Governance:
         who, why = actor or self.actor, reason or "canary started"
         from_version, generation = self._move(name, CANARY_ALIAS, v, expected_generation, actor=who, reason=why)
         self.store.set_status(v.id, VersionStatus.CANARY, actor=who, reason=why)
+        incumbent = self.incumbent(name)
+        assert incumbent is not None, "checked above, and a canary move leaves the promoted alias alone"
         self._event(EventType.CANARIED.value, v, actor=who, reason=why,
                     payload={"version": v.version, "share": self.policy.canary.share, "generation": generation,
-                             "incumbent": self.incumbent(name).version, "evidence": evidence or {}})
+                             "incumbent": incumbent.version, "evidence": evidence or {}})
         return Move("canaried", name, v.version, from_version, generation, why)
 
     def rollback(self, name: str, *, to: int | str | None = None, actor: str | None = None, reason: str | None = None,
@@ -362,7 +367,9 @@ class Governance:
             earlier = [e for e in self._events(name, EventType.PROMOTED.value) if e.version_id != current.id]
             if not earlier:
                 raise NotFoundError(f"{name!r} has no earlier promoted version; give --to VERSION")
-            target = self.store.get_version_by_id(earlier[-1].version_id)
+            earlier_id = earlier[-1].version_id
+            assert earlier_id is not None, "a promoted event always names its version"
+            target = self.store.get_version_by_id(earlier_id)
         else:
             target = self.version(name, to)
         if target.id == current.id:
@@ -480,11 +487,11 @@ class Governance:
                          task_id=episode.task_id, run_id=episode.run_id)
             if code:
                 self.record_case(v, task_case, outcome=bool(ok and episode.success))
-            call = firsts.get(name)
-            if call is not None and ok and episode.success and call.args is not None:
+            first = firsts.get(name)
+            if first is not None and ok and episode.success and first.args is not None:
                 self.record_case(v, EvalCase(kind="call", task_id=episode.task_id, seed=seed, world=world,
-                                             args=tuple(call.args), kwargs=call.kwargs or {},
-                                             expected_kind=call.result_kind, expected=call.result, origin=origin),
+                                             args=tuple(first.args), kwargs=first.kwargs or {},
+                                             expected_kind=first.result_kind, expected=first.result, origin=origin),
                                  outcome=True)
         return list(saved.values()), [v for v, _ in used.values()]
 

@@ -63,7 +63,7 @@ def buffer_layer_class(base: type) -> type:
     """The class of cache layers over preallocated buffers, derived from `base`
     (transformers' ``DynamicLayer``, imported by the caller with transformers)."""
 
-    class BufferLayer(base):  # type: ignore[misc, valid-type]
+    class BufferLayer(base):
         """A cache layer over a preallocated buffer: `update` writes the new states in
         place and returns views, instead of concatenating every step.
 

@@ -25,9 +25,13 @@ class PolicyError(SkillbankError):
     request, a replay ran out of recorded responses, the model produced nothing usable."""
 
 
+#: Who speaks a `Message`.
+Role = Literal["system", "user", "assistant"]
+
+
 @dataclass(frozen=True)
 class Message:
-    role: Literal["system", "user", "assistant"]
+    role: Role
     content: str
 
 

@@ -216,7 +216,7 @@ class ContinuousDecoder:
     def _take_pending(self) -> list[_Request]:
         with self._cond:
             room = self.max_rows - sum(r is not None for r in self._rows)
-            taken = []
+            taken: list[_Request] = []
             while self._pending and len(taken) < room:
                 taken.append(self._pending.popleft())
             return taken
@@ -307,6 +307,7 @@ class ContinuousDecoder:
             shape = (rows, like.shape[1], cap, like.shape[3])
             buf_k, buf_v = like.new_zeros(shape), like.new_zeros(shape)
             for j, (r, index) in enumerate(zip(staying, columns)):
+                assert old is not None, "rows stay only in buffers that already exist"
                 buf_k[j, :, col - len(index) : col] = old.buf_k[r.slot, :, index]
                 buf_v[j, :, col - len(index) : col] = old.buf_v[r.slot, :, index]
             layers.append(runner.buffer_layer(i, buf_k, buf_v, col))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 FAULT_KINDS = ("first_page", "off_by_one", "wrong_comparison", "missing_filter", "undeclared_destructive")
 _PAGE_KWARGS = {"page_index", "page"}
@@ -35,7 +35,7 @@ class Fault:
     source: str
 
 
-def _paginated(node: ast.AST) -> bool:
+def _paginated(node: ast.AST) -> TypeGuard[ast.Call]:
     return isinstance(node, ast.Call) and any(k.arg in _PAGE_KWARGS for k in node.keywords)
 
 
@@ -114,7 +114,7 @@ def _undeclared_destructive(tree: ast.Module, world: Any) -> bool:
             app = call.func.value.attr
             id_kw = next((k for k in call.keywords if k.arg and k.arg.endswith("_id")), None)
             token_kw = next((k for k in call.keywords if k.arg == "access_token"), None)
-            if id_kw is None or token_kw is None:
+            if id_kw is None or id_kw.arg is None or token_kw is None:
                 continue
             api = _destructive_api(world, app, id_kw.arg)
             if api is None or api == call.func.attr:

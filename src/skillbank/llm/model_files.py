@@ -95,9 +95,9 @@ def ensure_gguf(cache_dir: str | Path | None = None) -> Path:
     target = models / package.MODEL_NAME
     stamp = target.with_name(target.name + ".sha256")
     expected = f"{package.EXPECTED_SHA256} {{size}}"
-    if target.is_file() and stamp.is_file():
-        if stamp.read_text().strip() == expected.format(size=target.stat().st_size):
-            return target
+    if (target.is_file() and stamp.is_file()
+            and stamp.read_text().strip() == expected.format(size=target.stat().st_size)):
+        return target
     models.mkdir(parents=True, exist_ok=True)
     # Assemble under a private name and rename: another process may be doing the same.
     fd, tmp_name = tempfile.mkstemp(dir=models, prefix=".assemble-", suffix=".gguf")

@@ -110,6 +110,8 @@ class ModelRunner:
         torch = self.torch
         entry, shared = self.pool.lookup(ids) if self.pool.max_bytes > 0 else (None, 0)
         reuse = min(shared, len(ids) - 1)  # at least one token runs, for the next-token logits
+        # Any: the model may hand back a cache of its own; every layer of either holds keys and values.
+        cache: Any
         if entry is not None and reuse > 0:
             cache = self._DynamicCache(ddp_cache_data=[(k[:, :, :reuse], v[:, :, :reuse]) for k, v in entry.kv])
         else:

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -162,6 +162,7 @@ class OpenAIPolicy:
     ):
         self.config = (config or OpenAIConfig()).resolved(environ)
         self._sleep = sleep
+        assert self.config.base_url is not None, "resolved() always fills in the base URL"
         headers = {"Content-Type": "application/json"}
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
@@ -175,7 +176,7 @@ class OpenAIPolicy:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> OpenAIPolicy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,7 +255,9 @@ class OpenAIPolicy:
             text = ""  # a server may send null content with finish_reason "length"
         if not isinstance(text, str):
             raise PolicyError("the server's response has no message content string")
-        usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+        usage = payload.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
         estimated = not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int)

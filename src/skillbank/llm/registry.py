@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from skillbank.errors import ValidationError
 from skillbank.llm.base import Policy
@@ -31,7 +31,17 @@ def _reject_unknown(name: str, options: dict[str, Any], allowed: tuple[str, ...]
         )
 
 
-def _build_config(name: str, config_cls: type, options: dict[str, Any], extra: tuple[str, ...] = ()) -> Any:
+class _Config(Protocol):
+    """A backend's config class: a dataclass that names its fields (`OpenAIConfig`, `LocalConfig`)."""
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]: ...
+
+
+_C = TypeVar("_C", bound=_Config)
+
+
+def _build_config(name: str, config_cls: type[_C], options: dict[str, Any], extra: tuple[str, ...] = ()) -> _C:
     fields = config_cls.field_names()
     _reject_unknown(name, options, ("config", *fields, *extra))
     config = options.pop("config", None)

@@ -25,10 +25,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from skillbank.errors import ValidationError
-from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
+from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy, Role
 from skillbank.llm.template import render_prompt, render_reply
 from skillbank.worlds.base import TRAIN_SEEDS
 
@@ -67,7 +67,8 @@ class SftRecord:
         if not isinstance(data, dict):
             raise ValidationError(f"an SFT record must be a JSON object, got {type(data).__name__}")
         try:
-            messages = tuple(Message(str(m["role"]), str(m["content"])) for m in data["messages"])
+            # The role is checked below, once the record's other fields have parsed.
+            messages = tuple(Message(cast(Role, str(m["role"])), str(m["content"])) for m in data["messages"])
             record = cls(
                 id=str(data["id"]), seed=int(data["seed"]), split=str(data["split"]),
                 variant=str(data["variant"]), task_id=str(data["task_id"]),
@@ -204,8 +205,10 @@ def build_sft_records(
                 retriever = make_retriever("same-scenario") if with_skills else None
                 played: list[Any] = []
                 try:
+                    # run_split calls on_episode before it returns, so the lambda never sees a later `played`.
                     run_split(world, policy, store, lambda host, task_id: pool.session(host, task_id=task_id),
-                              retriever, config, on_episode=lambda ep, done, total: played.append(ep))
+                              retriever, config,
+                              on_episode=lambda ep, done, total: played.append(ep))  # noqa: B023
                 finally:
                     store.close()
                 for episode in played:
@@ -245,7 +248,9 @@ def report(records: Sequence[SftRecord], counts: dict[str, Any], count_tokens: C
            *, tokenizer_name: str) -> dict[str, Any]:
     """Counts (records, replies, per operation, per variant and scenario position) and
     token lengths of whole records, of the replies that carry loss, and of observations."""
-    totals, replies, observations = [], [], []
+    totals: list[int] = []
+    replies: list[int] = []
+    observations: list[int] = []
     ops: dict[str, int] = {}
     for r in records:
         text, spans = render_record(r.messages)

@@ -172,7 +172,7 @@ def train_sft(
     """Train a LoRA adapter per `config`; `model`/`tokenizer` override the base model
     (tests pass a tiny one). With `resume`, an existing checkpoint in `out_dir` is
     continued (same config required)."""
-    torch, transformers, peft = _import()
+    torch, _transformers, peft = _import()
     started = time.perf_counter()
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,7 @@ def train_sft(
         model.peft_config["default"].base_model_name_or_path = BASE_MODEL_NAME
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    planned = max(1, int(round(len(examples) * config.epochs)))
+    planned = max(1, round(len(examples) * config.epochs))
     total_steps = max(1, -(-planned // config.grad_accum))
     step, done = 0, 0
     if resume and (checkpoint / STATE_FILE).is_file():
