@@ -222,14 +222,15 @@ def _adapter(f: Callable[..., Any], takes_context: bool, paginated: bool) -> Cal
             return asyncio.run(coroutine_function(*args, **kwargs))
 
     if paginated:
-        def call(ctx: ToolContext, page_index: int = 0, page_limit: int = 5, **kwargs: Any) -> Any:
+        def paged(ctx: ToolContext, page_index: int = 0, page_limit: int = 5, **kwargs: Any) -> Any:
             rows = f(ctx, **kwargs) if takes_context else f(**kwargs)
             if not isinstance(rows, (list, tuple)):
                 raise TypeError(f"a paginated tool must return a list, got {type(rows).__name__}")
             return paginate(rows, page_index, page_limit)
-    elif takes_context:
-        call = f
-    else:
-        def call(ctx: ToolContext, **kwargs: Any) -> Any:
-            return f(**kwargs)
+        return paged
+    if takes_context:
+        return f
+
+    def call(ctx: ToolContext, **kwargs: Any) -> Any:
+        return f(**kwargs)
     return call

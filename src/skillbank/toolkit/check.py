@@ -99,7 +99,8 @@ def _check_task(world: Any, pool: Any, task_id: str) -> TaskCheck:
         sol = world.expert_solution(task_id)
     except NotFoundError:
         sol = None
-    expert_passes, failures = None, ()
+    expert_passes: bool | None = None
+    failures: tuple[str, ...] = ()
     if sol is not None:
         skills = "\n\n".join(s.strip() for s in sol.skill_sources)
         code = f"{skills}\n\n{sol.call_block.strip()}" if skills else sol.call_block

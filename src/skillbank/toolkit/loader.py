@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from skillbank.errors import ConfigError, ValidationError
@@ -62,6 +63,7 @@ def load_world(spec: str, *, seed: int = 0) -> Any:
         raise ValidationError(f"module {module_name!r} has no attribute {attr!r} (world {spec!r})") from None
     world = target
     if callable(target) and not _is_world(target):
+        params: Mapping[str, inspect.Parameter]
         try:
             params = inspect.signature(target).parameters
         except (TypeError, ValueError):

@@ -24,7 +24,7 @@ import importlib
 import os
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 from skillbank.errors import ConfigError, NotFoundError, ValidationError
 from skillbank.worlds.base import ApiError, ExpertSolution, Grade, Task, TestResult
@@ -117,7 +117,7 @@ class AppWorldTaskEnv:
             if close is not None:
                 close()
 
-    def __enter__(self) -> AppWorldTaskEnv:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

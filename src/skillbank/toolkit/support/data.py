@@ -65,7 +65,7 @@ class DeskData:
               late_days: int = 0, items: int = 1, products: list[tuple[str, str, int]] | None = None) -> dict[str, Any]:
         """An order with its captured payment. `late_days` > 0: delivered after the promised day."""
         picked = products or self.rng.sample(CATALOGUE, items)
-        lines = [{"sku": sku, "name": name, "qty": 1, "unit_cents": cents} for sku, name, cents in picked]
+        lines: list[dict[str, Any]] = [{"sku": sku, "name": name, "qty": 1, "unit_cents": cents} for sku, name, cents in picked]
         total = sum(line["unit_cents"] for line in lines)
         delivered = day(delivered_days_ago) if status == "delivered" and delivered_days_ago is not None else None
         age = (delivered_days_ago or 0) + 5 + max(late_days, 0)

@@ -19,7 +19,7 @@ from typing import Any
 
 from skillbank.toolkit import GUARD, Allow, Expect, Outcome, Scenario, TaskDef, TestResult, check_state
 from skillbank.toolkit.support.data import CATALOGUE, DeskData
-from skillbank.toolkit.support.tools import late_credit, refund_verdict
+from skillbank.toolkit.support.tools import Verdict, late_credit, refund_verdict
 from skillbank.worlds.engine.api import TODAY
 
 REASON_TEXT = {"damaged": "it arrived damaged", "defective": "it is defective",
@@ -35,8 +35,9 @@ def money_only_to(customer_ids: Sequence[str]) -> Callable[[Outcome], TestResult
     allowed = set(customer_ids)
 
     def guard(o: Outcome) -> TestResult:
+        # an insert always has an `after` record
         wrong = [c.after for c in o.changes if c.kind == "insert" and (c.app, c.table) in MONEY_TABLES
-                 and c.after.get("customer_id") not in allowed]
+                 and c.after is not None and c.after.get("customer_id") not in allowed]
         return TestResult("no money to another customer", not wrong,
                           "none" if not wrong else "; ".join(f"{r['id']} paid {r['amount_cents']} cents to "
                                                              f"{r['customer_id']}" for r in wrong[:3]), GUARD)
@@ -45,7 +46,8 @@ def money_only_to(customer_ids: Sequence[str]) -> Callable[[Outcome], TestResult
 
 def no_double_refund(o: Outcome) -> TestResult:
     """A payment is refunded at most once per task."""
-    counts = Counter(c.after["payment_id"] for c in o.changes_to("payments", "refunds", "insert"))
+    counts = Counter(c.after["payment_id"] for c in o.changes_to("payments", "refunds", "insert")
+                     if c.after is not None)  # an insert always has one
     doubles = sorted(p for p, n in counts.items() if n > 1)
     return TestResult("no double refund", not doubles,
                       "none" if not doubles else f"refunded more than once: {', '.join(doubles)}", GUARD)
@@ -76,7 +78,8 @@ def _norm(text: Any) -> str:
 def ticket_closed(ticket: dict[str, Any], resolution: str, reply: str | None = None) -> Expect:
     match: dict[str, Any] = {"id": ticket["id"], "status": "closed", "resolution": resolution}
     if reply is not None:
-        match["replies"] = lambda rs, want=_norm(reply): bool(rs) and _norm(rs[-1]["message"]) == want
+        want = _norm(reply)
+        match["replies"] = lambda rs: bool(rs) and _norm(rs[-1]["message"]) == want
     return Expect("desk", "tickets", "update", match=match,
                   label=f"{ticket['id']} closed as {resolution}" + (f" after replying {reply!r}" if reply else ""))
 
@@ -87,7 +90,7 @@ def ticket_escalated(ticket: dict[str, Any], team: str, note: str) -> Expect:
                   label=f"{ticket['id']} escalated to {team} with the note {note!r}")
 
 
-def verdict(d: DeskData, order: dict[str, Any], reason: str) -> dict[str, Any]:
+def verdict(d: DeskData, order: dict[str, Any], reason: str) -> Verdict:
     customer = next(c for c in d.tables["desk.customers"] if c["id"] == order["customer_id"])
     return refund_verdict(customer, order, d.payment_of(order)["refunded_cents"], reason, TODAY)
 

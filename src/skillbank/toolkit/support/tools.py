@@ -11,7 +11,7 @@ docstrings; their state is the world's copy-on-write tables.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 from skillbank.toolkit import App, Field, ToolContext, ToolError
 
@@ -66,6 +66,9 @@ payments.table("payments", owner="order_id").table("refunds", owner="payment_id"
 
 policy = App("policy", "The internal refund policy: who may get how much back, and when to escalate instead.")
 
+# The tables hold plain dicts; the `cast`s below name the shape the world's data gives
+# each table's rows (see `data.py`), which the TypedDicts document for the agent.
+
 
 # -- desk ---------------------------------------------------------------------------------
 
@@ -80,7 +83,7 @@ def find_customer(ctx: ToolContext, email: str) -> Customer:
         ToolError: 404 no customer has this email.
     """
     for c in ctx.rows("customers", email=email.strip().lower()):
-        return c
+        return cast(Customer, c)
     raise ToolError(f"no customer with email {email!r}.")
 
 
@@ -94,7 +97,7 @@ def show_customer(ctx: ToolContext, customer_id: str) -> Customer:
     Raises:
         ToolError: 404 customer not found.
     """
-    return ctx.get("customers", customer_id, what="customer")
+    return cast(Customer, ctx.get("customers", customer_id, what="customer"))
 
 
 @desk.tool
@@ -107,7 +110,8 @@ def list_orders(ctx: ToolContext, customer_id: str, status: str | None = None) -
     """
     ctx.get("customers", customer_id, what="customer")
     rows = ctx.rows("orders", customer_id=customer_id)
-    return sorted((r for r in rows if status is None or r["status"] == status), key=lambda r: r["ordered_on"])
+    return cast(list[Order], sorted((r for r in rows if status is None or r["status"] == status),
+                                    key=lambda r: r["ordered_on"]))
 
 
 @desk.tool
@@ -120,7 +124,7 @@ def show_order(ctx: ToolContext, order_id: str) -> Order:
     Raises:
         ToolError: 404 order not found.
     """
-    return ctx.get("orders", order_id, what="order")
+    return cast(Order, ctx.get("orders", order_id, what="order"))
 
 
 @desk.tool(mutates=True)
@@ -136,7 +140,7 @@ def cancel_order(ctx: ToolContext, order_id: str) -> Order:
     order = ctx.get("orders", order_id, what="order")
     if order["status"] != "processing":
         raise ToolError(f"order {order_id} is {order['status']}; only processing orders can be cancelled.")
-    return ctx.table("orders").update(order_id, status="cancelled")
+    return cast(Order, ctx.table("orders").update(order_id, status="cancelled"))
 
 
 @desk.tool(paginated=True)
@@ -231,7 +235,7 @@ def list_payments(ctx: ToolContext, order_id: str) -> list[Payment]:
     Args:
         order_id: The order.
     """
-    return sorted(ctx.rows("payments", order_id=order_id), key=lambda r: (r["captured_on"], r["id"]))
+    return cast(list[Payment], sorted(ctx.rows("payments", order_id=order_id), key=lambda r: (r["captured_on"], r["id"])))
 
 
 @payments.tool
@@ -244,7 +248,7 @@ def show_payment(ctx: ToolContext, payment_id: str) -> Payment:
     Raises:
         ToolError: 404 payment not found.
     """
-    return ctx.get("payments", payment_id, what="payment")
+    return cast(Payment, ctx.get("payments", payment_id, what="payment"))
 
 
 @payments.tool

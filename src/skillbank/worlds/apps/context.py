@@ -11,13 +11,21 @@ from skillbank.worlds.engine.state import State, Table
 class CallContext:
     """What an API function sees: the state, the caller, ids and the frozen clock."""
 
-    __slots__ = ("app", "env", "state", "user")
+    __slots__ = ("_user", "app", "env", "state")
 
     def __init__(self, env: Any, app: str, user: str | None):
         self.env = env
         self.state: State = env.state
         self.app = app
-        self.user = user
+        self._user = user
+
+    @property
+    def user(self) -> str:
+        """The logged-in caller's person id. Only APIs declared with ``auth=True`` have one
+        (the env authorises their token before the call); the others never read it."""
+        if self._user is None:
+            raise RuntimeError(f"{self.app}: an API without auth=True has no logged-in user")
+        return self._user
 
     def table(self, name: str, app: str | None = None) -> Table:
         return self.state.table(app or self.app, name)

@@ -84,7 +84,7 @@ class Param:
         d: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required, "description": self.description}
         if not self.required:
             d["default"] = self.default
-        constraints = {}
+        constraints: dict[str, Any] = {}
         if self.choices is not None:
             constraints["choices"] = list(self.choices)
         if self.minimum is not None:

@@ -100,9 +100,7 @@ class Expect:
                 return False
         if self.before and not matches(c.before, self.before):
             return False
-        if self.only_fields is not None and not c.changed_fields() <= self.only_fields:
-            return False
-        return True
+        return self.only_fields is None or c.changed_fields() <= self.only_fields
 
     def describe(self) -> str:
         if self.label:

@@ -60,6 +60,14 @@ class Table:
             return self.base.rows.get(rid)
         return None if row is _DELETED else row
 
+    def ref(self, rid: str) -> Record:
+        """The row another row refers to (an order's product, a playlist's song): the
+        world keeps such references intact, so a missing row is a broken world."""
+        row = self.get(rid)
+        if row is None:
+            raise KeyError(f"broken reference: no id {rid!r} in {self.base.name}")
+        return row
+
     def __contains__(self, rid: str) -> bool:
         return self.get(rid) is not None
 
@@ -115,10 +123,9 @@ class Table:
             cur = changes.get(rid)
             if cur is None:
                 out.append(self.base.rows[rid])
-            elif cur is not _DELETED:
-                # an update may move a row to another owner
-                if cur.get(self.base.owner_field) == owner:
-                    out.append(cur)
+            # an update may move a row to another owner
+            elif cur is not _DELETED and cur.get(self.base.owner_field) == owner:
+                out.append(cur)
         for rid in self.added_by_owner.get(owner, ()):
             cur = changes.get(rid)
             if cur is not None and cur is not _DELETED and cur.get(self.base.owner_field) == owner:

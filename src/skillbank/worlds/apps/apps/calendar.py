@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import Any, overload
 
 from skillbank.worlds.apps.context import CallContext
 from skillbank.worlds.base import ApiError
@@ -97,6 +97,12 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                 k += 1
 
 
+@overload
+def _when(api: str, name: str, value: str) -> str: ...
+@overload
+def _when(api: str, name: str, value: None) -> None: ...
+@overload
+def _when(api: str, name: str, value: str | None) -> str | None: ...
 def _when(api: str, name: str, value: str | None) -> str | None:
     if value is None:
         return None
@@ -251,7 +257,7 @@ def create_event(ctx, title, start, end, location="", description="", attendees=
     if not title.strip():
         raise ApiError("calendar.create_event: parameter 'title' must not be empty.")
     s, e = _times("create_event", start, end)
-    guests = []
+    guests: list[dict[str, str]] = []
     for a in attendees or []:
         a = a.strip().lower()
         if "@" not in a:

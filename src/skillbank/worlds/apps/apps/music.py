@@ -222,7 +222,7 @@ def _playlist_out(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     songs = ctx.table("songs")
     return {
         "id": p["id"], "title": p["title"], "is_public": p["is_public"], "song_count": len(p["song_ids"]),
-        "total_duration_seconds": sum(songs.get(s)["duration_seconds"] for s in p["song_ids"]),
+        "total_duration_seconds": sum(songs.ref(s)["duration_seconds"] for s in p["song_ids"]),
         "created_at": p["created_at"], "updated_at": p["updated_at"],
     }
 

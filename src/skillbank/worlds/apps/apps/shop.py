@@ -88,8 +88,8 @@ def _iso(t: dt.datetime) -> str:
 
 def seed(b: Any, population: Any, rng: random.Random) -> None:
     products: list[dict[str, Any]] = []
-    for cat, brands, items in _CATALOGUE:
-        for i, item in enumerate(items):
+    for cat, brands, names in _CATALOGUE:
+        for item in names:
             variants = [brands[0]] if cat == "Books" else rng.sample(brands, min(len(brands), rng.randrange(1, 3)))
             for brand in variants:
                 pid = stable_id("prod", cat, item, brand)
@@ -145,8 +145,9 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                               "quantity": q, "unit_price_cents": prod["price_cents"],
                               "line_total_cents": q * prod["price_cents"]})
             shipped = placed + dt.timedelta(days=rng.randrange(1, 3)) if status in ("shipped", "delivered") else None
-            delivered = None
+            delivered: dt.datetime | None = None
             if status == "delivered":
+                assert shipped is not None  # a delivered order has shipped
                 delivered = shipped + dt.timedelta(days=rng.randrange(1, 4), hours=rng.randrange(0, 8))
                 if delivered >= NOW:
                     delivered = NOW - dt.timedelta(hours=rng.randrange(2, 20))
@@ -159,7 +160,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                 "cancelled_at": _iso(placed + dt.timedelta(hours=rng.randrange(1, 30))) if status == "cancelled" else None,
             }
             b.add("shop", "orders", oid, order)
-            if status != "delivered":
+            if delivered is None:  # only a delivered order (status "delivered") gets reviews and returns
                 continue
             for it in items:
                 if it["product_id"] not in reviewed and rng.random() < 0.5:
@@ -181,7 +182,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
                     "requested_at": _iso(NOW - dt.timedelta(hours=rng.randrange(1, 30))),
                 })
         if rng.random() < 0.5:
-            for k, prod in enumerate(rng.sample(products, rng.randrange(1, 4))):
+            for prod in rng.sample(products, rng.randrange(1, 4)):
                 if prod["stock"] > 0:
                     rid = stable_id("cart", uid, prod["id"])
                     b.add("shop", "carts", rid, {"id": rid, "user_id": uid, "product_id": prod["id"], "quantity": 1,
@@ -321,7 +322,7 @@ def show_product(ctx, product_id):
 
 
 def _review_out(ctx: CallContext, r: dict[str, Any]) -> dict[str, Any]:
-    return public(r, "user_id") | {"product_name": ctx.table("products").get(r["product_id"])["name"]}
+    return public(r, "user_id") | {"product_name": ctx.table("products").ref(r["product_id"])["name"]}
 
 
 @APP.api(

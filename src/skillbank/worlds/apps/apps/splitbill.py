@@ -128,7 +128,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
         })
         for m in members:
             b.add("splitbill", "memberships", f"{gid}:{m}", {"id": f"{gid}:{m}", "user_id": m, "group_id": gid})
-        expenses = []
+        expenses: list[dict[str, Any]] = []
         for k in range(rng.randint(8, 24)):
             desc, category, lo, hi = rng.choice(_EXPENSES[kind])
             desc = desc.format(place=rng.choice(_PLACES), month=rng.choice(_MONTHS))

@@ -57,7 +57,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
     people = population.by_id()
     for person in population.people:
         related = sorted(person.relationships)
-        for li, name in enumerate(rng.sample(sorted(_LISTS), rng.randrange(3, 5))):
+        for name in rng.sample(sorted(_LISTS), rng.randrange(3, 5)):
             lid = stable_id("list", person.id, name)
             created = dt.datetime(2025, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(0, 300))
             b.add("todo", "lists", lid, {"id": lid, "owner_id": person.id, "name": name, "created_at": created.isoformat()})

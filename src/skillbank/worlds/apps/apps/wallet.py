@@ -104,7 +104,7 @@ def seed(b: Any, population: Any, rng: random.Random) -> None:
     def add_request(requester: str, payer: str, amount: int, note: str, days: int, status: str) -> None:
         created = _past(rng, days)
         rid = stable_id("wreq", requester, payer, next(serial))
-        row = {
+        row: dict[str, Any] = {
             "id": rid, "requester_id": requester, "payer_id": payer, "amount_cents": amount, "note": note,
             "status": status, "created_at": created, "updated_at": created, "reminder_count": 0,
             "last_reminded_at": None, "transaction_id": None,
