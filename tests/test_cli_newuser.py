@@ -83,7 +83,7 @@ def test_markup_in_sandbox_errors_prints_verbatim(capsys, tmp_path: Path) -> Non
     script = tmp_path / "boom.py"
     script.write_text('raise ValueError("bad [local] value")\n')
     code, out, _ = run(capsys, "sandbox", "exec", str(script))
-    assert code == 0
+    assert code == 3  # the code raised
     lines = out.splitlines()
     assert "ValueError: bad [local] value" in lines and not any("bad  value" in line for line in lines)
 
@@ -579,7 +579,9 @@ def test_third_party_progress_bars_are_switched_off(capsys, monkeypatch: pytest.
 def test_sandbox_exec_against_a_task(capsys, tmp_path: Path) -> None:
     script = tmp_path / "look.py"
     script.write_text('print(apis.supervisor.show_profile()["email"])\n')
-    data = run_json(capsys, "sandbox", "exec", str(script), "--task", "notes_tag_mentioning-1")
+    code, out, err = run(capsys, "sandbox", "exec", str(script), "--task", "notes_tag_mentioning-1", "--json")
+    assert code == 6, err  # the code ran; the task failed its grade
+    data = json.loads(out)
     assert data["ok"] and "@" in data["stdout"] and data["task_id"] == "notes_tag_mentioning-1"
     assert data["grade"]["success"] is False and any(not t["passed"] for t in data["grade"]["tests"])
     assert [c["api"] for c in data["api_calls"]] == ["show_profile"]

@@ -381,7 +381,7 @@ def test_cli_exec_json(tmp_path):
     f = tmp_path / "prog.py"
     f.write_text("print('out')\napis.echo.echo(a=1)\napis.echo.fail(message='nope')\n")
     res = runner.invoke(cli_app, ["sandbox", "exec", str(f), "--json"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 3, res.output  # the code raised (an API error)
     data = json.loads(res.output)
     assert data["ok"] is False and data["stdout"] == "out\n"
     assert data["error_type"] == "ApiError" and data["error_message"] == "nope"
@@ -397,11 +397,11 @@ def test_cli_exec_static_check_toggle(tmp_path):
     assert off["ok"] is True and off["result_repr"] == "True"
 
 
-def test_cli_exec_killed_run_exits_zero(tmp_path):
+def test_cli_exec_killed_run_exits_5(tmp_path):
     f = tmp_path / "spin.py"
     f.write_text("while True:\n    pass\n")
     res = runner.invoke(cli_app, ["sandbox", "exec", str(f), "--json", "--timeout", "1"])
-    assert res.exit_code == 0 and json.loads(res.output)["killed"] == "timeout"
+    assert res.exit_code == 5 and json.loads(res.output)["killed"] == "timeout"
 
 
 def test_cli_exec_missing_file_is_one_line_error(tmp_path, capsys):

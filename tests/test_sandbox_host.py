@@ -397,7 +397,7 @@ def test_traces_keep_ordinary_data_unchanged():
 
 def test_exec_prints_agent_text_without_markup_or_escape_sequences():
     res = CliRunner().invoke(cli_app, ["sandbox", "exec", str(CORPUS / "term_markup_escape_injection.py")])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 3, res.output  # the code raised
     assert "\x1b" not in res.output and "\x07" not in res.output
     assert "[bold red]not markup[/bold red] [/bogus]" in res.output  # the output is not lost
     assert "\\x1b]0;pwned\\x07" in res.output

@@ -71,7 +71,11 @@ def exec_file(
     enough to see the proxy work. With --task TASK_ID, `apis` is that task's apps world
     (see `skillbank world tasks`) and the task is graded after the run.
 
-    Exits 0 whenever the run completed, even if the code raised or was killed.
+    Exit status: 0 the code ran to its end (and with --task, the task passed);
+    3 the code raised (an API error included); 4 the static check refused it;
+    5 it was killed (timeout, memory, or a crash of its worker); 6 with --task,
+    the code ran but the task failed its grade. 1 and 2 are the CLI's own:
+    a bad argument, a missing file, an unknown task.
     """
     from skillbank.sandbox import EchoHost, SandboxConfig, SandboxPool
 
@@ -97,7 +101,38 @@ def exec_file(
         data["task_id"] = task
         data["grade"] = {"success": grade.success, "fraction": grade.fraction,
                          "tests": [{"name": t.name, "passed": t.passed, "message": t.message} for t in grade.tests]}
+    if data["killed"]:
+        data["error_message"] = one_shot_message(data["error_message"])
     emit(data, as_json, _render_result)
+    status = exec_status(data)
+    if status:
+        raise typer.Exit(status)
+
+
+#: `sandbox exec`'s exit statuses past the CLI's own 1 and 2 (see its --help).
+EXEC_RAISED, EXEC_REFUSED, EXEC_KILLED, EXEC_GRADE_FAILED = 3, 4, 5, 6
+
+#: What the pool says after a kill about the session going on in a new worker; a one-shot
+#: `sandbox exec` has no session after its one run, so the CLI drops it.
+_SESSION_GOES_ON = "; the session continues"
+
+
+def one_shot_message(message: str) -> str:
+    """A killed run's message without the pool's note on the session going on."""
+    return message.partition(_SESSION_GOES_ON)[0]
+
+
+def exec_status(data: dict[str, Any]) -> int:
+    """The exit status of a `sandbox exec` result (see `exec_file`): how the run ended,
+    then, when it ran cleanly, the task's grade."""
+    if not data["ok"]:
+        if data["static_errors"]:
+            return EXEC_REFUSED
+        return EXEC_KILLED if data["killed"] else EXEC_RAISED
+    grade = data.get("grade")
+    if grade is not None and not grade["success"]:
+        return EXEC_GRADE_FAILED
+    return 0
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
