@@ -20,6 +20,9 @@ import dataclasses
 import functools
 import os
 import platform
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -53,14 +56,17 @@ from skillbank.llm.base import (
     Message,
     Policy,
 )
+from skillbank.llm.model_files import ADAPTER_NONE
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.sandbox.types import ApiHost
 from skillbank.store.base import LibraryStore
 from skillbank.worlds.base import World
 
 EXPERT_NOTE = ("The scripted expert policy is playing (the world's reference solutions, not a model): "
-               "its scores check the loop, they are not a model's. The shipped local model (--policy local) "
-               "solves no dev task yet.")
+               "its scores check the loop, they are not a model's.")
+#: Said after `EXPERT_NOTE` on the apps world only: the shipped adapter was trained and
+#: measured there, and says nothing about another world.
+APPS_LOCAL_NOTE = "The shipped local model (--policy local) solves no dev task yet."
 LOCAL_BASE_NOTE = ("The local policy is the Gemma 3 270M base model without a fine-tuned adapter: it has never "
                    "seen the agent's format, so a score near zero is expected.")
 
@@ -178,8 +184,10 @@ class RunSpec:
     def note(self) -> str | None:
         """What the summary should say about the policy's scores, if anything."""
         if self.policy == "expert":
-            return EXPERT_NOTE
-        if self.policy == "local" and str(self.adapter_path).lower() == "none" and self.model_path is None:
+            return f"{EXPERT_NOTE} {APPS_LOCAL_NOTE}" if self.world == "apps" else EXPERT_NOTE
+        # Only an explicit --adapter none is the base model: None (unset) is the shipped adapter.
+        base_model = self.adapter_path is not None and self.adapter_path.lower() == ADAPTER_NONE
+        if self.policy == "local" and base_model and self.model_path is None:
             return LOCAL_BASE_NOTE
         return None
 
@@ -220,15 +228,22 @@ class RunObserver(Protocol):
 @dataclass(frozen=True)
 class JobSummary:
     """`run_job`'s result: the run's summary, the candidates that earned a save but were
-    not storable skills, and a note on what the scores mean (the expert's, say)."""
+    not storable skills, a note on what the scores mean (the expert's, say), and where
+    the time went: `load_s` building the policy (loading a local model: minutes on a
+    CPU), `wall_s` the whole job from its checks to the last close. The run's own
+    ``duration_s`` counts the tasks only."""
 
     run: RunSummary
     unsaved_candidates: int
     note: str | None = None
+    load_s: float = 0.0
+    wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self.run)
         data["unsaved_candidates"] = self.unsaved_candidates
+        data["load_s"] = round(self.load_s, 3)
+        data["wall_s"] = round(self.wall_s, 3)
         if self.note:
             data["note"] = self.note
         return data
@@ -238,6 +253,40 @@ class RunInterrupted(BaseException):
     """The run was stopped from outside (Ctrl-C) after it started; its directory is marked
     interrupted and the message says how far it got. A BaseException, like the
     interruption it replaces."""
+
+
+class Terminated(BaseException):
+    """SIGTERM (as `timeout`, a service manager or ``kill`` send it), raised in the main
+    thread by `sigterm_raises`. A BaseException, like Ctrl-C's interruption."""
+
+
+class RunTerminated(RunInterrupted):
+    """The run was stopped by SIGTERM after it started; its directory is marked failed
+    ("terminated (SIGTERM)") and the message says how far it got."""
+
+
+#: The exit status of a command stopped by SIGTERM, as a shell reports one killed by it.
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises `Terminated` in the main thread, so a run stops in
+    order (closing its sandbox and model, marking its directory) instead of vanishing
+    without a word. Elsewhere than the main thread it changes nothing (Python runs
+    handlers there only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -408,7 +457,8 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
     Every check comes before anything starts (errors name the `skillbank run` flags).
     Once the run started, an exception marks its directory failed and propagates; one
     of `interrupts` (Ctrl-C, as the caller raises it) marks it interrupted and becomes
-    `RunInterrupted`.
+    `RunInterrupted`; `Terminated` (SIGTERM, under `sigterm_raises`) marks it failed
+    with "terminated (SIGTERM)" and becomes `RunTerminated`.
     """
     from skillbank.llm.registry import describe_policy
     from skillbank.retrieval import RETRIEVAL_MODES
@@ -417,6 +467,7 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
     from skillbank.toolkit.loader import open_world
     from skillbank.worlds.base import seed_for
 
+    started = time.perf_counter()
     # -- everything checked before anything starts --------------------------------------
     if spec.retrieval not in RETRIEVAL_MODES:
         raise ValidationError(f"--retrieval: unknown mode {spec.retrieval!r}; modes: {', '.join(RETRIEVAL_MODES)}")
@@ -445,8 +496,10 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
     run_dir = Path(spec.runs_dir) / run_id
     tally = _Tally(observer)
     with contextlib.ExitStack() as stack:
+        loading = time.perf_counter()
         policy = make_run_policy(spec.policy, world,
                                  {**options, "fault_rate": spec.fault_rate, "fault_seed": spec.fault_seed})
+        load_s = time.perf_counter() - loading
         if isinstance(policy, ClosablePolicy):
             stack.callback(policy.close)
         retriever = make_run_retriever(spec)
@@ -457,6 +510,7 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
             "world_spec": spec.world,
             "governance": spec.governance if spec.with_skills else "off",
             "policy_config": describe_policy(policy),
+            "policy_load_s": round(load_s, 3),
             "skillbank_version": __version__,
             "python": platform.python_version(),
         }
@@ -468,6 +522,11 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
         try:
             summary = run_on(spec, world=world, policy=watched, store=store, retriever=retriever, seed=seed,
                              run_id=run_id, record=record, on_start=on_start, on_episode=tally.on_episode)
+        except Terminated:
+            mark_failed(run_dir, "terminated (SIGTERM)")
+            raise RunTerminated(
+                f"run {run_id} stopped after {tally.done} task(s); its trace is in {run_dir}"
+            ) from None
         except interrupts:
             mark_failed(run_dir, "interrupted (Ctrl-C)", interrupted=True)
             raise RunInterrupted(
@@ -476,4 +535,5 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
         except BaseException as exc:
             mark_failed(run_dir, exc)
             raise
-    return JobSummary(run=summary, unsaved_candidates=tally.unsaved, note=spec.note())
+    return JobSummary(run=summary, unsaved_candidates=tally.unsaved, note=spec.note(), load_s=load_s,
+                      wall_s=time.perf_counter() - started)

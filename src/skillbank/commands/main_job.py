@@ -6,13 +6,14 @@ prints one JSON object.
 
 The flags become a `skillbank.jobs.RunSpec` and `skillbank.jobs.run_job` runs it: every
 check comes before the first task starts, so bad input fails in one line without
-leaving a run behind; a run that fails or is interrupted afterwards keeps its directory,
-marked ``failed.json`` (see `skillbank runs ls`). This module keeps the flags and the
-rendering.
+leaving a run behind; a run that fails or is interrupted afterwards (Ctrl-C, or SIGTERM:
+exit status 143) keeps its directory, marked ``failed.json`` (see `skillbank runs ls`).
+This module keeps the flags and the rendering.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +23,18 @@ from rich.table import Table
 from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.console import Interrupted, add_column, console, emit, err_console, markup
-from skillbank.jobs import DEFAULT_MAX_STEPS, LOCAL_MAX_STEPS, RunInterrupted, RunProgress, RunSpec, run_job
+from skillbank.jobs import (
+    DEFAULT_MAX_STEPS,
+    LOCAL_MAX_STEPS,
+    SIGTERM_EXIT,
+    RunInterrupted,
+    RunProgress,
+    RunSpec,
+    RunTerminated,
+    Terminated,
+    run_job,
+    sigterm_raises,
+)
 
 
 class _ProgressBar:
@@ -90,7 +102,7 @@ def _render(summary: dict[str, Any]) -> None:
         ("retrieval", f"{summary['retrieval']} (top {summary['top_k']})" if summary["with_skills"] else "none (--no-skills)"),
         *_governance_rows(summary.get("governance")),
         *_decoding_rows(summary.get("decoding")),
-        ("time", f"{summary['duration_s']:.1f}s"),
+        *_time_rows(summary),
         ("trace", summary["run_dir"]),
     ]
     for row in rows:
@@ -102,6 +114,17 @@ def _render(summary: dict[str, Any]) -> None:
                              summary["unsaved_candidates"], summary["run_id"]))
     if summary.get("note"):
         console.print(markup("[bold]{}[/bold]", summary["note"]))
+
+
+def _time_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The tasks' time, then the policy's load (a local model takes minutes) when it
+    counts, and the wall time of the whole command."""
+    rows = [("time (tasks)", f"{summary['duration_s']:.1f}s")]
+    if summary.get("load_s", 0.0) >= 0.1:
+        rows.append(("model load", f"{summary['load_s']:.1f}s"))
+    if "wall_s" in summary:
+        rows.append(("wall time", f"{summary['wall_s']:.1f}s"))
+    return rows
 
 
 def _governance_rows(gov: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -157,7 +180,16 @@ def run(
     )
     bar = _ProgressBar(f"{policy} on {split}", as_json)
     try:
-        result = run_job(spec, observer=bar, interrupts=(Interrupted, KeyboardInterrupt))
+        with sigterm_raises():
+            result = run_job(spec, observer=bar, interrupts=(Interrupted, KeyboardInterrupt))
+    except RunTerminated as exc:
+        bar.close()
+        sys.stderr.write(f"terminated (SIGTERM): {exc}\n")
+        raise typer.Exit(SIGTERM_EXIT) from None
+    except Terminated:  # before the run started: nothing was written
+        bar.close()
+        sys.stderr.write("terminated (SIGTERM) before the run started\n")
+        raise typer.Exit(SIGTERM_EXIT) from None
     except RunInterrupted as exc:
         raise Interrupted(str(exc)) from None
     finally:

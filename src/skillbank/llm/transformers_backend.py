@@ -6,6 +6,7 @@ continuous batch at a time.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,11 @@ def load_transformers(config: LocalConfig) -> tuple[Any, Any]:
         except ImportError:
             raise ConfigError(f"a LoRA adapter needs peft: {INSTALL_HINT}") from None
         # Merged into the base weights: generation then costs what the base model costs.
-        model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing` (a FutureWarning
+            # on every local run's stderr); the model is for inference, so it does not matter.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     if resolve_dtype(config.dtype) == "bfloat16":
         model = model.to(torch.bfloat16)
     model.eval()
