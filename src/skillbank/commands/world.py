@@ -138,7 +138,7 @@ def tasks(
             scenarios = len({r["scenario_id"] for r in group})
             t = table("task", "diff.", "apps", "instruction",
                       title=f"{name}: {len(group)} tasks in {scenarios} scenarios",
-                      keep=("task",), flex=("instruction",))
+                      keep=("task",), flex=("instruction",), flex_min=40)
             for r in group:
                 t.add_row(r["id"], str(r["difficulty"]), ", ".join(r["apps"]), r["instruction"])
             console.print(t)
