@@ -79,6 +79,23 @@ def test_runs_show_keeps_every_cell_whole(capsys, played, monkeypatch: pytest.Mo
             assert sum(e["task_id"] == line.split()[0] for line in out.splitlines() if line.strip()) == 1
 
 
+def test_an_episode_and_a_solution_show_their_code_whole(capsys, played, width: int) -> None:
+    runs, run_id, _ = played
+    capsys.readouterr()
+    episode = run_json(capsys, "runs", "show", run_id, "--runs-dir", runs, "--task", "calendar_cancel_day-1")
+    code, out, _ = run(capsys, "runs", "show", run_id, "--runs-dir", runs, "--task", "calendar_cancel_day-1")
+    assert code == 0
+    for turn in episode["turns"]:
+        for line in (turn["code"] or "").splitlines():
+            assert line in out.splitlines(), line
+    solved = run_json(capsys, "world", "solve", "calendar_cancel_day-1")
+    code, out, _ = run(capsys, "world", "solve", "calendar_cancel_day-1")
+    assert code == 0
+    for block in solved["blocks"]:
+        for line in block["code"].splitlines():
+            assert line in out.splitlines(), line
+
+
 # -- item 4: the demo shows its code whole -------------------------------------------------
 
 

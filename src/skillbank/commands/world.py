@@ -8,10 +8,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.syntax import Syntax
 
 from skillbank.commands._options import JsonOpt
-from skillbank.console import console, emit, err_console, markup, table
+from skillbank.console import console, emit, err_console, markup, print_code, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.toolkit.loader import open_world
 from skillbank.worlds.base import ApiError, seed_for
@@ -228,7 +227,7 @@ def solve(
     def render(d: dict[str, Any]) -> None:
         for b in d["blocks"]:
             console.rule(f"{b['name']} ({len(b['api_calls'])} API calls)")
-            console.print(Syntax(b["code"], "python", theme="ansi_dark", word_wrap=True))
+            print_code(b["code"])
             for c in b["api_calls"]:
                 if c["ok"]:
                     console.print(markup("  apis.{}.{}  [green]ok[/green]", c["app"], c["api"]))
