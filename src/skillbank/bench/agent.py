@@ -49,6 +49,7 @@ import typer
 from skillbank.agent.library import RunLibrary
 from skillbank.bench.retrieval import synthetic_library
 from skillbank.console import console, emit
+from skillbank.console import table as new_table
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import RETRIEVAL_MODES, Embedder, EmbeddingRetriever, Retriever, SkillEntry, make_retriever
 from skillbank.store import Provenance, VersionStatus, open_store
@@ -317,9 +318,7 @@ def command(
                        baseline_samples=baseline_samples, seed=seed)
 
     def render(r: dict[str, Any]) -> None:
-        from rich.table import Table
-
-        table = Table(title=f"bench agent: retrieval per task ({r['tasks']} tasks, top-{r['k']})")
+        table = new_table(title=f"bench agent: retrieval per task ({r['tasks']} tasks, top-{r['k']})")
         for col in ("mode", "size", "first ms", "enc", "per task ms", "rebuild ms", "2nd run first ms", "enc"):
             table.add_column(col, overflow="fold")
         for row in r["rows"]:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skillbank.console import console, emit
+from skillbank.console import table as new_table
 from skillbank.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def command(
     result = run_bench(fault_rate=fault_rate, seed=seed, fault_seed=fault_seed, limit=limit)
 
     def render(r: dict[str, Any]) -> None:
-        table = Table(title=f"governance demonstration: fault rate {r['fault_rate']}, world seeds {r['seeds']}")
+        table = new_table(title=f"governance demonstration: fault rate {r['fault_rate']}, world seeds {r['seeds']}")
         table.add_column("figure")
         for mode in r["modes"]:
             table.add_column(mode, justify="right")

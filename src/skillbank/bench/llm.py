@@ -33,9 +33,9 @@ import time
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from skillbank.console import console, emit
+from skillbank.console import table as new_table
 from skillbank.errors import ValidationError
 
 
@@ -186,7 +186,7 @@ def run_bench(*, batches: list[int], adapters: list[str], prompt_tokens: int, ne
 
 
 def _render(data: dict[str, Any]) -> None:
-    table = Table(title=f"local model speed ({data['model']}, {data['threads']} threads, medians of {data['repeats']})")
+    table = new_table(title=f"local model speed ({data['model']}, {data['threads']} threads, medians of {data['repeats']})")
     for col in ("adapter", "dtype", "batch", "prompt tok", "prefill ms", "prefill tok/s", "decode ms/step", "gen tok/s",
                 "vs batch 1"):
         table.add_column(col, justify="right")

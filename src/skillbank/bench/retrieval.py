@@ -336,7 +336,8 @@ def _render(data: dict[str, Any]) -> None:
 
 def command(
     sizes: str = typer.Option("1000,10000,100000", help="Library sizes, comma-separated."),
-    modes: str = typer.Option(",".join(RETRIEVAL_MODES), help="Retrieval modes, comma-separated."),
+    # ", " so that --help can wrap the default between modes instead of cutting it.
+    modes: str = typer.Option(", ".join(RETRIEVAL_MODES), help="Retrieval modes, comma-separated."),
     queries: int = typer.Option(50, min=1, help="Timed queries per mode and size."),
     k: int = typer.Option(5, min=1, help="Top-k."),
     real_encode_max: int = typer.Option(

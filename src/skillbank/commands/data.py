@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skillbank.console import console, emit, err_console
+from skillbank.console import table as new_table
 from skillbank.errors import ValidationError
 
 app = typer.Typer(no_args_is_help=True)
@@ -30,7 +30,7 @@ def _token_counter() -> tuple[Any, str]:
 
 
 def _render(data: dict[str, Any]) -> None:
-    table = Table(title=f"SFT data: {data['records']} records → {data['path']}", show_header=False)
+    table = new_table(title=f"SFT data: {data['records']} records → {data['path']}", show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     table.add_row("episodes played / failed / duplicates",

@@ -16,10 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.panel import Panel
 from rich.rule import Rule
-from rich.syntax import Syntax
 
 from skillbank.commands.skills import render_events
-from skillbank.console import console, markup
+from skillbank.console import console, markup, print_code
 from skillbank.console import table as new_table
 from skillbank.errors import ConflictError
 from skillbank.store import Provenance, VersionStatus, open_store
@@ -69,12 +68,13 @@ def _tour(location: str, *, temporary: bool) -> None:
         console.print(markup("Using {}: [cyan]{}[/]\n", where, store.url))
 
         console.print(markup("[bold]1. The agent writes a skill and saves it[/] (version 1, status candidate)"))
-        console.print(Syntax(SKILL_V1, "python"))
+        print_code(SKILL_V1)
+        console.print()
         v1, _ = store.put_version(
             SKILL_V1, provenance=Provenance(created_by="agent", task_id="demo-task-1", scenario_id="payments",
                                             query="How much did I spend last month?"),
         )
-        console.print(markup("  stored [green]{}[/] {}  hash {}…\n", v1.ref, v1.signature, v1.content_hash[:19]))
+        console.print(markup("  stored [green]{}[/] {}\n  hash {}…\n", v1.ref, v1.signature, v1.content_hash[:19]))
 
         console.print(markup("[bold]2. On the next task it fails[/] (a pending transaction has no amount yet)"))
         result, failure = _run(v1.source, v1.name, SAMPLE)
@@ -101,7 +101,7 @@ def _tour(location: str, *, temporary: bool) -> None:
         try:
             store.set_alias(v1.name, "promoted", 1, expected_generation=first.generation, actor="someone-stale")
         except ConflictError as exc:
-            console.print(markup("  a stale writer is refused: [yellow]{}[/]", exc))
+            console.print(markup("  a stale writer is refused:\n    [yellow]{}[/]", exc))
         console.print(f"  {v1.name}@promoted → version {moved.version} (generation {moved.generation})\n")
 
         console.print(markup("[bold]5. History[/]"))
@@ -115,7 +115,8 @@ def _tour(location: str, *, temporary: bool) -> None:
         console.print(table)
 
         console.print(markup("\n[bold]6. Diff[/] (version 1 → promoted)"))
-        console.print(Syntax(store.diff(v1.name, 1, "promoted"), "diff"))
+        print_code(store.diff(v1.name, 1, "promoted"), "diff")
+        console.print()
 
         console.print(markup("[bold]7. The event log[/] (append-only)"))
         render_events(store.events(name=v1.name))

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from skillbank.commands._options import DEFAULT_LIBRARY, JsonOpt, LibraryOpt, NamespaceOpt
-from skillbank.console import console, emit
+from skillbank.console import console, emit, markup, table
 from skillbank.refs import parse_ref, parse_version_ref
 from skillbank.store import DEFAULT_NAMESPACE, open_store
 
@@ -62,13 +62,12 @@ def eval_command(
     data = {**report.to_dict(), "gate": gate.to_dict()}
 
     def render(d: dict[str, Any]) -> None:
-        table = Table(title=f"{d['ref']}: {d['passed']}/{d['cases']} cases passed"
-                      + (f", {len(d['regressions'])} regression(s)" if d["regressions"] else ""))
-        for col in ("case", "kind", "origin", "passed", "detail"):
-            table.add_column(col)
+        t = table("case", "kind", "origin", "passed", "detail", keep=("case",), flex=("detail",),
+                  title=f"{d['ref']}: {d['passed']}/{d['cases']} cases passed"
+                  + (f", {len(d['regressions'])} regression(s)" if d["regressions"] else ""))
         for o in d["outcomes"]:
-            table.add_row(o["case_id"], o["kind"], o["origin"], "yes" if o["passed"] else "[red]no[/red]", o["detail"])
-        console.print(table)
+            t.add_row(o["case_id"], o["kind"], o["origin"], "yes" if o["passed"] else Text("no", style="red"), o["detail"])
+        console.print(t)
         g = d["gate"]
         console.print(f"gate: {'passes -> ' + g['target'] if g['passed'] else 'blocked: ' + '; '.join(g['reasons'])}")
 
@@ -89,13 +88,15 @@ def redteam_command(
     data = {**report.to_dict(), "quarantined": quarantined}
 
     def render(d: dict[str, Any]) -> None:
-        table = Table(title=f"red-team {d['ref']}: {len(d['findings'])} finding(s)"
-                      + (" — [red]quarantined[/red]" if d["quarantined"] else ""))
-        for col in ("kind", "severity", "line", "message"):
-            table.add_column(col)
+        quarantined = markup(" — [red]quarantined[/red]") if d["quarantined"] else ""
+        if not d["findings"]:
+            console.print(Text.assemble(f"red-team {d['ref']}: no findings", quarantined))
+            return
+        t = table("kind", "severity", "line", "message", keep=("kind",), flex=("message",),
+                  title=Text.assemble(f"red-team {d['ref']}: {len(d['findings'])} finding(s)", quarantined))
         for f in d["findings"]:
-            table.add_row(f["kind"], f["severity"], "" if f["line"] is None else str(f["line"]), f["message"])
-        console.print(table)
+            t.add_row(f["kind"], f["severity"], "" if f["line"] is None else str(f["line"]), f["message"])
+        console.print(t)
 
     emit(data, as_json, render)
 
@@ -199,14 +200,13 @@ def cases_ls(
     data = {"ref": v.ref, "cases": rows}
 
     def render(d: dict[str, Any]) -> None:
-        table = Table(title=f"suite of {d['ref']}: {len(d['cases'])} case(s)")
-        for col in ("case", "kind", "origin", "task", "seed", "last outcome", "source"):
-            table.add_column(col)
+        t = table("case", "kind", "origin", "task", "seed", "last outcome", "source", keep=("case", "task"),
+                  title=f"suite of {d['ref']}: {len(d['cases'])} case(s)")
         for c in d["cases"]:
-            last = {True: "passed", False: "[red]failed[/red]", None: ""}[c["last_outcome"]]
-            table.add_row(c["id"], c["kind"], c["suite_origin"], c["task_id"] or "", "" if c["seed"] is None else str(c["seed"]), last,
-                          c["origin"].get("source", ""))
-        console.print(table)
+            last = {True: Text("passed"), False: Text("failed", style="red"), None: Text("")}[c["last_outcome"]]
+            t.add_row(c["id"], c["kind"], c["suite_origin"], c["task_id"] or "", "" if c["seed"] is None else str(c["seed"]), last,
+                      c["origin"].get("source", ""))
+        console.print(t)
 
     emit(data, as_json, render)
 

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from skillbank.agent.config import DEFAULT_LIBRARY, DEFAULT_RUNS_DIR
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.console import Interrupted, add_column, console, emit, err_console, markup
+from skillbank.console import table as new_table
 from skillbank.jobs import (
     DEFAULT_MAX_STEPS,
     LOCAL_MAX_STEPS,
@@ -83,7 +83,7 @@ def _decoding_rows(decoding: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def _render(summary: dict[str, Any]) -> None:
-    table = Table(title=f"run {summary['run_id']}: {summary['policy']} on {summary['split']}", show_header=False)
+    table = new_table(title=f"run {summary['run_id']}: {summary['policy']} on {summary['split']}", show_header=False)
     add_column(table, "figure", style="bold")
     add_column(table, "value", justify="right")
     pct = lambda x: f"{100 * x:.1f}%"

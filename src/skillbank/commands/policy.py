@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skillbank.console import console, emit
+from skillbank.console import table as new_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def show(
     policy = load_policy(policy_file)
 
     def render(d: dict[str, Any]) -> None:
-        table = Table(title=f"governance policy ({d['source']})")
+        table = new_table(title=f"governance policy ({d['source']})")
         table.add_column("setting")
         table.add_column("value", justify="right")
         for section in ("gate", "canary", "redteam"):

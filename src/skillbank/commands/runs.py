@@ -8,13 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.text import Text
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
 from skillbank.agent.trace import list_runs, load_run
 from skillbank.commands._options import JsonOpt
-from skillbank.console import console, emit, markup, table
+from skillbank.console import console, emit, markup, print_code, table
 from skillbank.errors import NotFoundError, ValidationError
 
 app = typer.Typer(no_args_is_help=True)
@@ -92,12 +91,12 @@ def show(
             why = (data["failure"] or {}).get("error")
             console.print(f"{data['status']} run (no summary.json)" + (f": {why}" if why else ""))
         else:
-            console.print(
-                f"policy {s['policy']} · split {s['split']} · TGC {_pct(s['tgc'])} · SGC {_pct(s['sgc'])} · "
-                f"mean steps {s['mean_steps']:.2f} · mean tokens {s['mean_tokens']:.0f} · "
-                f"created {s['skills_created']} · used {s['skills_used']} · updated {s['skills_updated']} · "
-                f"saved {s['skills_saved']} · usage {_pct(s['skill_usage_rate'])}"
-            )
+            # Three short lines rather than one that the terminal breaks mid-figure.
+            console.print(f"policy {s['policy']} · split {s['split']} · TGC {_pct(s['tgc'])} · SGC {_pct(s['sgc'])}")
+            console.print(f"mean steps {s['mean_steps']:.2f} · mean tokens {s['mean_tokens']:.0f}")
+            console.print(f"skills: created {s['skills_created']} · used {s['skills_used']} · "
+                          f"updated {s['skills_updated']} · saved {s['skills_saved']} · "
+                          f"usage {_pct(s['skill_usage_rate'])}")
         t = table("task", "pass", "steps", "tokens", "loaded", "operations", "saved", "stop", keep=("task",),
                   flex=("loaded", "operations", "saved"))
         for e in data["episodes"]:
@@ -127,7 +126,7 @@ def _render_episode(e: dict[str, Any]) -> None:
         state = {True: "ok", False: "error", None: "no code"}[turn["ok"]]
         console.rule(f"turn {turn['index'] + 1}: {state}")
         if turn["code"] is not None:
-            console.print(Syntax(turn["code"], "python", word_wrap=True))
+            print_code(turn["code"])
         else:
             console.print(Panel(Text(turn["reply"]), title="reply (no code)", expand=False))
         ops = [f"{op['kind']}:{op['name']}" for op in turn["operations"] if op["kind"] != "defined"]

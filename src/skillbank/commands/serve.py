@@ -6,11 +6,10 @@ import importlib.util
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
 from skillbank.commands._options import DEFAULT_LIBRARY, JsonOpt, LibraryOpt
-from skillbank.console import console, emit
+from skillbank.console import console, emit, table
 from skillbank.errors import ConfigError
 from skillbank.store import open_store
 
@@ -84,9 +83,8 @@ def ls(library: LibraryOpt = DEFAULT_LIBRARY, as_json: JsonOpt = False) -> None:
         if not rows:
             console.print("no tokens")
             return
-        t = Table()
-        for col in ("id", "namespace", "role", "label", "created", "revoked"):
-            t.add_column(col, overflow="fold")
+        t = table("id", "namespace", "role", "label", "created", "revoked", keep=("id", "created", "revoked"),
+                  flex=("label",))
         for r in rows:
             t.add_row(r["id"], r["namespace"], r["role"], r["label"] or "", r["created_at"], r["revoked_at"] or "")
         console.print(t)

@@ -183,7 +183,8 @@ def _render_versions(found: list[StoredVersion]) -> None:
         return
     several = len({sv.namespace for sv in found}) > 1
     cols = ("namespace",) * several + ("skill", "status", "signature", "created", "by")
-    t = table(*cols, keep=("skill",), flex=("signature",))
+    # The signature is code: whole on one line, or the rows become blocks.
+    t = table(*cols, keep=("skill", "signature"))
     for sv in found:
         # The name is in the first column: the signature column shows what follows it.
         params = sv.signature.removeprefix(f"def {sv.name}")

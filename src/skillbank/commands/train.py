@@ -8,15 +8,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from skillbank.console import console, emit, err_console
+from skillbank.console import table as new_table
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _render(data: dict[str, Any]) -> None:
-    table = Table(title=f"SFT run → {data['out_dir']}", show_header=False)
+    table = new_table(title=f"SFT run → {data['out_dir']}", show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     loss = lambda x: "-" if x is None else f"{x:.4f}"

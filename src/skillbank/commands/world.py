@@ -8,10 +8,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.syntax import Syntax
 
 from skillbank.commands._options import JsonOpt
-from skillbank.console import console, emit, err_console, markup, table
+from skillbank.console import console, emit, err_console, markup, print_code, table
 from skillbank.errors import NotFoundError, ValidationError
 from skillbank.toolkit.loader import open_world
 from skillbank.worlds.base import ApiError, seed_for
@@ -138,7 +137,7 @@ def tasks(
             scenarios = len({r["scenario_id"] for r in group})
             t = table("task", "diff.", "apps", "instruction",
                       title=f"{name}: {len(group)} tasks in {scenarios} scenarios",
-                      keep=("task",), flex=("instruction",))
+                      keep=("task",), flex=("instruction",), flex_min=40)
             for r in group:
                 t.add_row(r["id"], str(r["difficulty"]), ", ".join(r["apps"]), r["instruction"])
             console.print(t)
@@ -228,7 +227,7 @@ def solve(
     def render(d: dict[str, Any]) -> None:
         for b in d["blocks"]:
             console.rule(f"{b['name']} ({len(b['api_calls'])} API calls)")
-            console.print(Syntax(b["code"], "python", theme="ansi_dark", word_wrap=True))
+            print_code(b["code"])
             for c in b["api_calls"]:
                 if c["ok"]:
                     console.print(markup("  apis.{}.{}  [green]ok[/green]", c["app"], c["api"]))
