@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,20 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _figures(out: str) -> dict[str, str]:
+    """The run table's figures: ``name  value`` on one line, or (a table folded to fit
+    the terminal) the name on one line and its value indented on the next."""
+    rows: dict[str, str] = {}
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\S.*?)\s{2,}(\S.*?)\s*$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+        elif line.strip() and not line.startswith(" ") and i + 1 < len(lines) and lines[i + 1].startswith("  "):
+            rows[line.strip()] = lines[i + 1].strip()
+    return rows
 
 
 # -- #1: the shipped adapter is not the base model ------------------------------------------
@@ -75,7 +90,7 @@ def test_run_summary_reports_model_load_and_wall_time(capsys, tmp_path: Path, mo
     assert config["policy_load_s"] == data["load_s"]
     code, out, err = _run(capsys, *common)
     assert code == 0, err
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    rows = _figures(out)
     assert {"time (tasks)", "model load", "wall time"} <= set(rows)
     assert float(rows["model load"].rstrip("s")) >= 0.3
     assert float(rows["wall time"].rstrip("s")) >= float(rows["time (tasks)"].rstrip("s")) + 0.3
