@@ -525,7 +525,7 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
     from skillbank.jobs import policy_options as _policy_options
     from skillbank.llm.registry import describe_policy, make_policy
 
-    flags = {"--model-path": None, "--adapter-path": None, "--base-url": "http://127.0.0.1:1/v1", "--model": "m",
+    flags = {"--model-path": None, "--adapter": None, "--base-url": "http://127.0.0.1:1/v1", "--model": "m",
              "--responses": None, "--temperature": 0.7, "--max-tokens": 64, "--dtype": None, "--vocab": None,
              "--batching": None, "--speculate": None}
     options = _policy_options("openai", flags, seed=11)
@@ -540,7 +540,7 @@ def test_model_policies_take_sampling_flags_and_record_them() -> None:
         assert described["seed"] == 11 and "api_key" not in described and "sk-secret" not in json.dumps(described)
     finally:
         policy.close()
-    local = _policy_options("local", {**flags, "--base-url": None, "--model": None, "--adapter-path": "a",
+    local = _policy_options("local", {**flags, "--base-url": None, "--model": None, "--adapter": "a",
                                       "--dtype": "bfloat16", "--vocab": "full", "--batching": "lockstep",
                                       "--speculate": 0}, seed=5)
     assert local == {"adapter_path": "a", "seed": 5, "temperature": 0.7, "max_new_tokens": 64, "dtype": "bfloat16",

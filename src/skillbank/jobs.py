@@ -74,7 +74,7 @@ POLICIES = ("expert", "local", "openai", "replay")
 #: Which policies each policy-specific option applies to, by its `skillbank run` flag.
 POLICY_FLAGS: dict[str, tuple[str, ...]] = {
     "--model-path": ("local",),
-    "--adapter-path": ("local",),
+    "--adapter": ("local",),
     "--base-url": ("openai",),
     "--model": ("openai",),
     "--responses": ("replay",),
@@ -157,7 +157,7 @@ class RunSpec:
     def policy_flags(self) -> dict[str, Any]:
         """The policy-specific options by their flag names (see `POLICY_FLAGS`)."""
         return {
-            "--model-path": self.model_path, "--adapter-path": self.adapter_path, "--base-url": self.base_url,
+            "--model-path": self.model_path, "--adapter": self.adapter_path, "--base-url": self.base_url,
             "--model": self.model, "--responses": self.responses, "--temperature": self.temperature,
             "--max-tokens": self.max_tokens, "--dtype": self.dtype, "--vocab": self.vocab,
             "--batching": self.batching, "--speculate": self.speculate,
@@ -306,7 +306,7 @@ def policy_options(policy: str, flags: dict[str, Any], seed: int) -> dict[str, A
         options = {"base_url": flags["--base-url"], "model": flags["--model"], "seed": seed,
                    "temperature": flags["--temperature"], "max_tokens": flags["--max-tokens"]}
     elif policy == "local":
-        options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter-path"], "seed": seed,
+        options = {"model_path": flags["--model-path"], "adapter_path": flags["--adapter"], "seed": seed,
                    "temperature": flags["--temperature"], "max_new_tokens": flags["--max-tokens"],
                    "dtype": flags["--dtype"], "vocab": flags["--vocab"],
                    "batching": flags["--batching"], "speculate": flags["--speculate"]}
@@ -496,6 +496,10 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
     run_dir = Path(spec.runs_dir) / run_id
     tally = _Tally(observer)
     with contextlib.ExitStack() as stack:
+        # First, so that a library the run cannot save into fails before a model loads
+        # or a task plays.
+        store = open_store(spec.library, writable=spec.with_skills)
+        stack.callback(store.close)
         loading = time.perf_counter()
         policy = make_run_policy(spec.policy, world,
                                  {**options, "fault_rate": spec.fault_rate, "fault_seed": spec.fault_seed})
@@ -503,8 +507,6 @@ def run_job(spec: RunSpec, *, observer: RunObserver | None = None,
         if isinstance(policy, ClosablePolicy):
             stack.callback(policy.close)
         retriever = make_run_retriever(spec)
-        store = open_store(spec.library)
-        stack.callback(store.close)
         record = {
             "seed": seed,
             "world_spec": spec.world,

@@ -335,7 +335,12 @@ def _render(data: dict[str, Any]) -> None:
 
 
 def command(
-    sizes: str = typer.Option("1000,10000,100000", help="Library sizes, comma-separated."),
+    sizes: str = typer.Option(
+        "1000,10000,100000",
+        help="Library sizes, comma-separated. The defaults take several minutes on 2 cores (over 5 "
+             "when they are busy), most of it encoding the 1k library with the embedding model (see "
+             "--real-encode-max); with --real-encode-max 0 (synthetic vectors throughout) one to two.",
+    ),
     # ", " so that --help can wrap the default between modes instead of cutting it.
     modes: str = typer.Option(", ".join(RETRIEVAL_MODES), help="Retrieval modes, comma-separated."),
     queries: int = typer.Option(50, min=1, help="Timed queries per mode and size."),

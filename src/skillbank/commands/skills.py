@@ -7,6 +7,7 @@ SQLite path or URL, default ``./.skillbank/library.db``) and closes it before re
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import sys
 from collections.abc import Iterator
@@ -50,9 +51,14 @@ def sqlite_file(location: str) -> Path | None:
 
 
 @contextmanager
-def _library(location: str, *, create: bool = False) -> Iterator[LibraryStore]:
+def _library(location: str, *, create: bool = False, skill: str | None = None,
+             namespace: str = DEFAULT_NAMESPACE) -> Iterator[LibraryStore]:
     """Open the library. Only commands that write (`create=True`) may create it: a
-    read-only command on a path where no library exists fails and leaves no trace."""
+    read-only command on a path where no library exists fails and leaves no trace.
+
+    `skill`: the skill name the command was given; when it is not in `namespace`, a
+    not-found error names the closest skills there (a typo's fix).
+    """
     path = sqlite_file(location)
     if not create and path is not None and not path.exists():
         raise NotFoundError(
@@ -62,8 +68,23 @@ def _library(location: str, *, create: bool = False) -> Iterator[LibraryStore]:
     store = open_store(location)
     try:
         yield store
+    except NotFoundError as exc:
+        hint = "" if skill is None else _did_you_mean(store, skill, namespace)
+        if hint:
+            raise NotFoundError(f"{exc}{hint}") from None
+        raise
     finally:
         store.close()
+
+
+def _did_you_mean(store: LibraryStore, name: str, namespace: str) -> str:
+    """"; did you mean 'a' or 'b'?" naming the skills of `namespace` closest to `name`;
+    "" when `name` exists there (the error is about a version or alias) or none is close."""
+    names = {sv.name for sv in store.list_versions(namespace=namespace, latest_only=True)}
+    close = [repr(c) for c in difflib.get_close_matches(name, sorted(names), n=3)]
+    if name in names or not close:
+        return ""
+    return "; did you mean " + (", ".join(close[:-1]) + " or " if len(close) > 1 else "") + close[-1] + "?"
 
 
 def _parse_time(text: str | None, option: str) -> dt.datetime | None:
@@ -111,7 +132,10 @@ def add(
 
     data = _read_file(file)
     # Check before the library is even opened: bad input must leave it untouched.
-    parse_skill(data)  # names bad encoding, syntax errors, no or several public functions
+    try:
+        parse_skill(data)  # names bad encoding, syntax errors, no or several public functions
+    except ValidationError as exc:
+        raise ValidationError(f"{file.name}: {exc}") from None
     text = data.decode("utf-8")
     try:
         check_source(text, filename=str(file))
@@ -205,7 +229,7 @@ def show(
 ) -> None:
     """Show one version: source, signature, provenance, aliases and call stats."""
     name, version = parse_ref(ref)
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         sv = store.get_version(name, version, namespace=namespace)
         aliases = [a for a in store.list_aliases(name, namespace=namespace) if a.version_id == sv.id]
         stats = store.call_stats(sv.id)
@@ -259,7 +283,7 @@ def rm(
     history and records a `deleted` event naming what went."""
     if "@" in name:
         raise ValidationError(f"skills rm deletes a whole skill; give its NAME, not {name!r}")
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         versions = store.history(name, namespace=namespace)
         if not yes:
             if not sys.stdin.isatty():
@@ -279,7 +303,7 @@ def history(
     json_: JsonOpt = False,
 ) -> None:
     """Every version of NAME, oldest first, with the aliases on each."""
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         versions = store.history(name, namespace=namespace)
         aliases = store.list_aliases(name, namespace=namespace)
     by_id: dict[str, list[str]] = {}
@@ -311,7 +335,7 @@ def diff(
     """Unified diff between two versions of NAME (plain text when piped: a patch)."""
     check_version(v1)
     check_version(v2)
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         text = store.diff(name, v1, v2, namespace=namespace)
 
     def render(_: Any) -> None:
@@ -337,7 +361,7 @@ def events(
     """The append-only event log, oldest first."""
     _check_namespace(namespace)
     when_from, when_to = _parse_time(since, "--since"), _parse_time(until, "--until")
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         if type_:
             known = {e.value for e in EventType} | set(store.event_types(namespace=None))
             unknown = [k for k in type_ if k not in known]
@@ -388,7 +412,7 @@ def alias_set(
     """
     if not re.fullmatch(r"[0-9a-f]{32}", version):
         check_version(version)
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         if expect is None:
             current = store.get_alias(name, alias, namespace=namespace)
             expected = None if current is None else current.generation
@@ -416,7 +440,7 @@ def alias_rm(
     json_: JsonOpt = False,
 ) -> None:
     """Remove ALIAS of NAME (logged as an `alias_removed` event); versions stay."""
-    with _library(library) as store:
+    with _library(library, skill=name, namespace=namespace) as store:
         gone = store.remove_alias(name, alias, expected_generation=expect, namespace=namespace, actor=actor,
                                   reason=reason)
     emit(gone, json_, lambda a: console.print(markup("removed {}@{} (was version {})", a.name, a.alias, a.version)))

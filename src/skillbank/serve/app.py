@@ -83,6 +83,11 @@ def _actor(token: ApiToken, client: str | None) -> str:
     return f"token:{token.id}" + (f"/{client}" if client else "")
 
 
+def _article(word: str) -> str:
+    """'an admin token', 'a read token'."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenRegistry | None = None) -> FastAPI:
     """The API over `store`; `runs_dir` adds the runs routes; `tokens` defaults to the
     store's own token table."""
@@ -125,7 +130,7 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
             if ns is not None and ns != token.namespace:
                 raise _deny(request, 403, "forbidden", f"this token is for namespace {token.namespace!r}, not {ns!r}", ns)
             if not token.allows(role):
-                raise _deny(request, 403, "forbidden", f"this needs a {role!r} token; this one is {token.role!r}", ns)
+                raise _deny(request, 403, "forbidden", f"this needs {_article(role)} {role!r} token; this one is {token.role!r}", ns)
             return token
         return check
 

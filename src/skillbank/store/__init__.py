@@ -55,11 +55,16 @@ def resolve_url(location: str | Path | None = None) -> str:
     return "sqlite:///" + str(path.resolve())
 
 
-def open_store(location: str | Path | None = None) -> LibraryStore:
+def open_store(location: str | Path | None = None, *, writable: bool = False) -> LibraryStore:
     """Open (creating and migrating as needed) the library at `location`: a file path,
     a ``sqlite:///`` URL, a ``postgresql://`` URL, or the ``https://`` address of a
     library that `skillbank serve` shares (with ``SKILLBANK_TOKEN``); default
-    ``./.skillbank/library.db``."""
+    ``./.skillbank/library.db``.
+
+    `writable`: the caller will write, so a SQLite library that cannot take a write (a
+    read-only file, directory or file system) fails here, with its path, before the
+    caller's work starts (a run's first task) rather than at its first save.
+    """
     from skillbank.store.sql import SqlLibraryStore
 
     loc = "" if location is None else str(location)
@@ -69,7 +74,7 @@ def open_store(location: str | Path | None = None) -> LibraryStore:
         return HttpLibraryStore(loc, os.environ.get("SKILLBANK_TOKEN"))
     url = resolve_url(location)
     try:
-        return SqlLibraryStore(url)
+        store = SqlLibraryStore(url)
     except ConfigError:
         raise
     except Exception as exc:  # the driver's own errors are long; name the location instead
@@ -78,6 +83,13 @@ def open_store(location: str | Path | None = None) -> LibraryStore:
         if isinstance(exc, DBAPIError):
             raise ConfigError(f"cannot open library {location or str(DEFAULT_LOCATION)!r}: {exc.orig}") from exc
         raise
+    if writable:
+        try:
+            store.check_writable()
+        except BaseException:
+            store.close()
+            raise
+    return store
 
 
 __all__ = [

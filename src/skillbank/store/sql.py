@@ -27,6 +27,7 @@ import difflib
 import enum
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,9 +48,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from skillbank.errors import ConflictError, NotFoundError, ValidationError
+from skillbank.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from skillbank.skill import parse_skill
 from skillbank.store import schema as t
 from skillbank.store.base import (
@@ -178,10 +179,30 @@ class SqlLibraryStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer.begin() as conn:
-            if not self._sqlite:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
-            yield conn
+        try:
+            with self._writer.begin() as conn:
+                if not self._sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
+                yield conn
+        except DBAPIError as exc:
+            # SQLite's own message quotes the whole statement (a skill's source with it)
+            # and not the file; a read-only library is the user's to fix, so name it.
+            if self._sqlite and _is_read_only(exc):
+                raise ConfigError(f"library {self.engine.url.database!r} is read-only: skillbank needs write "
+                                  "access to the file, to its directory and to its -wal and -shm files") from None
+            raise
+
+    def check_writable(self) -> None:
+        """Raise `ConfigError` now if this library cannot take a write (a read-only SQLite
+        file, directory or file system), rather than at the first save of a long job.
+
+        It tries one: a no-op update in a transaction that is rolled back.
+        """
+        if not self._sqlite:
+            return  # PostgreSQL: the server's grants decide, at the write
+        with self._write() as conn:
+            conn.execute(update(t.schema_version).values(version=t.schema_version.c.version))
+            conn.rollback()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -994,6 +1015,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("skillbank_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_read_only(exc: DBAPIError) -> bool:
+    """Whether SQLite refused a write because its file, directory or file system is read-only."""
+    orig = exc.orig
+    return isinstance(orig, sqlite3.Error) and orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def _conflict(name: str, alias: str, expected: int | None, actual: int | None) -> ConflictError:

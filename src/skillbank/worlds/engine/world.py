@@ -27,6 +27,14 @@ SpecT = TypeVar("SpecT")
 ScenarioT = TypeVar("ScenarioT")
 
 
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'a', 'b' or 'c'?" naming the closest `choices` (a typo's fix), or ""."""
+    close = [repr(c) for c in difflib.get_close_matches(word, list(choices), n=3)]
+    if not close:
+        return ""
+    return "; did you mean " + (", ".join(close[:-1]) + " or " if len(close) > 1 else "") + close[-1] + "?"
+
+
 @dataclass(frozen=True)
 class BuiltTask(Generic[SpecT, ScenarioT]):
     """A task, its declaration (how it is graded, what the expert calls) and its scenario."""
@@ -58,7 +66,10 @@ class EngineWorld(Generic[SpecT, ScenarioT]):
         try:
             return self._tasks[task_id]
         except KeyError:
-            raise NotFoundError(f"no task {task_id!r} in the {self.name} world (see `skillbank world tasks`)") from None
+            raise NotFoundError(
+                f"no task {task_id!r} in the {self.name} world{_did_you_mean(task_id, self._tasks)} "
+                "(see `skillbank world tasks`)"
+            ) from None
 
     # -- World protocol (start and expert_solution are the world's own) ----------------
     def splits(self) -> tuple[str, ...]:
