@@ -612,7 +612,13 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
-def test_ctrl_c_prints_interrupted_and_marks_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "exit_code", "said", "status", "error"), [
+    (signal.SIGINT, 130, "interrupted: run ", "interrupted", "interrupted (Ctrl-C)"),
+    # as `timeout` and service managers stop a run
+    (signal.SIGTERM, 143, "terminated (SIGTERM): run ", "failed", "terminated (SIGTERM)"),
+], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_run_in_order(capsys, tmp_path: Path, sig: int, exit_code: int, said: str, status: str,
+                                         error: str) -> None:
     # A server that accepts connections and never answers: the run waits inside a task.
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -628,18 +634,23 @@ def test_ctrl_c_prints_interrupted_and_marks_the_run(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(0.1)
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
         server.close()
-    assert proc.returncode == 130, err
+    assert proc.returncode == exit_code, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("interrupted: run ") and "stopped after 0 task(s)" in last
+    assert last.startswith(said) and "stopped after 0 task(s)" in last
     assert "Traceback" not in err
     (failed,) = runs.glob("*/failed.json")
-    assert json.loads(failed.read_text())["status"] == "interrupted"
+    record = json.loads(failed.read_text())
+    assert record["status"] == status and record["error"] == error
+    assert not list(runs.glob("*/summary.json"))
+    assert main(["runs", "ls", "--runs-dir", str(runs), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == status
 
 
 def test_listings_at_80_columns_in_a_real_shell(tmp_path: Path) -> None:

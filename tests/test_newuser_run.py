@@ -4,11 +4,7 @@ pass): the summary's note, the time it reports, SIGTERM, and `sandbox exec`'s ex
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import types
@@ -133,49 +129,8 @@ def test_an_adapter_load_prints_no_future_warning(tmp_path: Path, monkeypatch) -
     assert [str(w.message) for w in caught] == []
 
 
-# -- #25: SIGTERM stops a run in order ------------------------------------------------------
-
-
-def _cli(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.Popen([sys.executable, "-m", "skillbank.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def test_sigterm_marks_the_run_failed_and_exits_143(capsys, tmp_path: Path) -> None:
-    # A server that accepts connections and never answers: the run waits inside a task.
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    port = server.getsockname()[1]
-    runs = tmp_path / "runs"
-    proc = _cli("run", "--policy", "openai", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1",
-                "--limit", "2", "--runs-dir", str(runs), "--library", str(tmp_path / "l.db"))
-    try:
-        deadline = time.monotonic() + 60
-        while not list(runs.glob("*/config.json")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run never started"
-            time.sleep(0.1)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        server.close()
-    assert proc.returncode == 143, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("terminated (SIGTERM): run ") and "stopped after 0 task(s)" in last
-    assert "Traceback" not in err
-    (failed,) = runs.glob("*/failed.json")
-    record = json.loads(failed.read_text())
-    assert record["status"] == "failed" and record["error"] == "terminated (SIGTERM)"
-    assert not list(runs.glob("*/summary.json"))
-    code, out, err = _run(capsys, "runs", "ls", "--runs-dir", str(runs), "--json")
-    assert code == 0, err
-    (row,) = json.loads(out)
-    assert row["status"] == "failed" and row["error"] == "terminated (SIGTERM)"
+# -- #25: SIGTERM stops a run in order: tests/test_cli_newuser.py
+#    (test_a_signal_stops_the_run_in_order, beside Ctrl-C)
 
 
 # -- #13: `sandbox exec` says how the code ended in its exit status ----------------------------
