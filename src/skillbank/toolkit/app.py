@@ -75,7 +75,10 @@ class ToolContext:
                 f"{self.app}: no table {(app or self.app)}.{name}; declare it with App.table({name!r})"
             ) from None
 
-    def get(self, table: str, rid: str, *, what: str | None = None, app: str | None = None) -> dict[str, Any]:
+    # `get` and `rows` return `Any`: a record is a plain dict whose shape only the tool
+    # knows (its return annotation, often a TypedDict, documents it for the agent), so a
+    # tool returns what it read without a cast.
+    def get(self, table: str, rid: str, *, what: str | None = None, app: str | None = None) -> Any:
         """A copy of the record `rid` of `table`, or a :class:`ToolError` naming what was
         not found. Editing the copy changes nothing: write with ``ctx.table(...).update``."""
         row = self.table(table, app).get(rid) if isinstance(rid, str) else None
@@ -83,7 +86,7 @@ class ToolContext:
             raise ToolError(f"{what or table.rstrip('s')} {rid!r} not found.")
         return fresh(row)
 
-    def rows(self, table: str, app: str | None = None, **where: Any) -> list[dict[str, Any]]:
+    def rows(self, table: str, app: str | None = None, **where: Any) -> list[Any]:
         """Copies of the records of `table` whose fields equal `where` (all when empty)."""
         t = self.table(table, app)
         owner = t.base.owner_field

@@ -66,9 +66,6 @@ payments.table("payments", owner="order_id").table("refunds", owner="payment_id"
 
 policy = App("policy", "The internal refund policy: who may get how much back, and when to escalate instead.")
 
-# The tables hold plain dicts; the `cast`s below name the shape the world's data gives
-# each table's rows (see `data.py`), which the TypedDicts document for the agent.
-
 
 # -- desk ---------------------------------------------------------------------------------
 
@@ -83,7 +80,7 @@ def find_customer(ctx: ToolContext, email: str) -> Customer:
         ToolError: 404 no customer has this email.
     """
     for c in ctx.rows("customers", email=email.strip().lower()):
-        return cast(Customer, c)
+        return c
     raise ToolError(f"no customer with email {email!r}.")
 
 
@@ -97,7 +94,7 @@ def show_customer(ctx: ToolContext, customer_id: str) -> Customer:
     Raises:
         ToolError: 404 customer not found.
     """
-    return cast(Customer, ctx.get("customers", customer_id, what="customer"))
+    return ctx.get("customers", customer_id, what="customer")
 
 
 @desk.tool
@@ -110,8 +107,7 @@ def list_orders(ctx: ToolContext, customer_id: str, status: str | None = None) -
     """
     ctx.get("customers", customer_id, what="customer")
     rows = ctx.rows("orders", customer_id=customer_id)
-    return cast(list[Order], sorted((r for r in rows if status is None or r["status"] == status),
-                                    key=lambda r: r["ordered_on"]))
+    return sorted((r for r in rows if status is None or r["status"] == status), key=lambda r: r["ordered_on"])
 
 
 @desk.tool
@@ -124,7 +120,7 @@ def show_order(ctx: ToolContext, order_id: str) -> Order:
     Raises:
         ToolError: 404 order not found.
     """
-    return cast(Order, ctx.get("orders", order_id, what="order"))
+    return ctx.get("orders", order_id, what="order")
 
 
 @desk.tool(mutates=True)
@@ -235,7 +231,7 @@ def list_payments(ctx: ToolContext, order_id: str) -> list[Payment]:
     Args:
         order_id: The order.
     """
-    return cast(list[Payment], sorted(ctx.rows("payments", order_id=order_id), key=lambda r: (r["captured_on"], r["id"])))
+    return sorted(ctx.rows("payments", order_id=order_id), key=lambda r: (r["captured_on"], r["id"]))
 
 
 @payments.tool
@@ -248,7 +244,7 @@ def show_payment(ctx: ToolContext, payment_id: str) -> Payment:
     Raises:
         ToolError: 404 payment not found.
     """
-    return cast(Payment, ctx.get("payments", payment_id, what="payment"))
+    return ctx.get("payments", payment_id, what="payment")
 
 
 @payments.tool
