@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from pg_server import PostgresServer, PostgresUnavailable
+
+# The suite tests this checkout's sources, whichever checkout the installed package points
+# at (a git worktree shares one venv with its main checkout): pytest puts src/ first on
+# sys.path (pyproject's `pythonpath`), and PYTHONPATH carries it to every subprocess the
+# tests start (the CLI, sandbox workers, the server).
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
 
 
 @pytest.fixture(scope="session")
