@@ -200,7 +200,7 @@ class InProcessSession:
         return ExecutionResult(ok=True, stdout=out.getvalue(), api_calls=tuple(self._calls),
                                defined_functions=defined, duration_s=time.perf_counter() - started)
 
-    def preload(self, skills: dict[str, str]) -> dict[str, ExecutionResult]:
+    def preload(self, skills: dict[str, str], refs: dict[str, str] | None = None) -> dict[str, ExecutionResult]:
         return {name: self._exec(src, f"<skill:{name}>") for name, src in skills.items()}
 
     def run(self, code: str) -> ExecutionResult:

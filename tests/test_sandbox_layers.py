@@ -205,9 +205,9 @@ def test_worker_killing_itself_is_a_crash_not_ignored():
     try:
         with pool.session(EchoHost()) as s:
             r = s.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-            assert r.killed == "crash" and r.extra["exit_status"] == {"signal": 9}
+            assert r.killed == "crash" and r.extra["exit_status"].get("signal") == 9
             r = s.run("import os\nos._exit(7)")
-            assert r.killed == "crash" and r.extra["exit_status"] == {"exit": 7}
+            assert r.killed == "crash" and r.extra["exit_status"].get("exit") == 7
             assert s.run("6 * 7").result_repr == "42"
     finally:
         pool.close()

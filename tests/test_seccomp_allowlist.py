@@ -194,7 +194,7 @@ def test_kernel_kills_on_every_kill_syscall(seccomp_only_pool):
     with seccomp_only_pool.session(EchoHost()) as s:
         for nr in killers + [sc.X32_SYSCALL_BIT | sc.NR["getpid"]]:
             r = s.run(f"import ctypes\nctypes.CDLL(None, use_errno=True).syscall({nr}, 0, 0, 0, 0, 0, 0)")
-            if not (r.killed == "crash" and r.extra.get("exit_status") == {"signal": 31}):
+            if not (r.killed == "crash" and (r.extra.get("exit_status") or {}).get("signal") == 31):
                 survived[NAME_OF.get(nr, hex(nr))] = (r.killed, r.result_repr, r.extra.get("exit_status"))
         assert s.run("1 + 1").result_repr == "2"
     assert not survived, survived
@@ -275,4 +275,4 @@ def test_kernel_kills_the_i386_entry_point(seccomp_only_pool):
     assert int(control.result_repr) > 0  # without the filter, the i386 getpid answers
     with seccomp_only_pool.session(EchoHost()) as s:
         r = s.run(_I386)
-    assert r.killed == "crash" and r.extra["exit_status"] == {"signal": 31}
+    assert r.killed == "crash" and r.extra["exit_status"].get("signal") == 31

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+import re
 import textwrap
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skillbank.errors import ValidationError
-from skillbank.skill import SkillParseError, SkillVersion, extract_function, parse_skill
+from skillbank.skill import SkillParseError, SkillVersion, extract_function, load_time_problems, parse_skill
 
 GOOD = textwrap.dedent(
     '''
@@ -146,7 +147,6 @@ CODE_BLOCK = textwrap.dedent(
     def other_skill(x):
         return x
 
-    @staticmethod
     def best_song(songs: list) -> dict:
         \"\"\"The song with the top score.\"\"\"
         return max(songs, key=_score)
@@ -163,10 +163,34 @@ def test_extract_function_keeps_imports_and_transitive_helpers() -> None:
     assert set(sv.helpers) == {"_score", "_weight"}
     assert sv.imports == ("import json", "from math import sqrt")
     assert "_unused" not in out and "other_skill" not in out and "print(" not in out and "data =" not in out
-    assert "@staticmethod\ndef best_song" in out
+    assert "\ndef best_song" in out
     # helpers keep the block's order and the original formatting
     assert out.index("def _score") < out.index("def _weight") < out.index("def best_song")
     assert 'return sqrt(song["plays"])' in out
+
+
+@pytest.mark.parametrize("source, what", [
+    ("def _log(f):\n    return f\n\n@_log\ndef skill():\n    return 1\n", "decorator on 'skill'"),
+    ("def skill(x=apis.supervisor.complete_task()):\n    return x\n", "default value"),
+    ("def skill(x=[_n for _n in range(3)]):\n    return x\n", "default value"),
+    ("def skill(x: apis.supervisor.complete_task() = 1):\n    return x\n", "annotation"),
+    ("def skill() -> (lambda: 1)():\n    return 1\n", "annotation"),
+    ("def skill(*, x: list[(y := 1)] = None):\n    return x\n", "annotation"),
+    ("def _h(x=print('loaded')):\n    return x\n\ndef skill():\n    return _h()\n", "default value"),
+])
+def test_a_skill_whose_definition_would_run_code_is_refused(source: str, what: str) -> None:
+    # Defining a skill in another agent's run must run no code of the skill's own:
+    # decorators, defaults and annotations are evaluated at definition time.
+    with pytest.raises(SkillParseError, match=re.escape(what)):
+        parse_skill(source)
+    assert load_time_problems(source) and what in load_time_problems(source)[0]
+
+
+def test_inert_definitions_pass_the_load_time_rule() -> None:
+    source = ("import json\n\ndef skill(a: list[str] | None = None, *, b: dict = {}, c=-1.5, d=(1, 'x'), "
+              "e: 'typing.Any' = None) -> dict[str, int]:\n    return {}\n")
+    assert parse_skill(source).name == "skill" and load_time_problems(source) == []
+    assert load_time_problems("x = apis.a.b()\ndef skill():\n    pass\n")[0].startswith("line 1: top-level assignment")
 
 
 def test_extract_function_takes_the_last_definition_and_refuses_missing_or_private() -> None:

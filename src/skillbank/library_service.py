@@ -194,7 +194,8 @@ class LibraryService:
         for ref in extra_skills:
             v = self._resolve(ref)
             chosen[v.name] = v
-        results = self._session.preload({v.name: v.source for v in chosen.values()}) if chosen else {}
+        results = (self._session.preload({v.name: v.source for v in chosen.values()},
+                                         refs={v.name: v.ref for v in chosen.values()}) if chosen else {})
         self._preloaded = [v.ref for v in chosen.values() if results.get(v.name) is not None and results[v.name].ok]
 
     def _close_session(self) -> None:

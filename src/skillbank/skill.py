@@ -15,6 +15,16 @@ is why a source may define only one. Classes, assignments, calls and every other
 top-level statement are refused: a stored skill must be safe to ``exec`` just to define
 it.
 
+Defining a function still evaluates some expressions: its decorators, its default values
+and (without ``from __future__ import annotations``) its annotations. A skill is loaded
+into other agents' runs, so code there would run with their `apis` before anyone called
+the skill (a decorator that completes the task, a default that logs in).
+:func:`load_time_problems` therefore refuses decorators, any default that is not a literal
+(``ast.literal_eval`` accepts it) and any annotation that is more than names, attributes,
+constants and subscripts of them: defining a skill runs no code of the skill's own. The
+sandbox applies the same rule to every source it preloads (whatever store it came from),
+and refuses API calls while a skill is being defined as a second line.
+
 The content hash is the SHA-256 of the AST dump (no line numbers), so re-formatting,
 re-indenting or changing comments leaves it unchanged while any change a Python
 interpreter could observe changes it.
@@ -143,6 +153,10 @@ def parse_skill(source: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> S
         )
     fn = public[0]
     _check_name(fn)
+    problems = _load_time_nodes(functions)
+    if problems:
+        where, message = problems[0]
+        raise SkillParseError(message, lineno=getattr(where, "lineno", None), col=getattr(where, "col_offset", None))
 
     params = _parameters(fn.args)
     returns = ast.unparse(fn.returns) if fn.returns is not None else None
@@ -160,6 +174,67 @@ def parse_skill(source: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> S
         helpers=tuple(f.name for f in functions if f is not fn),
         input_schema_json=None if schema is None else json.dumps(schema, sort_keys=True),
     )
+
+
+def load_time_problems(source: str) -> list[str]:
+    """What in `source` would run code when its functions are defined ("line N: ...");
+    empty when defining them runs none (see the module docstring). A source that does not
+    parse is one problem."""
+    try:
+        tree = ast.parse(source, mode="exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return [f"line {getattr(exc, 'lineno', 0) or 0}: syntax error: {getattr(exc, 'msg', exc)}"]
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    problems: list[tuple[ast.AST, str]] = []
+    for i, node in enumerate(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append(node)
+        elif not (isinstance(node, (ast.Import, ast.ImportFrom)) or (i == 0 and _is_docstring(node))):
+            problems.append((node, (f"top-level {_describe(node)} runs when the skill is loaded; "
+                                   "a skill holds only imports and function definitions")))
+    problems.extend(_load_time_nodes(functions))
+    problems.sort(key=lambda p: (getattr(p[0], "lineno", 0), getattr(p[0], "col_offset", 0)))
+    return [f"line {getattr(node, 'lineno', 0)}: {message}" for node, message in problems]
+
+
+#: Annotation nodes that evaluate without calling anything of the skill's own.
+_INERT_ANNOTATION = (ast.Name, ast.Attribute, ast.Constant, ast.Subscript, ast.Tuple, ast.List, ast.BinOp,
+                     ast.BitOr, ast.Load, ast.Slice)
+
+
+def _load_time_nodes(functions: list[Any]) -> list[tuple[ast.AST, str]]:
+    """Decorators, non-literal defaults and active annotations of top-level functions
+    (nested functions are defined only when the skill runs)."""
+    found: list[tuple[ast.AST, str]] = []
+    for fn in functions:
+        for deco in fn.decorator_list:
+            found.append((deco, (f"decorator on {fn.name!r} runs when the skill is loaded; "
+                                "skills take no decorators")))
+        args = fn.args
+        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+            try:
+                ast.literal_eval(default)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                found.append((default, (f"default value {_short(default)} of {fn.name!r} is evaluated when the "
+                                       "skill is loaded; defaults must be literals (compute it in the body)")))
+        annotated = [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                     *(a for a in (args.vararg, args.kwarg) if a is not None)]
+        notes = [a.annotation for a in annotated if a.annotation is not None]
+        if fn.returns is not None:
+            notes.append(fn.returns)
+        for note in notes:
+            bad = next((n for n in ast.walk(note) if not isinstance(n, _INERT_ANNOTATION)
+                        and not isinstance(n, (ast.operator, ast.expr_context))), None)
+            if bad is not None or any(isinstance(n, ast.BinOp) and not isinstance(n.op, ast.BitOr)
+                                      for n in ast.walk(note)):
+                found.append((note, (f"annotation {_short(note)} of {fn.name!r} is evaluated when the skill "
+                                    "is loaded; use names and subscripts only (e.g. list[str] | None)")))
+    return found
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def content_hash_of(tree: ast.AST) -> str:

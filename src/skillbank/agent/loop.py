@@ -35,7 +35,8 @@ from skillbank.worlds.base import Task, TaskEnv
 class Session(Protocol):
     """A task's sandbox shell (`skillbank.sandbox` pool sessions have this shape)."""
 
-    def preload(self, skills: Mapping[str, str]) -> dict[str, ExecutionResult]: ...
+    def preload(self, skills: Mapping[str, str], refs: Mapping[str, str] | None = None
+                ) -> dict[str, ExecutionResult]: ...
 
     def run(self, code: str) -> ExecutionResult: ...
 
@@ -159,7 +160,7 @@ class SkillAgent:
         the paper's code does): a skill the shell cannot define would only mislead."""
         if not versions:
             return [], []
-        results = session.preload({v.name: v.source for v in versions})
+        results = session.preload({v.name: v.source for v in versions}, refs={v.name: v.ref for v in versions})
         loaded = [v for v in versions if (r := results.get(v.name)) is not None and r.ok]
         dropped = [v.ref for v in versions if v not in loaded]
         return loaded, dropped

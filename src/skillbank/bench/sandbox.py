@@ -48,6 +48,10 @@ SKILL_3_CALLS = '''def top_payers(user, min_cents={i}):
     return [{{"name": n, "total_cents": c}} for n, c in ranked[:3]]
 top_payers("u{i}")
 '''
+#: The same skill preloaded from the library (a unit with a worker of its own): the
+#: block only calls it, so each call crosses the parent twice more than the in-block case.
+LIBRARY_SKILL = SKILL_3_CALLS.format(i=0).split("\ntop_payers(")[0] + "\n"
+LIBRARY_CALL = 'top_payers("u{i}", {i})'
 PAGE_SIZE = 20
 
 
@@ -177,10 +181,11 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
         LocalPythonExecutor = None
         notes.append(f"smolagents is not installed ({exc}); its figures are null")
 
-    cases = {"trivial_expression": TRIVIAL, "skill_3_api_calls": SKILL_3_CALLS}
+    cases = {"trivial_expression": TRIVIAL, "skill_3_api_calls": SKILL_3_CALLS, "library_skill_3_api_calls": LIBRARY_CALL}
     report: dict[str, Any] = {
         "iterations": iterations,
         "case_b": "define a skill that makes 3 paginated API calls (20 records each), filters, groups and sorts; call it",
+        "case_c": "the same skill preloaded from the library (its own worker in the sandbox), called from the block",
         "cases": {},
     }
     with SandboxPool(SandboxConfig(workers=1)) as pool:
@@ -197,6 +202,13 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
                     smol = LocalPythonExecutor(additional_authorized_imports=[])
                     smol.send_tools({})
                     smol.send_variables({"apis": InProcessApis(host)})
+                if template is LIBRARY_CALL:
+                    exec(LIBRARY_SKILL, ns)  # noqa: S102 - the in-process baseline, trusted code
+                    floor.run(LIBRARY_SKILL, host)
+                    if smol is not None:
+                        smol(LIBRARY_SKILL)
+                    if not session.preload({"top_payers": LIBRARY_SKILL})["top_payers"].ok:
+                        raise RuntimeError("the bench skill was refused by the sandbox")
                 for i in range(warmup + iterations):
                     code = template.format(i=i)
                     t0 = time.perf_counter()
@@ -242,7 +254,10 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
     report["worker_replace"] = timing_ms(replace)
 
     b = report["cases"]["skill_3_api_calls"]
+    c = report["cases"]["library_skill_3_api_calls"]
     report["targets"] = {
+        "skill_case_within_1_5x_of_floor": bool(b["sandbox_over_floor"] and b["sandbox_over_floor"] <= 1.5),
+        "library_skill_within_1_5x_of_floor": bool(c["sandbox_over_floor"] and c["sandbox_over_floor"] <= 1.5),
         "skill_case_within_3x_of_exec": bool(b["sandbox_over_exec"] and b["sandbox_over_exec"] <= 3.0),
         "skill_case_8x_faster_than_smolagents": (
             None if b["smolagents_over_sandbox"] is None else b["smolagents_over_sandbox"] >= 8.0

@@ -155,6 +155,13 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
         console.print(f"                packages: {', '.join(ll['packages']) or 'none'}", highlight=False)
         for text in ll["refused_imports"]:
             console.print(markup("                [yellow]not granted: {}[/yellow]", text))
+        reads = ll.get("worker_reads_roots") or {}
+        if reads.get("readable"):
+            console.print(f"  worker reads  its roots (opened {reads['file']})", highlight=False)
+        elif reads:
+            why = reads.get("blocked_by") or reads.get("detail", "")
+            console.print(markup("  [yellow]worker reads  nothing: {}; Landlock's rules are not what stops it[/yellow]",
+                                 why))
         for text in data["lacks"]:
             console.print(markup("  [yellow]kernel lacks: {}[/yellow]", text))
         if not data["lacks"]:

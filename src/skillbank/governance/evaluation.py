@@ -74,8 +74,7 @@ def run_case(harness: Harness, name: str, source: str, case: EvalCase) -> tuple[
     code = call_code(name, case.args, case.kwargs)
     if case.kind == "user" and case.predicate:
         # The predicate is a person's expression over `result`; it runs in the sandbox too.
-        payload, call = code.splitlines()
-        code, tail = f"{payload}\nresult = {call}\n", f"bool({case.predicate})"
+        code, tail = f"result = {code}", f"bool({case.predicate})"
     run = harness.run(name, source, code, task_id=case.task_id, seed=case.seed, tail=tail)
     if not run.ok:
         return False, (run.error or "error")[:300], run

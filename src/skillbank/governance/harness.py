@@ -2,7 +2,7 @@
 task's world, never in this process.
 
 Everything that comes back (results, recorded calls, the world's diff) is bounded
-before it is used: the recorder's JSON by size and depth (`recorder.parse_records`),
+before it is used: skill calls as the sandbox's parent recorded them (`recorder.calls_of`),
 API call records by count.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from skillbank.errors import NotFoundError, ValidationError
-from skillbank.governance.recorder import RECORDER_NAME, RecordedCall, check_loaded, read_back, recorder_source
+from skillbank.governance.recorder import RecordedCall, calls_of
 from skillbank.worlds.base import Grade, World
 
 MAX_API_CALLS_KEPT = 200
@@ -112,8 +112,9 @@ def strip_definitions(code: str, names: set[str]) -> str:
 
 
 def call_code(name: str, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    payload = json.dumps([list(args), kwargs])
-    return f"_sb_payload = _sb_json.loads({payload!r})\n{name}(*_sb_payload[0], **_sb_payload[1])\n"
+    """One call of `name` as a task's code would write it (JSON data as Python literals)."""
+    args, kwargs = json.loads(json.dumps([list(args), kwargs], allow_nan=False))
+    return f"{name}(*{args!r}, **{kwargs!r})\n"
 
 
 class WorldCache:
@@ -156,8 +157,8 @@ class Harness:
 
     def run(self, name: str, source: str, code: str, *, task_id: str | None, seed: int | None,
             grade: bool = False, tail: str | None = None) -> SkillRun:
-        """Preload `source` (defining `name`) with the recorder, run `code`, read the
-        recorded calls back; optionally grade the task and evaluate `tail`."""
+        """Preload `source` (defining `name`), run `code`, take the skill's calls as the
+        sandbox's parent recorded them; optionally grade the task and evaluate `tail`."""
         world = self.worlds.get(seed)
         task = default_task(world, task_id)
         env = world.start(task)
@@ -168,13 +169,12 @@ class Harness:
                 r = loaded[name]
                 return SkillRun(False, f"{r.error_type or 'Error'}: {r.error_message or r.killed or ''}"[:500],
                                 r.killed, (), (), None, duration_s=time.perf_counter() - started)
-            check_loaded(session.preload({RECORDER_NAME: recorder_source([name])}))
             result = session.run(code)
             value = None
             if tail is not None and result.ok:
                 tail_result = session.run(tail)
                 value = tail_result.result_repr if tail_result.ok else None
-            calls = tuple(read_back(session))
+            calls = tuple(calls_of(session))
         error = None if result.ok else (
             "; ".join(result.static_errors)[:500] if result.static_errors
             else f"{result.error_type or 'Error'}: {result.error_message or result.killed or ''}"[:500]

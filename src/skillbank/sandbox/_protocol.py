@@ -53,7 +53,8 @@ class Timeout(Exception):
 
 
 def encode(message: Any) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """A JSON frame; NaN and the infinities are refused (ValueError): they are not JSON."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
     return _HEADER.pack(len(body)) + body
 
 
@@ -93,9 +94,15 @@ def decode(body: bytes, max_depth: int = MAX_FRAME_DEPTH) -> Any:
     if nesting_exceeds(body, max_depth):
         raise ProtocolError(f"frame nests deeper than {max_depth} levels")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ProtocolError(f"frame is not JSON: {str(exc)[:200]}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's decoder accepts NaN, Infinity and -Infinity; strict JSON has no such
+    # values, and a host that passed them on would write invalid JSON (`--json` output).
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def encode_trusted(message: Any) -> bytes:

@@ -5,6 +5,15 @@ here is trusted by the parent: the parent validates every frame, times every
 execution and records API calls itself. What the worker adds is convenience for the
 agent: a shell-like namespace, the `apis` proxy, captured output, and tracebacks
 restricted to the agent's own frames.
+
+A worker plays one of two parts. The **task worker** runs the task's code blocks; each
+preloaded skill appears in its namespace as a *stub* (``bind``) whose call is a ``skill``
+frame to the parent. A **skill worker** holds one preloaded skill: the parent defines it
+there (a ``run`` of its source) and sends it ``call`` frames; its namespace has stubs for
+the other preloaded skills, so a skill calling a skill goes through the parent too. A
+skill therefore shares no object with the task's code or with another skill: nothing it
+does can rebind their `apis`, builtins or functions, and every API call it makes reaches
+the parent on its own socket.
 """
 
 from __future__ import annotations
@@ -32,9 +41,26 @@ class ApiBudgetExceeded(ApiError):
     """This execution already made as many API calls as its budget allows."""
 
 
+class SkillError(Exception):
+    """A preloaded skill failed with an exception that does not cross as itself, or its
+    worker was stopped; the message says which."""
+
+
 # Tracebacks shown to the model should read "ApiError: ...", not name a module path
 # that means nothing inside the sandbox.
-ApiError.__module__ = ApiBudgetExceeded.__module__ = "builtins"
+ApiError.__module__ = ApiBudgetExceeded.__module__ = SkillError.__module__ = "builtins"
+
+#: Exceptions a skill raises that its caller gets as the same class (so `except KeyError`
+#: around a skill call works as it would in one process); any other is a SkillError.
+_CROSSING_ERRORS: dict[str, type[BaseException]] = {
+    cls.__name__: cls
+    for cls in (ValueError, TypeError, KeyError, IndexError, LookupError, ZeroDivisionError, ArithmeticError,
+                AttributeError, NameError, RuntimeError, AssertionError, NotImplementedError, OverflowError,
+                RecursionError, UnicodeError, TimeoutError, MemoryError, ApiError, ApiBudgetExceeded, SkillError)
+}
+#: Names every namespace's builtins add, so code can catch what the sandbox raises.
+_SANDBOX_BUILTINS = {"ApiError": ApiError, "ApiBudgetExceeded": ApiBudgetExceeded, "SkillError": SkillError}
+_STUB_SOURCE = "def {name}(*args, **kwargs):\n    return skill_call({name!r}, args, kwargs)\n"
 
 
 class _CappedOutput:
@@ -206,6 +232,7 @@ class Worker:
         self.modules = ModuleViews(self.allowed_imports, builtins.__import__)
         self.apis = Apis(self._api_call)
         self.namespace: dict[str, Any] = {}
+        self.stubs: dict[str, types.FunctionType] = {}
         self.new_namespace()
 
     # -- apis ---------------------------------------------------------------------------
@@ -216,11 +243,11 @@ class Worker:
         except (TypeError, ValueError):
             for key, value in kwargs.items():
                 try:
-                    json.dumps(value)
+                    json.dumps(value, allow_nan=False)
                 except (TypeError, ValueError):
                     raise TypeError(
-                        f"apis.{app}.{api}: argument {key!r} is a {type(value).__name__}, which is not "
-                        "JSON-serialisable; pass str, int, float, bool, None, list or dict"
+                        f"apis.{app}.{api}: argument {key!r} is a {type(value).__name__} that is not "
+                        "JSON data (or holds NaN/Infinity); pass str, int, finite float, bool, None, list or dict"
                     ) from None
             raise TypeError(f"apis.{app}.{api}: arguments are not JSON-serialisable") from None
         self.sock.send_raw(frame)
@@ -229,6 +256,78 @@ class Worker:
             return reply.get("result")
         cls = ApiBudgetExceeded if reply.get("type") == "ApiBudgetExceeded" else ApiError
         raise cls(str(reply.get("error", "API call failed")))
+
+    # -- skills of other workers --------------------------------------------------------
+
+    def _skill_call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            frame = _protocol.encode({"op": "skill", "name": name, "args": list(args), "kwargs": kwargs})
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name}(): skills run in a worker of their own, so arguments cross as JSON data; pass str, "
+                "int, finite float, bool, None, list or dict (not functions, sets or objects)"
+            ) from None
+        self.sock.send_raw(frame)
+        reply = self.sock.recv()
+        text = reply.get("stdout")
+        if isinstance(text, str) and text:
+            sys.stdout.write(text)
+        if reply.get("ok"):
+            return reply.get("result")
+        cls = _CROSSING_ERRORS.get(str(reply.get("type")), SkillError)
+        exc = cls(str(reply.get("error", f"skill {name} failed")))
+        frames = reply.get("frames")
+        if isinstance(frames, list):
+            exc.skill_frames = frames  # type: ignore[attr-defined]  # spliced into the traceback
+        raise exc
+
+    def bind(self, names: dict[str, Any]) -> None:
+        """Stubs for the preloaded skills `names` (name -> docstring) in every namespace
+        from now on; each call is a `skill` frame to the parent."""
+        for name, doc in names.items():
+            if not (isinstance(name, str) and name.isidentifier()):
+                continue
+            scope: dict[str, Any] = {"__builtins__": {}, "skill_call": self._skill_call}
+            exec(compile(_STUB_SOURCE.format(name=name), f"<skill:{name}>", "exec"), scope)  # noqa: S102
+            stub = scope[name]
+            stub.__doc__ = doc if isinstance(doc, str) else None
+            self.stubs[name] = stub
+            self.namespace[name] = stub
+
+    def call(self, name: str, args: Any, kwargs: Any) -> dict[str, Any]:
+        """Call the skill defined in this (skill) worker's namespace; its value as JSON data."""
+        started = time.perf_counter()
+        out = _CappedOutput(self.stdout_limit)
+        result: dict[str, Any] = {"op": "done", "ok": True}
+        fn = self.namespace.get(name)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        value: Any = None
+        try:
+            if not isinstance(fn, types.FunctionType) or not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise SkillError(f"skill {name} is not defined in its worker")
+            value = fn(*args, **kwargs)
+        except MemoryError:
+            sys.stdout, sys.stderr = saved
+            result.update(ok=False, error_type="MemoryError", error_message="the address-space limit was reached",
+                          recycle="memory")
+        except BaseException as exc:  # noqa: BLE001 - skill code may raise anything
+            sys.stdout, sys.stderr = saved
+            result.update(self._exception(exc))
+        finally:
+            sys.stdout, sys.stderr = saved
+            self.restore_builtins()
+        if result["ok"]:
+            try:
+                _protocol.encode(value)
+                result["value"] = value
+            except (TypeError, ValueError, RecursionError):
+                result.update(ok=False, error_type="TypeError", error_message=(
+                    f"{name}() returned a {type(value).__name__} that is not JSON data; skills run in a worker "
+                    "of their own, so results cross as str, int, finite float, bool, None, list or dict"))
+        result["stdout"] = out.getvalue()
+        result["duration_s"] = time.perf_counter() - started
+        return result
 
     # -- namespaces ---------------------------------------------------------------------
 
@@ -244,7 +343,9 @@ class Worker:
     def new_namespace(self) -> None:
         # Each task also gets its own copy of the builtins dict for its globals.
         self.restore_builtins()
-        self.namespace = {"__name__": "__main__", "__builtins__": dict(self.pristine_builtins), "apis": self.apis}
+        self.namespace = {"__name__": "__main__", "__builtins__": {**self.pristine_builtins, **_SANDBOX_BUILTINS},
+                          "apis": self.apis}
+        self.namespace.update(self.stubs)
 
     # -- running code -------------------------------------------------------------------
 
@@ -305,7 +406,7 @@ class Worker:
         ns["apis"] = self.apis
         agent_builtins = ns.get("__builtins__")
         if type(agent_builtins) is not dict:
-            agent_builtins = ns["__builtins__"] = dict(self.pristine_builtins)
+            agent_builtins = ns["__builtins__"] = {**self.pristine_builtins, **_SANDBOX_BUILTINS}
         # With the static check on, imports give module views; without it the kernel
         # boundary is tested on its own, so agent code gets the plain import.
         agent_builtins["__import__"] = self.modules.import_ if check else self.pristine_builtins["__import__"]
@@ -368,6 +469,17 @@ class Worker:
         frames = [
             fs for fs in traceback.extract_tb(exc.__traceback__) if fs.filename.startswith(AGENT_FILE_PREFIXES)
         ]
+        remote = getattr(exc, "skill_frames", None)
+        if isinstance(remote, list) and frames and frames[-1].filename.startswith("<skill:"):
+            # The last frame is a stub: show the skill's own frames (from its worker) instead.
+            frames.pop()
+            frames.extend(
+                traceback.FrameSummary(f[0], f[1], f[2], lookup_line=False,
+                                       line=f[3] if len(f) > 3 and isinstance(f[3], str) else None)
+                for f in remote[:50]
+                if isinstance(f, list) and len(f) >= 3 and isinstance(f[0], str) and type(f[1]) is int
+                and isinstance(f[2], str)
+            )
         lines = ["Traceback (most recent call last):\n"]
         lines.extend(traceback.format_list(frames))
         lines.extend(traceback.format_exception_only(type(exc), exc))
@@ -379,7 +491,7 @@ class Worker:
             "error_type": type(exc).__name__,
             "error_message": self._safe_str(exc)[: self.stdout_limit],
             "traceback": text,
-            "frames": [[fs.filename, fs.lineno or 0, fs.name] for fs in frames],
+            "frames": [[fs.filename, fs.lineno or 0, fs.name, (fs.line or "")[:200]] for fs in frames],
         }
 
     # -- the loop -----------------------------------------------------------------------
@@ -397,6 +509,15 @@ class Worker:
                 code, filename, check = msg.pop("code", ""), msg.pop("filename", "<block>"), bool(msg.pop("check", True))
                 del msg
                 reply = self.run(code, filename, check)
+            elif op == "call":
+                name, args, kwargs = msg.pop("name", ""), msg.pop("args", None), msg.pop("kwargs", None)
+                del msg
+                reply = self.call(name, args, kwargs)
+            elif op == "bind":
+                names = msg.pop("names", {})
+                self.bind(names if isinstance(names, dict) else {})
+                self.namespace.update(self.stubs)
+                reply = {"op": "done", "ok": True}
             elif op == "reset":
                 self.new_namespace()
                 reply = {"op": "done", "ok": True}

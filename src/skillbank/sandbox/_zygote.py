@@ -34,6 +34,7 @@ import signal
 import socket
 import sys
 import traceback  # noqa: F401
+from typing import Any
 
 from skillbank.sandbox import _lockdown, _namespaces, _protocol, _worker, static  # noqa: F401
 
@@ -125,7 +126,16 @@ def _pidfd_pid(pidfd: int) -> int | None:
     return None
 
 
-def _describe(status: int, namespaced: bool) -> dict:
+def _describe(status: int, namespaced: bool, usage: Any = None) -> dict:
+    # `cpu_s` is the kernel's account of the CPU the worker used (its init's, which
+    # includes the worker it reaped, under namespaces): the pool decides from it whether a
+    # kill was the CPU limit, never from the signal number alone, which the worker can
+    # send itself.
+    cpu = {} if usage is None else {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
+    return {**cpu, **_describe_status(status, namespaced)}
+
+
+def _describe_status(status: int, namespaced: bool) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status)}
     code = os.waitstatus_to_exitcode(status)
@@ -144,13 +154,13 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
     def reap() -> None:
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
             children.discard(pid)
-            ended[pid] = _describe(status, namespaced)
+            ended[pid] = _describe(status, namespaced, usage)
             if len(ended) > 256:
                 ended.pop(next(iter(ended)))
 
@@ -189,8 +199,8 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
                 pid = aliases.pop(pid, pid)
                 if pid in children:
                     try:
-                        _, status = os.waitpid(pid, 0)
-                        ended[pid] = _describe(status, namespaced)
+                        _, status, usage = os.wait4(pid, 0)
+                        ended[pid] = _describe(status, namespaced, usage)
                     except ChildProcessError:
                         ended[pid] = {"exit": None}
                     children.discard(pid)

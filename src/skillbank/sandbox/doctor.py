@@ -9,7 +9,9 @@ that are absent (each with what it costs).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -97,17 +99,60 @@ def _kernel_lacks(kernel: dict[str, Any], raw: dict[str, str]) -> list[str]:
     return lacks
 
 
+def untraversable(path: str) -> str | None:
+    """The first directory on the way to `path` that a user other than its owner cannot
+    enter (no execute bit for others), or None."""
+    here = "/"
+    for part in os.path.realpath(path).strip("/").split("/"):
+        if not part:
+            continue
+        here = os.path.join(here, part)
+        try:
+            mode = os.stat(here).st_mode
+        except OSError:
+            return here
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return here
+    return None
+
+
+def _worker_reads(pool: Any, stdlib: list[str]) -> dict[str, Any]:
+    """Whether a locked-down worker can read its Landlock roots, tried by a real worker
+    (opening the standard library's ``os.py``) and explained from the directory modes.
+
+    A worker that can read nothing is stopped by an accident of this deployment (say a
+    venv under a 0700 home), not by the design: Landlock's rules are then untested, and
+    the same sandbox on a system Python behaves differently."""
+    from skillbank.sandbox.echo import EchoHost
+
+    target = os.path.join(stdlib[0], "os.py") if stdlib else os.__file__
+    code = (f"try:\n    open({target!r}, 'rb').close()\n    seen = 'yes'\n"
+            "except OSError as e:\n    seen = 'no: ' + (e.strerror or type(e).__name__)\nseen")
+    try:
+        with pool.session(EchoHost(), task_id="doctor") as session:
+            result = session.run(code)
+        answer = (result.result_repr or "").strip("'\"") if result.ok else f"no: {result.error_type}"
+    except Exception as exc:  # noqa: BLE001 - the report says what failed
+        answer = f"no: {type(exc).__name__}"
+    blocker = untraversable(target)
+    out: dict[str, Any] = {"file": target, "readable": answer == "yes", "detail": answer}
+    if blocker is not None:
+        out["blocked_by"] = f"{blocker} is not traversable by other users (the worker runs as another uid)"
+    return out
+
+
 def sandbox_report(config: SandboxConfig | None = None) -> SandboxReport:
     """Start one worker and report every layer (see the module docstring)."""
     from skillbank.sandbox.pool import SandboxDegradedWarning, SandboxPool
 
     kernel = _lockdown.probe()
     cfg = config if config is not None else SandboxConfig(workers=1)
+    roots = _lockdown.read_roots(cfg.allowed_imports)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SandboxDegradedWarning)
-        with SandboxPool(cfg) as pool:
+        with SandboxPool(dataclasses.replace(cfg, static_check=False)) as pool:
             raw = pool.layers
-    roots = _lockdown.read_roots(cfg.allowed_imports)
+            readable = _worker_reads(pool, roots["stdlib"])
     details = {
         "namespaces": (
             f"{raw.get('namespaces_list', '')} ({raw.get('namespaces_mode', '')})" if raw.get("namespaces") == "active" else ""
@@ -148,6 +193,7 @@ def sandbox_report(config: SandboxConfig | None = None) -> SandboxReport:
             "stdlib": roots["stdlib"],
             "packages": roots["packages"],
             "refused_imports": roots["refused"],
+            "worker_reads_roots": readable,
         },
         lacks=tuple(_kernel_lacks(kernel, raw)),
         warnings=tuple(str(w.message) for w in caught),

@@ -40,6 +40,38 @@ class ApiCallRecord:
     arguments_truncated: bool = False
     request_bytes: int = 0
     response_bytes: int = 0
+    #: The preloaded skill whose worker made the call (None: the task's own code). The
+    #: parent knows it from the socket the call arrived on, not from anything the code said.
+    skill: str | None = None
+
+
+@dataclass(frozen=True)
+class SkillCallRecord:
+    """One call of a preloaded skill, as the parent saw it pass through.
+
+    Every preloaded skill runs in a worker of its own, so a call from the task's code
+    (or from another skill: `caller`) is a frame to the parent, which hands it to the
+    skill's worker and the result back. `args`/`kwargs` are bounded copies of what was
+    passed; `result` the returned JSON value (None when `result_kind` is not ``json``:
+    ``too_large``, or ``none`` for a failed call). `ok` is False when the skill raised,
+    whether or not the caller caught it. `api_calls` counts the calls its own worker made
+    (`api_failed` of them failed); nested skill calls are records of their own.
+    """
+
+    name: str
+    ref: str | None
+    caller: str | None
+    args: list[Any] | None
+    kwargs: dict[str, Any] | None
+    ok: bool
+    result_kind: str = "none"
+    result: Any = None
+    error_type: str | None = None
+    error: str | None = None
+    api_calls: int = 0
+    api_failed: int = 0
+    duration_s: float = 0.0
+    killed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +81,7 @@ class FrameInfo:
     filename: str
     lineno: int
     function: str
+    line: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +95,7 @@ class ExecutionResult:
     traceback: str | None = None
     frames: tuple[FrameInfo, ...] = ()
     api_calls: tuple[ApiCallRecord, ...] = ()
+    skill_calls: tuple[SkillCallRecord, ...] = ()
     defined_functions: tuple[str, ...] = ()
     static_errors: tuple[str, ...] = ()
     killed: str | None = None  # "timeout", "memory", "crash" or None
