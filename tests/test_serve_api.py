@@ -20,6 +20,7 @@ from http_server import serve_in_thread  # noqa: E402
 from skillbank.cli import main  # noqa: E402
 from skillbank.errors import ConflictError, NotFoundError, PermissionDeniedError  # noqa: E402
 from skillbank.serve.app import create_app  # noqa: E402
+from skillbank.serve.guard import AccessAudit  # noqa: E402
 from skillbank.serve.tokens import TokenRegistry  # noqa: E402
 from skillbank.store import Provenance, VersionStatus, open_store  # noqa: E402
 from skillbank.store.http import HttpLibraryStore  # noqa: E402
@@ -49,7 +50,8 @@ def tokens(lib):
 
 @pytest.fixture()
 def client(lib):
-    return TestClient(create_app(lib))
+    # flush_interval_s=0: the refused-request log is written at once, for the assertions
+    return TestClient(create_app(lib, audit=AccessAudit(lib, flush_interval_s=0)))
 
 
 def _h(secret: str) -> dict[str, str]:
@@ -57,7 +59,9 @@ def _h(secret: str) -> dict[str, str]:
 
 
 def _denials(lib, ns: str) -> int:
-    return len(lib.events(namespace=ns, type="access_denied"))
+    """Refusals aimed at `ns`, in the refused-request log (never in the namespace's events)."""
+    assert lib.events(namespace=ns, type="access_denied") == []
+    return len([s for s in lib.access_denials(limit=1000)["samples"] if s["namespace"] == ns])
 
 
 def test_token_is_shown_once_and_only_its_hash_is_kept(lib, tmp_path) -> None:

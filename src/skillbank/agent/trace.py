@@ -21,6 +21,7 @@ from typing import Any
 from skillbank.agent.operations import Operation
 from skillbank.bounded import bounded_jsonable
 from skillbank.errors import ConfigError, NotFoundError, ValidationError
+from skillbank.redact import redact, redact_text
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ class RunWriter:
             raise ConfigError(f"cannot create the run directory {str(self.dir)!r}: {exc.strerror}") from None
 
     def write_config(self, config: dict[str, Any]) -> None:
-        _write_json(self.dir / "config.json", config)
+        # A library or model URL may hold a password: never written (issue 27).
+        _write_json(self.dir / "config.json", redact(config))
 
     def append_episode(self, episode: EpisodeTrace) -> None:
         with open(self.dir / "episodes.jsonl", "a", encoding="utf-8") as fh:
@@ -126,7 +128,7 @@ def mark_failed(run_dir: str | Path, error: BaseException | str, *, interrupted:
     try:
         _write_json(path / "failed.json", {
             "status": "interrupted" if interrupted else "failed",
-            "error": " ".join(str(message).split())[:2000],
+            "error": redact_text(" ".join(str(message).split())[:2000]),
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         })
     except OSError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -21,25 +23,58 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
     runs_dir: Annotated[str, typer.Option("--runs-dir", help="Runs shown by the API and the dashboard.")] = DEFAULT_RUNS_DIR,
+    access_log: Annotated[str, typer.Option(
+        "--access-log", help="Where the access log goes: a file, '-' for stderr, 'off' for nowhere.")] = "-",
 ) -> None:
-    """Serve a library over HTTP: the REST API under /api/v1 (OpenAPI at /docs) and the dashboard at /."""
+    """Serve a library over HTTP: the REST API under /api/v1 (OpenAPI at /docs) and the dashboard at /.
+
+    Every request is logged (method, path, status, the token's id, client, time); refused
+    requests are also counted per client in the library (`skillbank tokens denied`)."""
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(f"`skillbank serve` needs {', '.join(missing)}: pip install 'skillbank[web]'")
     import uvicorn
 
+    from skillbank.redact import redact_text
     from skillbank.serve.app import create_app
 
     store = open_store(library)
     if not hasattr(store, "engine"):
         raise ConfigError("serve a library database (SQLite or PostgreSQL), not another server's URL")
+    handler = _access_log_handler(access_log)
+    app = None
     try:
         app = create_app(store, runs_dir=runs_dir)
-        console.print(f"serving {library} on http://{host}:{port} (API at /api/v1, docs at /docs); Ctrl-C stops",
-                      markup=False, highlight=False)
+        console.print(f"serving {redact_text(str(library))} on http://{host}:{port} (API at /api/v1, docs at /docs); "
+                      "Ctrl-C stops", markup=False, highlight=False)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if app is not None:
+            app.state.audit.close()
+        if handler is not None:
+            logging.getLogger("skillbank.serve.access").removeHandler(handler)
+            handler.close()
         store.close()
+
+
+def _access_log_handler(where: str) -> logging.Handler | None:
+    """The access log's handler: one line per request, with the time."""
+    if where == "off":
+        return None
+    handler: logging.Handler
+    if where == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(where, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot open the access log {where!r}: {exc.strerror}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log = logging.getLogger("skillbank.serve.access")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.propagate = False
+    return handler
 
 
 @tokens_app.command("create")
@@ -107,6 +142,39 @@ def revoke(
     finally:
         store.close()
     emit(vars(tok), as_json, lambda d: console.print(f"revoked token {d['id']} at {d['revoked_at']}", markup=False))
+
+
+@tokens_app.command("denied")
+def denied(
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    limit: Annotated[int, typer.Option("--limit", help="Clients and samples to show.", min=1, max=100_000)] = 50,
+    client: Annotated[str | None, typer.Option("--client", help="Only this client (an address).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The served library's refused requests: counts per client and recent samples."""
+    store = open_store(library)
+    try:
+        if not hasattr(store, "access_denials"):
+            raise ConfigError("the refused-request log is in the library's database; run this where it is")
+        data = store.access_denials(limit=limit, client=client)
+    finally:
+        store.close()
+
+    def render(d: dict[str, Any]) -> None:
+        if not d["clients"]:
+            console.print("no refused requests")
+            return
+        t = table("client", "status", "count", "first", "last", keep=("status", "count"))
+        for r in d["clients"]:
+            t.add_row(r["client"], str(r["status"]), str(r["count"]), r["first_at"], r["last_at"])
+        console.print(t)
+        s = table("at", "client", "status", "method", "path", "token", "reason", flex=("path", "reason"))
+        for r in d["samples"]:
+            s.add_row(r["at"], r["client"], str(r["status"]), r["method"], r["path"], r["token_id"] or "",
+                      r["reason"] or "")
+        console.print(s)
+
+    emit(data, as_json, render)
 
 
 def report(

@@ -3,9 +3,16 @@
 Every route under ``/api/v1`` needs ``Authorization: Bearer <token>``; a token is
 scoped to one namespace and a role (``skillbank.serve.tokens``). Refusals are JSON
 (``{"error": ..., "detail": ...}``): 401 for a missing, unknown or revoked token, 403
-for another namespace or a role too low; each refusal is also recorded as an
-``access_denied`` event that changed nothing else. Errors of the library map to 404
-(not found), 409 (a compare-and-set lost: re-read and retry) and 422 (bad input).
+for another namespace or a role too low; each refusal is counted and sampled per client
+in the library's refused-request log (`skillbank.serve.guard.AccessAudit`), never in a
+namespace's event log. Errors of the library map to 404 (not found), 409 (a
+compare-and-set lost: re-read and retry), 413 (a body or payload over its size limit)
+and 422 (bad input, integers out of range included).
+
+Runs belong to the namespace they read and wrote: a token lists and reads only its
+namespace's runs, with credentials in their recorded URLs masked. Every list is paged
+(`limit`, `offset` or `before_id`), and a reply of events stops at a byte budget (the
+``X-Skillbank-Next-Before-Id`` header says where the next page starts).
 
 The actor recorded for a change is ``token:<id>`` (plus the client's own actor name
 after a slash when it sends one), so the event log says which token did what.
@@ -16,20 +23,35 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from skillbank.errors import ConflictError, NotFoundError, SkillbankError, ValidationError
+from skillbank.serve.guard import (
+    MAX_BODY_BYTES,
+    AccessAudit,
+    ServeGuard,
+    load_namespaced_run,
+    namespaced_runs,
+    public_config,
+)
 from skillbank.serve.tokens import ApiToken, TokenRegistry
 from skillbank.skill import SkillParseError
-from skillbank.store import wire
+from skillbank.store import limits, wire
 from skillbank.store.base import EventType, VersionStatus
 from skillbank.store.serving import SERVED_STATUSES
 
 MAX_SOURCE_BYTES = 256 * 1024
+# What one request may store in an event payload (the store's own limit is wider, for
+# governance's evaluations), and what one reply of events may carry.
+MAX_API_PAYLOAD_BYTES = 256 * 1024
+MAX_EVENTS_REPLY_BYTES = 8 * 1024 * 1024
+_EVENTS_PAGE = 500
+Int32 = Annotated[int, Field(ge=0, le=limits.MAX_INT32)]
+Int64 = Annotated[int, Field(ge=0, le=limits.MAX_INT64)]
 # Changes only an admin may make: what governance decides.
 ADMIN_ALIASES = frozenset({"promoted", "canary"})
 ADMIN_STATUSES = frozenset({VersionStatus.PROMOTED, VersionStatus.CANARY, VersionStatus.QUARANTINED, VersionStatus.RETIRED})
@@ -53,8 +75,8 @@ class PutVersionBody(BaseModel):
 
 
 class SetAliasBody(BaseModel):
-    version: int | str
-    expected_generation: int | None
+    version: Int32 | Annotated[str, Field(max_length=64)]
+    expected_generation: Int32 | None
     reason: str | None = Field(default=None, max_length=2000)
     actor: str | None = Field(default=None, max_length=100)
 
@@ -88,27 +110,28 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenRegistry | None = None) -> FastAPI:
+def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenRegistry | None = None,
+               audit: AccessAudit | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The API over `store`; `runs_dir` adds the runs routes; `tokens` defaults to the
-    store's own token table."""
+    store's own token table; `audit` to a refused-request log in the store."""
     registry = tokens or TokenRegistry(store)
+    audit = audit or AccessAudit(store)
     app = FastAPI(
         title="skillbank",
         summary="A skill library for LLM agents: versions, aliases, events, call statistics, runs.",
         version=_package_version(),
     )
     app.state.store, app.state.tokens, app.state.runs_dir = store, registry, runs_dir
+    app.state.audit = audit
+    app.add_middleware(ServeGuard, max_body_bytes=max_body_bytes)
 
     def _deny(request: Request, status: int, error: str, detail: str, namespace: str | None) -> ApiError:
-        ns = namespace if namespace and namespace in store.namespaces() else "default"
-        try:
-            store.record_event(
-                "access_denied", namespace=ns, actor="api", reason=detail,
-                payload={"method": request.method, "path": request.url.path[:300], "status": status},
-            )
-        except SkillbankError:  # pragma: no cover - the refusal stands even if the audit write fails
-            pass
-        return ApiError(status, error, detail)
+        token = getattr(request.state, "token", None)
+        audit.record(client=request.client.host if request.client else "unknown", method=request.method,
+                     path=request.url.path, status=status, reason=detail,
+                     namespace=namespace if isinstance(namespace, str) and len(namespace) <= 64 else None,
+                     token_id=getattr(token, "id", None))
+        return ApiError(status, error, detail[:300])
 
     bearer = HTTPBearer(auto_error=False, description="A token from `skillbank tokens create`.")
 
@@ -151,6 +174,8 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
 
     @app.exception_handler(SkillbankError)
     async def _library_error(_: Request, exc: SkillbankError) -> JSONResponse:
+        if isinstance(exc, limits.PayloadTooLarge):
+            return JSONResponse({"error": "too_large", "detail": str(exc)}, status_code=413)
         if isinstance(exc, NotFoundError):
             return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
         if isinstance(exc, ConflictError):
@@ -190,11 +215,13 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         text: Annotated[str | None, Query(max_length=200)] = None,
         latest_only: bool = True,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+        offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0,
     ) -> list[dict[str, Any]]:
-        """Versions of the namespace matching every filter (latest per name by default)."""
+        """Versions of the namespace matching every filter (latest per name by default);
+        `offset` skips that many (pages of `limit`)."""
         rows = store.list_versions(namespace=ns, status=status or None, alias=alias, text=text,
-                                   latest_only=latest_only, limit=limit)
-        return [wire.version_to_json(v) for v in rows]
+                                   latest_only=latest_only, limit=None if limit is None else limit + offset)
+        return [wire.version_to_json(v) for v in rows[offset:]]
 
     @app.post("/api/v1/namespaces/{ns}/versions", tags=["skills"], status_code=200)
     def put_version(ns: str, body: PutVersionBody, token: Writer, request: Request) -> dict[str, Any]:
@@ -208,9 +235,11 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         return {"created": created, "version": wire.version_to_json(sv)}
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/versions", tags=["skills"])
-    def history(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
-        """Every version of one skill, oldest first."""
-        return [wire.version_to_json(v) for v in store.history(name, namespace=ns)]
+    def history(ns: str, name: str, _: Reader,
+                limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+                offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> list[dict[str, Any]]:
+        """The versions of one skill, oldest first (`offset`/`limit` page them)."""
+        return [wire.version_to_json(v) for v in store.history(name, namespace=ns)[offset:offset + limit]]
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/versions/{ref}", tags=["skills"])
     def get_version(ns: str, name: str, ref: str, _: Reader) -> dict[str, Any]:
@@ -238,7 +267,7 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         return wire.version_to_json(sv)
 
     @app.get("/api/v1/namespaces/{ns}/changes", tags=["skills"])
-    def changes(ns: str, _: Reader, cursor: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    def changes(ns: str, _: Reader, cursor: Annotated[int | None, Query(ge=0, le=limits.MAX_INT64)] = None) -> dict[str, Any]:
         """Skills touched after event id `cursor`, with all their versions; `cursor` to
         pass next time (without one: only the current cursor). What a remote run's
         retrieval index follows instead of listing the library per task."""
@@ -260,9 +289,11 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     # -- aliases ---------------------------------------------------------------------
 
     @app.get("/api/v1/namespaces/{ns}/aliases", tags=["aliases"])
-    def list_aliases(ns: str, _: Reader, name: str | None = None) -> list[dict[str, Any]]:
-        """Aliases of the namespace (or of one skill)."""
-        return [wire.alias_to_json(a) for a in store.list_aliases(name, namespace=ns)]
+    def list_aliases(ns: str, _: Reader, name: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+                     offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> list[dict[str, Any]]:
+        """Aliases of the namespace (or of one skill), `offset`/`limit` paged."""
+        return [wire.alias_to_json(a) for a in store.list_aliases(name, namespace=ns)[offset:offset + limit]]
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/aliases/{alias}", tags=["aliases"])
     def get_alias(ns: str, name: str, alias: str, _: Reader) -> dict[str, Any] | None:
@@ -274,7 +305,7 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     def set_alias(ns: str, name: str, alias: str, body: SetAliasBody, token: Writer, request: Request) -> dict[str, Any]:
         """Move an alias by compare-and-set (409 when `expected_generation` is stale).
         `promoted` and `canary` need an admin token."""
-        if alias in ADMIN_ALIASES and not token.allows("admin"):
+        if alias.casefold() in ADMIN_ALIASES and not token.allows("admin"):
             raise _deny(request, 403, "forbidden", f"moving {alias!r} needs an 'admin' token", ns)
         a = store.set_alias(name, alias, body.version, expected_generation=body.expected_generation, namespace=ns,
                             actor=_actor(token, body.actor), reason=body.reason)
@@ -284,22 +315,30 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
 
     @app.get("/api/v1/namespaces/{ns}/events", tags=["events"])
     def events(
-        ns: str, _: Reader,
+        ns: str, _: Reader, response: Response,
         name: str | None = None,
         type: Annotated[list[str] | None, Query()] = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = 1000,
+        before_id: Annotated[int | None, Query(ge=0, le=limits.MAX_INT64)] = None,
+        after_id: Annotated[int | None, Query(ge=0, le=limits.MAX_INT64)] = None,
     ) -> list[dict[str, Any]]:
-        """The event log of the namespace, oldest first."""
-        rows = store.events(namespace=ns, name=name, type=type or None, since=since, until=until, limit=limit)
-        return [wire.event_to_json(e) for e in rows]
+        """The event log of the namespace, oldest first: the newest `limit` events (below
+        `before_id`, above `after_id`). A reply stops at a byte budget; then the header
+        ``X-Skillbank-Next-Before-Id`` gives the `before_id` of the next (older) page."""
+        rows, next_before = _bounded_events(store, ns, name=name, type=type or None, since=since, until=until,
+                                            limit=limit or 100_000, before_id=before_id, after_id=after_id)
+        if next_before is not None:
+            response.headers["X-Skillbank-Next-Before-Id"] = str(next_before)
+        return rows
 
     @app.post("/api/v1/namespaces/{ns}/events", tags=["events"])
     def record_event(ns: str, body: EventBody, token: Writer, request: Request) -> dict[str, Any]:
         """Append an event; governance's event types need an admin token."""
         if body.type in ADMIN_EVENTS and not token.allows("admin"):
             raise _deny(request, 403, "forbidden", f"recording {body.type!r} events needs an 'admin' token", ns)
+        limits.check_payload(body.payload or {}, max_bytes=MAX_API_PAYLOAD_BYTES)
         if body.version_id is not None:
             own_version(body.version_id, token, request)
         e = store.record_event(body.type, namespace=ns, name=body.name, version_id=body.version_id,
@@ -334,16 +373,18 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
                 "failure_rate": stats.failure_rate, "mean_latency_s": stats.mean_latency_s}
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/evaluations", tags=["governance"])
-    def evaluations(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
-        """Every evaluation of the skill's versions (each case's outcome, regressions)."""
+    def evaluations(ns: str, name: str, _: Reader,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+        """The newest `limit` evaluations of the skill's versions (each case's outcome, regressions)."""
         store.history(name, namespace=ns)  # 404 for an unknown skill
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=None)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/findings", tags=["governance"])
-    def findings(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
-        """Every red-team report of the skill's versions (findings, whether it quarantined)."""
+    def findings(ns: str, name: str, _: Reader,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+        """The newest `limit` red-team reports of the skill's versions (findings, whether it quarantined)."""
         store.history(name, namespace=ns)
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=None)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
     def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
@@ -362,8 +403,8 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         return out
 
     class MoveBody(BaseModel):
-        version: int | None = None
-        expected_generation: int | None = None  # absent: the alias as read now; null: it must not exist
+        version: Int32 | None = None
+        expected_generation: Int32 | None = None  # absent: the alias as read now; null: it must not exist
         reason: str | None = Field(default=None, max_length=2000)
 
         def generation(self) -> int | None | str:
@@ -389,29 +430,53 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     # -- runs ------------------------------------------------------------------------
 
     @app.get("/api/v1/runs", tags=["runs"])
-    def runs(_: Annotated[ApiToken, Depends(authenticate)]) -> list[dict[str, Any]]:
-        """Agent runs (their config and summary), newest first."""
-        from skillbank.agent.trace import list_runs
-
-        if runs_dir is None:
-            return []
-        return [{"run_id": r.run_id, "config": r.config, "summary": r.summary, "episodes": r.episodes}
-                for r in list_runs(runs_dir)]
+    def runs(token: Annotated[ApiToken, Depends(authenticate)],
+             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+             offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> list[dict[str, Any]]:
+        """The token's namespace's agent runs (config, credentials masked, and summary),
+        newest first, `offset`/`limit` paged."""
+        return [{"run_id": r.run_id, "config": public_config(r.config), "summary": r.summary, "episodes": r.episodes}
+                for r in namespaced_runs(runs_dir, token.namespace)[offset:offset + limit]]
 
     @app.get("/api/v1/runs/{run_id}", tags=["runs"])
-    def run(run_id: str, _: Annotated[ApiToken, Depends(authenticate)]) -> dict[str, Any]:
-        """One run with its episodes."""
-        from skillbank.agent.trace import load_run
-
-        if runs_dir is None:
-            raise NotFoundError("this server has no runs directory")
-        record, episodes = load_run(runs_dir, run_id)
-        return {"run_id": record.run_id, "config": record.config, "summary": record.summary, "episodes": episodes}
+    def run(run_id: str, token: Annotated[ApiToken, Depends(authenticate)],
+            limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+            offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> dict[str, Any]:
+        """One run of the token's namespace with its episodes (`offset`/`limit` page
+        them); another namespace's run is not found."""
+        record, episodes = load_namespaced_run(runs_dir, token.namespace, run_id)
+        return {"run_id": record.run_id, "config": public_config(record.config), "summary": record.summary,
+                "episodes": episodes[offset:offset + limit], "total_episodes": len(episodes)}
 
     from skillbank.serve.dashboard import add_dashboard
 
     add_dashboard(app, store, registry, runs_dir)
     return app
+
+
+def _bounded_events(store: Any, ns: str, *, limit: int, before_id: int | None, **filters: Any
+                    ) -> tuple[list[dict[str, Any]], int | None]:
+    """The newest `limit` matching events (oldest first) read a page at a time, stopping
+    once the reply would pass `MAX_EVENTS_REPLY_BYTES`; returns them and, when stopped
+    early, the `before_id` that continues (None: nothing was left out)."""
+    import json
+
+    newest_first: list[dict[str, Any]] = []
+    size = 0
+    while len(newest_first) < limit:
+        want = min(_EVENTS_PAGE, limit - len(newest_first))
+        page = store.events(namespace=ns, limit=want, before_id=before_id, **filters)
+        for e in reversed(page):
+            row = wire.event_to_json(e)
+            cost = 256 + len(json.dumps(row["payload"], default=str)) + len(row.get("reason") or "")
+            if newest_first and size + cost > MAX_EVENTS_REPLY_BYTES:
+                return newest_first[::-1], newest_first[-1]["id"]
+            newest_first.append(row)
+            size += cost
+        if len(page) < want:
+            break
+        before_id = page[0].id
+    return newest_first[::-1], None
 
 
 def _package_version() -> str:

@@ -28,7 +28,9 @@ img{max-width:100%}
 </style></head><body>
 <header><strong>skillbank</strong>
 {% if token %}<a href="/">overview</a><a href="/runs">runs</a><a href="/canaries">canaries</a>
-<span class="who" id="who">namespace {{ token.namespace }} · role {{ token.role }} · <a href="/logout">log out</a></span>{% endif %}
+<span class="who" id="who">namespace {{ token.namespace }} · role {{ token.role }} ·
+<form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{{ logout_csrf }}">
+<button type="submit" id="logout">log out</button></form></span>{% endif %}
 </header>
 <main>{% block main %}{% endblock %}</main></body></html>"""
 
@@ -37,6 +39,7 @@ LOGIN = """{% extends "base.html" %}{% block title %}log in{% endblock %}{% bloc
 <p>Paste an API token (from <code>skillbank tokens create</code>).</p>
 {% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
 <form method="post" action="/login"><input type="password" name="token" size="60" autofocus>
+<input type="hidden" name="csrf" value="{{ login_csrf }}">
 <button type="submit" id="login">log in</button></form>
 {% endblock %}"""
 
@@ -51,6 +54,8 @@ OVERVIEW = """{% extends "base.html" %}{% block title %}overview{% endblock %}{%
 {% for s in skills %}<tr><td><a href="/skills/{{ s.name | urlencode }}">{{ s.name }}</a></td><td>v{{ s.version }}</td>
 <td class="status-{{ s.status }}">{{ s.status }}</td><td>{{ s.promoted or "" }}</td><td><code>{{ s.signature }}</code></td>
 <td>{{ s.calls }}</td></tr>{% else %}<tr><td colspan="6">no skills yet</td></tr>{% endfor %}</table>
+{% if page_no > 1 or has_next %}<p id="pages">page {{ page_no }}{% if page_no > 1 %} · <a href="/?page={{ page_no - 1 }}">previous</a>{% endif %}
+{% if has_next %} · <a href="/?page={{ page_no + 1 }}" id="next-page">next</a>{% endif %}</p>{% endif %}
 <h2>Most used</h2>
 <table id="most-used"><tr><th>version</th><th>calls</th><th>success</th><th>mean latency</th></tr>
 {% for m in most_used %}<tr><td><a href="/skills/{{ m.name | urlencode }}">{{ m.ref }}</a></td><td>{{ m.calls }}</td>
@@ -103,6 +108,8 @@ RUNS = """{% extends "base.html" %}{% block title %}runs{% endblock %}{% block m
 {% for r in runs %}<tr><td><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td><td>{{ r.policy }}</td><td>{{ r.split }}</td>
 <td>{{ r.skills }}</td><td>{{ r.tasks }}</td><td>{{ r.tgc }}</td><td>{{ r.sgc }}</td><td>{{ r.steps }}</td><td>{{ r.tokens }}</td></tr>
 {% else %}<tr><td colspan="9">no runs</td></tr>{% endfor %}</table>
+{% if page_no > 1 or has_next %}<p id="pages">page {{ page_no }}{% if page_no > 1 %} · <a href="/runs?page={{ page_no - 1 }}">previous</a>{% endif %}
+{% if has_next %} · <a href="/runs?page={{ page_no + 1 }}" id="next-page">next</a>{% endif %}</p>{% endif %}
 {% endblock %}"""
 
 RUN = """{% extends "base.html" %}{% block title %}run {{ run.run_id }}{% endblock %}{% block main %}

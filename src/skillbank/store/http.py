@@ -52,6 +52,10 @@ class HttpLibraryStore:
     # -- plumbing ---------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
+        return self._call_full(method, path, params=params, body=body)[0]
+
+    def _call_full(self, method: str, path: str, *, params: Any = None, body: Any = None) -> tuple[Any, Any]:
+        """The decoded reply and its headers."""
         try:
             r = self._client.request(method, path, params=params, json=body)
         except httpx.HTTPError as exc:
@@ -63,7 +67,7 @@ class HttpLibraryStore:
         except ValueError:
             raise ValidationError(f"the library at {self.url} sent a reply that is not JSON (HTTP {r.status_code})") from None
         if r.status_code < 400:
-            return data
+            return data, r.headers
         detail = data.get("detail") if isinstance(data, dict) else None
         msg = str(detail or f"HTTP {r.status_code}")
         if r.status_code == 404:
@@ -72,7 +76,7 @@ class HttpLibraryStore:
             raise ConflictError(msg)
         if r.status_code in (401, 403):
             raise PermissionDeniedError(msg)
-        if r.status_code in (400, 422):
+        if r.status_code in (400, 413, 422):
             raise ValidationError(msg)
         raise ConfigError(f"the library at {self.url} failed: HTTP {r.status_code}: {msg}")
 
@@ -233,12 +237,18 @@ class HttpLibraryStore:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: int | None = None,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
         namespaces = self.namespaces() if namespace is None else [namespace]
         types = [type] if isinstance(type, str) else list(type or [])
         out: list[Event] = []
         for ns in namespaces:
             params: dict[str, Any] = {"limit": limit or 100_000}
+            if before_id is not None:
+                params["before_id"] = int(before_id)
+            if after_id is not None:
+                params["after_id"] = int(after_id)
             if name is not None:
                 params["name"] = name
             if types:
@@ -247,8 +257,28 @@ class HttpLibraryStore:
                 params["since"] = since.isoformat()
             if until is not None:
                 params["until"] = until.isoformat()
-            out.extend(wire.event_from_json(d) for d in self._call("GET", f"/namespaces/{_q(ns)}/events", params=params))
+            out.extend(self._paged_events(ns, params))
         return out[:limit] if limit is not None else out
+
+    def _paged_events(self, ns: str, params: dict[str, Any]) -> list[Event]:
+        """The server's newest `limit` events, following ``X-Skillbank-Next-Before-Id``
+        when one reply stopped at the server's byte budget."""
+        pages: list[list[Event]] = []
+        wanted = int(params["limit"])
+        got = 0
+        while True:
+            data, headers = self._call_full("GET", f"/namespaces/{_q(ns)}/events", params=params)
+            page = [wire.event_from_json(d) for d in data]
+            pages.append(page)
+            got += len(page)
+            more = headers.get("x-skillbank-next-before-id")
+            if not more or not page or got >= wanted:
+                break
+            try:
+                params = {**params, "before_id": int(more), "limit": wanted - got}
+            except ValueError:
+                raise ValidationError(f"malformed paging header from {self.url}: {more[:40]!r}") from None
+        return [e for page in reversed(pages) for e in page]
 
     def record_call(self, version_id: str, *, ok: bool, latency_s: float) -> None:
         self._call("POST", f"/versions/{_q(version_id)}/calls", body={"ok": bool(ok), "latency_s": float(latency_s)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Float,
@@ -136,6 +137,37 @@ embeddings = Table(
 ix_versions_retrievable = Index("ix_versions_ns_status_run", versions.c.namespace, versions.c.status, versions.c.run_id)
 
 
+# Issue 27: refused requests (no token, an unknown or revoked one, another namespace's,
+# a role too low) are counted per client and sampled here, apart from the namespaces'
+# event logs, so a flood of them neither fills a namespace's log nor costs one write each.
+access_denials = Table(
+    "access_denials",
+    metadata,
+    Column("client", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_at", String(40), nullable=False),
+    Column("last_at", String(40), nullable=False),
+    PrimaryKeyConstraint("client", "status"),
+)
+
+access_samples = Table(
+    "access_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", String(200), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("namespace", String(64)),
+    Column("token_id", String(16)),
+    Column("reason", String(300)),
+    Index("ix_access_samples_client", "client", "id"),
+    sqlite_autoincrement=True,
+)
+
+
 def _m1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[namespaces, versions, aliases, events, call_stats])
 
@@ -146,8 +178,14 @@ def _m2_retrieval_scale(conn: Connection) -> None:
     embeddings.create(conn, checkfirst=True)
 
 
+def _m3_access_audit(conn: Connection) -> None:
+    """Issue 27: the refused-request log of its own."""
+    access_denials.create(conn, checkfirst=True)
+    access_samples.create(conn, checkfirst=True)
+
+
 # Append new migrations here; never edit a published one.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_m1_initial, _m2_retrieval_scale)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_m1_initial, _m2_retrieval_scale, _m3_access_audit)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

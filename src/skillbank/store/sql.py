@@ -52,6 +52,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from skillbank.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from skillbank.skill import parse_skill
+from skillbank.store import limits
 from skillbank.store import schema as t
 from skillbank.store.base import (
     DEFAULT_NAMESPACE,
@@ -119,7 +120,7 @@ def check_namespace(namespace: str) -> str:
 
 
 def check_alias_name(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias) or alias == "latest":
+    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias) or alias.casefold() == "latest":
         raise ValidationError(
             f"invalid alias {alias!r}: use a letter then letters, digits, '_', '.', '-' (not a number, not 'latest')"
         )
@@ -263,6 +264,7 @@ class SqlLibraryStore:
         check_namespace(namespace)
         skill = parse_skill(source)
         prov = provenance or Provenance()
+        limits.check_provenance_fields(dataclasses.asdict(prov))
         status = VersionStatus(status)
         who = actor or prov.created_by
         for attempt in range(_PUT_ATTEMPTS):
@@ -290,8 +292,11 @@ class SqlLibraryStore:
             if prov.parent_version_id is None and previous is not None:
                 prov = dataclasses.replace(prov, parent_version_id=previous.id)
             elif (prov.parent_version_id is not None
-                  and conn.execute(select(v.id).where(v.id == prov.parent_version_id)).first() is None):
-                raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist")
+                  and conn.execute(select(v.id).where(v.id == prov.parent_version_id,
+                                                      v.namespace == namespace)).first() is None):
+                # Another namespace's version is refused exactly like a missing one, so
+                # the answer says nothing about what other namespaces hold.
+                raise NotFoundError(f"parent version {prov.parent_version_id!r} does not exist in namespace {namespace!r}")
             now = utc_now()
             stored = StoredVersion(
                 id=uuid.uuid4().hex,
@@ -344,7 +349,9 @@ class SqlLibraryStore:
         if isinstance(ref, bool):
             raise ValidationError(f"invalid version reference {ref!r}")
         if isinstance(ref, str) and ref.strip().isdigit():
-            ref = int(ref)
+            ref = int(ref.strip()) if len(ref.strip()) <= 20 else limits.MAX_INT64 + 1
+        if isinstance(ref, int):
+            limits.check_int(ref, "a version number", high=limits.MAX_INT32)
         if ref is None or ref == "latest":
             row = conn.execute(
                 select(t.versions).where(v.namespace == namespace, v.name == name).order_by(v.version.desc()).limit(1)
@@ -480,6 +487,8 @@ class SqlLibraryStore:
         """Point `alias` at `version` (a number, another alias, or a version id) if its
         generation is still `expected_generation` (None: it must not exist yet)."""
         check_alias_name(alias)
+        if expected_generation is not None:
+            limits.check_int(expected_generation, "expected_generation")
         a = t.aliases.c
         try:
             with self._write() as conn:
@@ -526,8 +535,9 @@ class SqlLibraryStore:
     def _resolve_target(self, conn: Connection, namespace: str, name: str, version: int | str) -> Any:
         if isinstance(version, str) and len(version) == 32 and not version.isdigit():
             row = conn.execute(select(t.versions).where(t.versions.c.id == version)).first()
-            if row is not None:
-                if (row.namespace, row.name) != (namespace, name):
+            if row is not None and row.namespace == namespace:
+                # (another namespace's id falls through to "not found": no oracle)
+                if row.name != name:
                     raise ValidationError(f"version id {version!r} belongs to {row.name!r} in {row.namespace!r}, not {name!r}")
                 return row
         return self._resolve(conn, namespace, name, version)
@@ -562,10 +572,11 @@ class SqlLibraryStore:
         if not _EVENT_TYPE_RE.fullmatch(kind):
             raise ValidationError(f"invalid event type {kind!r}: use lower-case letters, digits, '_', '.', '-'")
         check_namespace(namespace)
-        try:
-            body = json.loads(json.dumps(payload or {}))
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"event payload is not JSON-serialisable: {exc}") from None
+        limits.check_text(name, limits.EVENT_NAME_MAX, "event name")
+        limits.check_text(actor, limits.EVENT_ACTOR_MAX, "event actor")
+        limits.check_text(version_id, limits.EVENT_VERSION_ID_MAX, "event version_id")
+        limits.check_text(reason, limits.EVENT_REASON_MAX, "event reason")
+        body = json.loads(limits.check_payload(payload or {}))
         at = utc_now()
         with self._write() as conn:
             if version_id is not None:
@@ -585,11 +596,18 @@ class SqlLibraryStore:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: int | None = None,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
         """Events in the order they happened; with `limit`, the most recent `limit`.
-        `since` is inclusive, `until` exclusive."""
+        `since` is inclusive, `until` exclusive; `before_id`/`after_id` keep the events
+        whose id is below/above them (pages of a long log)."""
         e = t.events.c
         q = select(t.events)
+        if before_id is not None:
+            q = q.where(e.id < limits.check_int(before_id, "before_id", high=limits.MAX_INT64))
+        if after_id is not None:
+            q = q.where(e.id > limits.check_int(after_id, "after_id", high=limits.MAX_INT64))
         if namespace is not None:
             q = q.where(e.namespace == namespace)
         if name is not None:
@@ -896,6 +914,8 @@ class SqlLibraryStore:
         """Delete `alias` of `name` (compare-and-set when `expected_generation` is given)
         and log an ``alias_removed`` event; returns the alias as it was."""
         a = t.aliases.c
+        if expected_generation is not None:
+            limits.check_int(expected_generation, "expected_generation")
         with self._write() as conn:
             row = conn.execute(
                 _alias_select().where(a.namespace == namespace, a.name == name, a.alias == alias)
@@ -937,6 +957,67 @@ class SqlLibraryStore:
                 {"versions": [sv.version for sv in gone], "version_ids": ids, "aliases": aliases}, utc_now(),
             )
         return gone
+
+    # -- bounded summaries for the dashboard (issue 27) ------------------------------
+
+    def call_totals(self, names: Sequence[str], *, namespace: str = DEFAULT_NAMESPACE) -> dict[str, int]:
+        """Calls of all versions of each of `names`, summed in SQL."""
+        v, s = t.versions.c, t.call_stats.c
+        out: dict[str, int] = {}
+        wanted = list(dict.fromkeys(names))
+        with self._read() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                q = (select(v.name, func.sum(s.calls)).join(t.call_stats, s.version_id == v.id)
+                     .where(v.namespace == namespace, v.name.in_(wanted[i:i + _CHUNK])).group_by(v.name))
+                out.update((name, int(total or 0)) for name, total in conn.execute(q))
+        return out
+
+    def most_called(self, *, namespace: str = DEFAULT_NAMESPACE, limit: int = 10) -> list[tuple[StoredVersion, CallStats]]:
+        """The `limit` versions of `namespace` with the most calls (at least one), most first."""
+        v, s = t.versions.c, t.call_stats.c
+        limits.check_int(limit, "limit", low=1, high=10_000)
+        q = (select(t.versions, s.calls, s.successes, s.failures, s.total_latency_s)
+             .join(t.call_stats, s.version_id == v.id)
+             .where(v.namespace == namespace, s.calls > 0).order_by(s.calls.desc(), v.name, v.version).limit(limit))
+        with self._read() as conn:
+            return [(_version(r), CallStats(r.id, r.calls, r.successes, r.failures, r.total_latency_s))
+                    for r in conn.execute(q)]
+
+    # -- the refused-request log (issue 27) -------------------------------------------
+
+    def record_access_denials(
+        self, counts: Sequence[tuple[str, int, int, dt.datetime, dt.datetime]], samples: Sequence[dict[str, Any]],
+        *, keep_samples: int = 10_000,
+    ) -> None:
+        """Add `counts` ``(client, status, n, first, last)`` to the per-client tallies and
+        append `samples` (dicts of access_samples' columns, ``at`` a datetime), keeping
+        only the newest `keep_samples` samples; one write transaction."""
+        d, sm = t.access_denials.c, t.access_samples.c
+        with self._write() as conn:
+            for client, status, n, first, last in counts:
+                moved = conn.execute(update(t.access_denials).where(d.client == client, d.status == status)
+                                     .values(count=d.count + n, last_at=_ts(last)))
+                if moved.rowcount == 0:
+                    conn.execute(insert(t.access_denials), dict(client=client, status=status, count=n,
+                                                                first_at=_ts(first), last_at=_ts(last)))
+            if samples:
+                conn.execute(insert(t.access_samples), [dict(s, at=_ts(s["at"])) for s in samples])
+                top = conn.execute(select(func.max(sm.id))).scalar_one()
+                conn.execute(t.access_samples.delete().where(sm.id <= top - keep_samples))
+
+    def access_denials(self, *, limit: int = 100, client: str | None = None) -> dict[str, Any]:
+        """The refused-request log: per-client tallies (most recent first) and the
+        newest `limit` samples (oldest first)."""
+        d, sm = t.access_denials.c, t.access_samples.c
+        limits.check_int(limit, "limit", low=1, high=100_000)
+        tallies = select(t.access_denials).order_by(d.last_at.desc(), d.client, d.status).limit(limit)
+        recent = select(t.access_samples).order_by(sm.id.desc()).limit(limit)
+        if client is not None:
+            tallies, recent = tallies.where(d.client == client), recent.where(sm.client == client)
+        with self._read() as conn, conn.begin():
+            clients = [dict(r._mapping) for r in conn.execute(tallies)]
+            samples = [dict(r._mapping) for r in conn.execute(recent)][::-1]
+        return {"clients": clients, "samples": samples}
 
     def event_types(self, *, namespace: str | None = DEFAULT_NAMESPACE) -> list[str]:
         """The distinct event types the log holds (of `namespace`; None: all)."""
@@ -1069,7 +1150,7 @@ def _alias(row: Any) -> Alias:
 
 def _event(row: Any) -> Event:
     return Event(row.id, row.type, row.namespace, row.name, row.version_id, row.actor, row.reason,
-                 json.loads(row.payload), _dt(row.at))
+                 limits.load_payload(row.payload), _dt(row.at))
 
 
 __all__ = ["LibrarySnapshot", "SqlLibraryStore"]
