@@ -42,11 +42,12 @@ def _rate(ok: int, calls: int) -> str:
 
 
 def move_promoted(store: Any, name: str, version: int, *, namespace: str, expected_generation: int | None,
-                  actor: str) -> str:
+                  actor: str, reason: str = "") -> str:
     """Point `promoted` at `version` through governance (compare-and-set; the version it
     pointed at is retired): a roll-back when `version` is older than the promoted one, a
-    promotion otherwise. Governance's refusals (a quarantined version, a regression)
-    stand. Returns the event type written."""
+    promotion otherwise. Governance's refusals stand: a quarantined version, and one that
+    has not passed its gate unless the person gave a `reason` (their override, recorded).
+    Returns the event type written."""
     from skillbank.governance import Governance
 
     gov = Governance(store, namespace=namespace, actor=actor)
@@ -55,7 +56,9 @@ def move_promoted(store: Any, name: str, version: int, *, namespace: str, expect
         gov.rollback(name, to=version, actor=actor, reason="rolled back from the dashboard",
                      expected_generation=expected_generation)
         return "rolled_back"
-    gov.promote(name, version, actor=actor, reason="promoted from the dashboard", expected_generation=expected_generation)
+    reason = reason.strip()
+    gov.promote(name, version, actor=actor, reason=reason or "promoted from the dashboard",
+                expected_generation=expected_generation, force=bool(reason))
     return "promoted"
 
 
@@ -200,7 +203,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
     def promote(request: Request, name: str, version: Annotated[int, Form()], csrf: Annotated[str, Form()],
-                generation: Annotated[str, Form()] = "") -> Response:
+                generation: Annotated[str, Form()] = "", reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
         s = session(request)
         if s is None:
             return to_login()
@@ -214,7 +217,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         expected = int(generation) if generation.strip() else None
         try:
             kind = move_promoted(store, name, version, namespace=tok.namespace, expected_generation=expected,
-                                 actor=f"token:{tok.id}/dashboard")
+                                 actor=f"token:{tok.id}/dashboard", reason=reason)
             msg = f"{kind.replace('_', ' ')}: promoted is now v{version}"
         except ConflictError:
             msg = "someone moved 'promoted' since this page loaded; nothing changed, look again"
