@@ -241,6 +241,10 @@ def test_skillbank_run_against_a_served_library(served, tmp_path) -> None:
     saved = store.list_versions(namespace="team-a", latest_only=False)
     assert saved, "the run saved its skills into the served library"
     assert all(v.status is VersionStatus.CANDIDATE for v in saved)
+    # governance on (the default) against a served library: the client writes no evidence,
+    # so nothing is refused or fails, and the summary says whose governance it is
+    assert summary["governance"]["mode"] == "served"
+    assert store.events(namespace="team-a", type=["access_denied", "governance_error", "observed"]) == []
 
 
 def test_cli_tokens_create_ls_revoke(capsys, tmp_path) -> None:

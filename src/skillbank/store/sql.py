@@ -17,6 +17,10 @@ Event types written by the store itself:
 
 Calls are counted by :meth:`SqlLibraryStore.record_call` without writing events: the
 caller decides whether a call deserves a ``called``/``failed`` event.
+
+:meth:`SqlLibraryStore.transition` runs a lifecycle step (alias moves, status changes,
+their events) in one write transaction; `set_alias` and `set_status` are its one-write
+forms.
 """
 
 from __future__ import annotations
