@@ -22,8 +22,12 @@ V2 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return sum(x f
 V3 = "def total(xs: list[int]) -> int:\n    '''Sum of xs.'''\n    return int(sum(xs))\n"
 
 ROLES = ("read", "write", "admin")
-# Every type a client must not record: governance's evidence, decisions and the lifecycle.
-GOVERNED_TYPES = sorted(t.value for t in EventType if t.value not in CLIENT_EVENT_TYPES)
+# Every type a client must not record: governance's evidence, decisions and the lifecycle
+# (the issue's list, and whatever else `EventType` holds).
+GOVERNED_TYPES = sorted({t.value for t in EventType if t.value not in CLIENT_EVENT_TYPES} | {
+    "approved", "observed", "redteamed", "case_recorded", "case_added", "gate_checked", "status_changed",
+    "alias_moved", "alias_removed", "created", "updated", "deleted", "imported", "evaluated", "promoted", "canaried",
+    "rolled_back", "quarantined", "released", "retired", "governance_error", "access_denied"})
 
 
 def test_governance_event_types_are_event_types():
