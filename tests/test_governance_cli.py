@@ -109,9 +109,17 @@ def test_eval_with_user_cases_and_gate(capsys, lib, tmp_path):
 
 
 def test_promote_rollback_approve_quarantine(capsys, lib):
-    p1 = as_json(capsys, "skills", "promote", "add_one@1", "-L", lib, "--actor", "alice", "--reason", "reviewed")
+    # a version that has not passed its gate: refused, then --force alone, then --force --reason
+    code, _, err = run_cli(capsys, "skills", "promote", "add_one@1", "-L", lib, "--actor", "alice")
+    assert code == 1 and "has not passed its gate" in err and "--force --reason" in err
+    code, _, err = run_cli(capsys, "skills", "promote", "add_one@1", "-L", lib, "--actor", "alice", "--force")
+    assert code == 1 and "needs --reason" in err
+    p1 = as_json(capsys, "skills", "promote", "add_one@1", "-L", lib, "--actor", "alice", "--force",
+                 "--reason", "reviewed")
     assert (p1["action"], p1["version"], p1["from_version"], p1["generation"]) == ("promoted", 1, None, 1)
-    p2 = as_json(capsys, "skills", "promote", "add_one@2", "-L", lib)
+    (promoted,) = [e for e in as_json(capsys, "skills", "events", "add_one", "-L", lib) if e["type"] == "promoted"]
+    assert (promoted["actor"], promoted["reason"], promoted["payload"]["forced"]) == ("alice", "reviewed", True)
+    p2 = as_json(capsys, "skills", "promote", "add_one@2", "-L", lib, "--force", "--reason", "second")
     assert (p2["version"], p2["from_version"], p2["generation"]) == (2, 1, 2)
     rb = as_json(capsys, "skills", "rollback", "add_one", "-L", lib, "--actor", "bob")
     assert (rb["action"], rb["version"], rb["from_version"]) == ("rolled_back", 1, 2)

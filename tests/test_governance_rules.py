@@ -117,6 +117,34 @@ def test_gate_rules_each_block_and_all_pass():
     assert not approval.check(_evidence()).passed and approval.check(_evidence(approved=True)).passed
 
 
+def test_a_case_failing_live_since_the_last_evaluation_blocks_the_gate(tmp_path):
+    """`live_failed`: the suite passed when evaluated, then a case failed in a run. The
+    gate must not promote on the stale evaluation (a mutation that drops `live_failed`
+    from the suite check is caught here)."""
+    gate = PromotionGate(load_policy())
+    d = gate.check(_evidence(live_failed=1))
+    assert not d.passed and d.checks["suite_passed"] is False
+    assert "1 case(s) of 5 failed" in "; ".join(d.reasons)
+    # the same through the library's events: evaluated clean, then a failing live case
+    from skillbank.governance import EvalCase, Governance
+    from skillbank.store import open_store
+
+    store = open_store(tmp_path / "lib.db")
+    gov = Governance(store)
+    v, _ = store.put_version('def f(x: int) -> int:\n    """x plus one."""\n    return x + 1\n')
+    store.record_event("evaluated", name="f", version_id=v.id, actor="governance",
+                       payload={"cases": 4, "failed": 0, "regressions": [], "outcomes": []})
+    for i in range(3):
+        gov.observe(v, ok=True, task_success=True, task_id=f"t{i}")
+    gov.redteam("f", run=False)
+    assert gov.check("f", 1, record=False).passed
+    gov.record_case(v, EvalCase(kind="call", task_id="t9", args=(1,), expected_kind="json", expected=2), outcome=False)
+    assert gov.evidence(v).live_failed == 1
+    decision, move = gov.consider("f", 1)
+    assert not decision.passed and decision.checks["suite_passed"] is False and move is None
+    store.close()
+
+
 def test_user_cases_load_from_toml_and_json(tmp_path):
     t = tmp_path / "c.toml"
     t.write_text('[[case]]\nkwargs = {a = 1}\nexpect = 2\n\n[[case]]\nargs = [3]\npredicate = "result > 0"\ntask = "x-1"\n')

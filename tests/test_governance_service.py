@@ -135,7 +135,7 @@ def test_regressing_update_is_blocked(promoted_library, world):
     assert gov.version(NAME, 2).status is VersionStatus.CANDIDATE
     with pytest.raises(ValidationError, match="already the promoted"):
         gov.promote(NAME, 1)
-    with pytest.raises(ValidationError, match="regression"):
+    with pytest.raises(ValidationError, match="has not passed its gate.*regression"):
         gov.promote(NAME, 2, actor="alice")
     move = gov.promote(NAME, 2, actor="alice", reason="known and accepted", force=True)
     assert move.version == 2 and store.events(name=NAME, type="promoted")[-1].payload["forced"] is True
@@ -214,7 +214,7 @@ def _mover(path, which, generation, barrier, out):
     barrier.wait(timeout=30)
     try:
         if which == "promote":
-            gov.promote("f", 3, actor="p1", reason="race", expected_generation=generation)
+            gov.promote("f", 3, actor="p1", reason="race", expected_generation=generation, force=True)
         else:
             gov.rollback("f", to=1, actor="p2", reason="race", expected_generation=generation)
         out.put((which, "won"))
@@ -230,8 +230,8 @@ def test_two_processes_promoting_and_rolling_back_one_wins(tmp_path):
     for i in range(3):
         store.put_version(f"def f(x):\n    return x + {i}\n")
     gov = Governance(store)
-    gov.promote("f", 1, reason="setup")
-    gov.promote("f", 2, reason="setup")
+    gov.promote("f", 1, reason="setup", force=True)
+    gov.promote("f", 2, reason="setup", force=True)
     ctx = mp.get_context("spawn")
     for round_ in range(3):
         generation = store.get_alias("f", "promoted").generation
@@ -252,7 +252,7 @@ def test_two_processes_promoting_and_rolling_back_one_wins(tmp_path):
         statuses = {v.version: v.status for v in store.history("f")}
         assert [n for n, s in statuses.items() if s is VersionStatus.PROMOTED] == [alias.version]
         # reset for the next round: promote 2 again
-        gov.promote("f", 2, reason="reset")
+        gov.promote("f", 2, reason="reset", force=True)
     store.close()
 
 
@@ -324,7 +324,7 @@ def test_two_processes_ending_one_canary_one_wins(tmp_path):
     for i in range(2):
         store.put_version(f"def f(x):\n    return x * {i + 2}\n")
     gov = Governance(store)
-    gov.promote("f", 1, reason="setup")
+    gov.promote("f", 1, reason="setup", force=True)
     gov.start_canary("f", 2, reason="setup")
     generation = store.get_alias("f", "canary").generation
     ctx = mp.get_context("spawn")

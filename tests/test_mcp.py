@@ -131,19 +131,28 @@ def test_library_service_refuses_bad_input_before_writing(tmp_path):
 
 
 def test_a_save_goes_through_governance_intake(tmp_path):
-    """A skill saved over MCP is red-teamed at once: a secret in its source quarantines it."""
+    """A skill saved over MCP is red-teamed at once: a secret in its source quarantines it.
+    The client learns accepted or refused, never which rule fired; people see the findings."""
+    import json
+
+    from skillbank.governance import Governance
     from skillbank.library_service import LibraryService
 
     store = open_store(tmp_path / "lib.db")
     try:
         service = LibraryService(store, world=None)
         clean = service.save_skill("def a(x: int) -> int:\n    '''One.'''\n    return x\n")
-        assert clean["quarantined"] is False and clean["status"] == "candidate"
+        assert clean["accepted"] is True and clean["status"] == "candidate"
         leaky = service.save_skill(
             "def call_model(prompt: str) -> str:\n    '''Ask the model.'''\n"
             "    key = 'sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6" + "'\n    return prompt + key\n")
-        assert leaky["quarantined"] is True and leaky["status"] == "quarantined"
-        assert any(f["kind"] == "secret_in_source" for f in leaky["findings"])
+        assert leaky["accepted"] is False and leaky["status"] == "quarantined"
+        (report,) = store.events(name="call_model", type="redteamed")
+        (finding,) = [f for f in report.payload["findings"] if f["kind"] == "secret_in_source"]  # a person reads it
+        said = json.dumps(leaky).lower()
+        assert "findings" not in leaky and finding["kind"] not in said and finding["message"].lower() not in said
+        assert not any(word in said for word in ("secret", "key", "credential", "line"))
         assert [h["ref"] for h in service.search_skills("")] == ["a@1"], "a quarantined version is never offered"
+        assert Governance(store).version("call_model").status.value == "quarantined"
     finally:
         store.close()

@@ -116,32 +116,40 @@ def test_namespace_a_token_neither_reads_nor_changes_namespace_b(client, lib, to
     assert client.get("/api/v1/namespaces", headers=h).json() == ["team-a"]
 
 
-def test_write_token_saves_but_only_admin_promotes(client, lib, tokens) -> None:
+def test_write_token_saves_and_only_governance_promotes(client, lib, tokens) -> None:
     w, a = _h(tokens[("team-a", "write")]), _h(tokens[("team-a", "admin")])
     r = client.post("/api/v1/namespaces/team-a/versions", headers=w,
                     json={"source": V1, "provenance": {"created_by": "agent", "task_id": "t1"}, "actor": "bot"})
     assert r.status_code == 200 and r.json()["created"] is True
     vid = r.json()["version"]["id"]
     assert r.json()["version"]["provenance"]["task_id"] == "t1"
-    r = client.post("/api/v1/namespaces/team-a/versions", headers=w, json={"source": V2, "status": "promoted"})
-    assert r.status_code == 403
-    r = client.put("/api/v1/namespaces/team-a/skills/total/aliases/promoted", headers=w,
-                   json={"version": 1, "expected_generation": None})
-    assert r.status_code == 403
+    for h in (w, a):  # no token saves a version as anything but a candidate, or moves `promoted` by hand
+        r = client.post("/api/v1/namespaces/team-a/versions", headers=h, json={"source": V2, "status": "promoted"})
+        assert r.status_code == 403 and "candidate" in r.json()["detail"]
+        r = client.put("/api/v1/namespaces/team-a/skills/total/aliases/promoted", headers=h,
+                       json={"version": 1, "expected_generation": None})
+        assert r.status_code == 403 and "governance" in r.json()["detail"]
+        r = client.post(f"/api/v1/versions/{vid}/status", headers=h, json={"status": "promoted"})
+        assert r.status_code == 403
     r = client.put("/api/v1/namespaces/team-a/skills/total/aliases/mine", headers=w,
                    json={"version": 1, "expected_generation": None})
     assert r.status_code == 200 and r.json()["generation"] == 1
-    r = client.put("/api/v1/namespaces/team-a/skills/total/aliases/promoted", headers=a,
-                   json={"version": 1, "expected_generation": None, "reason": "gate passed"})
+    # the admin's way: governance's endpoint, past the gate only with force and a reason
+    r = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                    json={"version": 1, "expected_generation": None})
+    assert r.status_code == 422 and "has not passed its gate" in r.json()["detail"]
+    r = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                    json={"version": 1, "expected_generation": None, "force": True, "reason": "known good"})
     assert r.status_code == 200
-    r = client.post(f"/api/v1/versions/{vid}/status", headers=a, json={"status": "promoted"})
-    assert r.status_code == 200 and r.json()["status"] == "promoted"
+    assert lib.get_version_by_id(vid).status is VersionStatus.PROMOTED
     moved = lib.events(namespace="team-a", type="alias_moved")
-    assert moved[-1].actor.startswith("token:") and moved[-1].reason == "gate passed"
+    assert moved[-1].actor.startswith("token:") and moved[-1].reason == "known good"
     # a stale compare-and-set is a 409
-    r = client.put("/api/v1/namespaces/team-a/skills/total/aliases/promoted", headers=a,
-                   json={"version": 1, "expected_generation": None})
+    assert client.post("/api/v1/namespaces/team-a/versions", headers=w, json={"source": V2}).status_code == 200
+    r = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
+                    json={"version": 2, "expected_generation": None, "force": True, "reason": "stale"})
     assert r.status_code == 409 and r.json()["error"] == "conflict"
+    assert lib.get_alias("total", "promoted", namespace="team-a").version == 1
 
 
 def test_revoked_token_stops_at_once(client, lib, tokens) -> None:
@@ -237,6 +245,10 @@ def test_skillbank_run_against_a_served_library(served, tmp_path) -> None:
     saved = store.list_versions(namespace="team-a", latest_only=False)
     assert saved, "the run saved its skills into the served library"
     assert all(v.status is VersionStatus.CANDIDATE for v in saved)
+    # governance on (the default) against a served library: the client writes no evidence,
+    # so nothing is refused or fails, and the summary says whose governance it is
+    assert summary["governance"]["mode"] == "served"
+    assert store.events(namespace="team-a", type=["access_denied", "governance_error", "observed"]) == []
 
 
 def test_cli_tokens_create_ls_revoke(capsys, tmp_path) -> None:
@@ -262,13 +274,13 @@ def test_governance_routes_promote_rollback_and_reports(client, lib, tokens) -> 
     Governance(lib, namespace="team-a").redteam("total", 2, run=False)
     assert client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=r, json={"version": 1}).status_code == 403
     moved = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
-                        json={"version": 1, "expected_generation": None, "reason": "first"})
+                        json={"version": 1, "expected_generation": None, "reason": "first", "force": True})
     assert moved.status_code == 200 and moved.json()["action"] == "promoted"
     stale = client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
-                        json={"version": 2, "expected_generation": 7})
+                        json={"version": 2, "expected_generation": 7, "force": True, "reason": "stale"})
     assert stale.status_code == 409
     assert client.post("/api/v1/namespaces/team-a/skills/total/promote", headers=a,
-                       json={"version": 2, "expected_generation": 1}).status_code == 200
+                       json={"version": 2, "expected_generation": 1, "force": True, "reason": "second"}).status_code == 200
     back = client.post("/api/v1/namespaces/team-a/skills/total/rollback", headers=a, json={"expected_generation": 2})
     assert back.status_code == 200 and back.json()["version"] == 1
     assert lib.get_alias("total", "promoted", namespace="team-a").version == 1

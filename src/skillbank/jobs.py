@@ -410,6 +410,11 @@ def _governance(spec: RunSpec, world: World, store: LibraryStore, seed: int) -> 
         return
     from skillbank.governance import Governance, GovernedRun, load_policy, open_harness
 
+    if hasattr(store, "govern"):  # a served library (HttpLibraryStore): its evidence is its server's to write
+        from skillbank.governance.run import ServedLibraryRun
+
+        yield ServedLibraryRun()
+        return
     gov_policy = load_policy(spec.policy_file)
     harness, close_harness = open_harness(timeout_s=gov_policy.redteam.timeout_s, world=world, seed=seed)
     try:

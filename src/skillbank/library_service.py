@@ -144,13 +144,15 @@ class LibraryService:
                                 payload={"new_version": created, "via": "mcp"})
         # Governance's intake: the static red-team scan at once (secrets, process or
         # network access, dynamic imports, …); a high finding quarantines the version.
+        # The client learns accepted or refused, never which rule fired: a client that
+        # saw the findings would rewrite the payload until it passed. People read them
+        # (`skillbank skills redteam`, REST `.../findings`, the dashboard).
         from skillbank.governance import Governance
 
-        report, quarantined = Governance(self.store, namespace=self.namespace, actor="governance").redteam(
+        _, quarantined = Governance(self.store, namespace=self.namespace, actor="governance").redteam(
             v.name, v.version, run=False)
-        return {**self._summary(self.store.get_version_by_id(v.id)), "created": created,
-                "findings": [f.to_dict() for f in report.findings], "quarantined": quarantined,
-                "note": ("quarantined by governance's red-team scan: never retrieved until a person releases it"
+        return {**self._summary(self.store.get_version_by_id(v.id)), "created": created, "accepted": not quarantined,
+                "note": ("refused: held for a person's review, never retrieved until they release it"
                          if quarantined else
                          "saved as a candidate: it is not trusted (or retrieved by agents) until governance promotes it")}
 

@@ -43,6 +43,12 @@ def _governance(library: str, namespace: str, policy_file: str | None, *, sandbo
         store.close()
 
 
+def _served(gov: Any) -> Any:
+    """The served library (an `HttpLibraryStore`) behind `gov`, or None for a local one: a
+    served library's transitions are its server's, asked for through its admin endpoints."""
+    return gov.store if hasattr(gov.store, "govern") else None
+
+
 def _move_render(data: dict[str, Any]) -> None:
     frm = "none" if data["from_version"] is None else f"@{data['from_version']}"
     console.print(f"{data['action']}: {data['name']} {frm} -> @{data['version']} (generation {data['generation']}): "
@@ -105,14 +111,25 @@ def promote_command(
     ref: Annotated[str, typer.Argument(help="NAME (its active canary, else its latest) or NAME@VERSION.")],
     library: LibraryOpt = DEFAULT_LIBRARY, namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     actor: ActorOpt = "user", reason: ReasonOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote even a version with a regression.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote a version that has not passed its gate (needs --reason; both recorded).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Point the `promoted` alias at a version (compare-and-set) and record who and why."""
+    """Point the `promoted` alias at a version that passed its gate (compare-and-set) and record who and why; past the gate only with --force --reason."""
     name, version = parse_ref(ref)
+    # A forced promotion carries the person's own reason; no default stands in for it.
+    why = reason if force else (reason or f"promoted by {actor}")
     with _governance(library, namespace, None) as gov:
-        move = gov.promote(name, version, actor=actor, reason=reason or f"promoted by {actor}", force=force)
-    emit(move.to_dict(), as_json, _move_render)
+        served = _served(gov)
+        if served is not None:
+            data = served.govern("promote", name, namespace=namespace, version=_number(gov, name, version), reason=why, force=force)
+        else:
+            data = gov.promote(name, version, actor=actor, reason=why, force=force).to_dict()
+    emit(data, as_json, _move_render)
+
+
+def _number(gov: Any, name: str, version: str | None) -> int | None:
+    """A served library's endpoints take version numbers (None: their default)."""
+    return None if version is None else gov.version(name, version).version
 
 
 def rollback_command(
@@ -123,17 +140,33 @@ def rollback_command(
 ) -> None:
     """End the active canary, or move `promoted` back (compare-and-set); records who and why."""
     with _governance(library, namespace, None) as gov:
-        move = gov.rollback(name, to=to, actor=actor, reason=reason or f"rolled back by {actor}")
-    emit(move.to_dict(), as_json, _move_render)
+        served = _served(gov)
+        if served is not None:
+            data = served.govern("rollback", name, namespace=namespace, version=_number(gov, name, to),
+                                 reason=reason or f"rolled back by {actor}")
+        else:
+            data = gov.rollback(name, to=to, actor=actor, reason=reason or f"rolled back by {actor}").to_dict()
+    emit(data, as_json, _move_render)
+
+
+_VERB = {"approved": "approve", "quarantined": "quarantine", "released": "release"}
 
 
 def _change_status(ref: str, library: str, namespace: str, actor: str, as_json: bool, action: str,
-                   change: Callable[[Any, str, str | None], Any]) -> None:
+                   change: Callable[[Any, str, str | None], Any], reason: str | None = None) -> None:
     """Apply one of governance's status changes, `change(gov, name, version)`, to REF and
     print ``REF: action (status)``."""
     name, version = parse_ref(ref)
     with _governance(library, namespace, None) as gov:
-        v = change(gov, name, version)
+        served = _served(gov)
+        if served is not None:
+            # The server records the token's id as the actor; --actor and a default reason stay here.
+            number = gov.version(name, version).version
+            reply = served.govern(_VERB[action], name, namespace=namespace, version=number, reason=reason)
+            v = gov.store.get_version_by_id(reply["version"]["id"])
+            actor = str(reply.get("actor", actor))
+        else:
+            v = change(gov, name, version)
     data = {"ref": v.ref, "action": action, "status": v.status.value, "actor": actor}
     emit(data, as_json, lambda d: console.print(f"{d['ref']}: {d['action']} ({d['status']})"))
 
@@ -145,7 +178,7 @@ def approve_command(
 ) -> None:
     """A person's approval (the gate asks for one when the policy says require_approval)."""
     _change_status(ref, library, namespace, actor, as_json, "approved",
-                   lambda gov, name, version: gov.approve(name, version, actor=actor, reason=reason))
+                   lambda gov, name, version: gov.approve(name, version, actor=actor, reason=reason), reason)
 
 
 def quarantine_command(
@@ -156,7 +189,7 @@ def quarantine_command(
     """Quarantine a version by hand: never retrieved until released."""
     _change_status(ref, library, namespace, actor, as_json, "quarantined",
                    lambda gov, name, version: gov.quarantine(name, version, actor=actor,
-                                                             reason=reason or f"quarantined by {actor}"))
+                                                             reason=reason or f"quarantined by {actor}"), reason)
 
 
 def release_command(
@@ -166,7 +199,7 @@ def release_command(
 ) -> None:
     """A person's release of a quarantined version (back to candidate: it must pass the gate again)."""
     _change_status(ref, library, namespace, actor, as_json, "released",
-                   lambda gov, name, version: gov.release(name, version, actor=actor, reason=reason))
+                   lambda gov, name, version: gov.release(name, version, actor=actor, reason=reason), reason)
 
 
 @cases_app.command("add")

@@ -130,6 +130,8 @@ def _time_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
 def _governance_rows(gov: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not gov:
         return [("governance", "off")]
+    if gov["mode"] == "served":
+        return [("governance", "the served library's own (this run saved candidates only)")]
     if gov["mode"] == "trust":
         return [("governance", "trust (every save promoted)"), ("promoted", str(gov["promoted"]))]
     return [

@@ -83,7 +83,8 @@ def build_server(service: LibraryService) -> Any:
         """Save one Python function as a candidate skill version (not trusted until governance promotes it).
 
         `query` is the task it solves (helps retrieval); `parent` (name@N) and `failure_log` record an
-        update: the version it fixes and the error that prompted the fix.
+        update: the version it fixes and the error that prompted the fix. The reply says whether
+        governance's intake accepted it (`accepted`); why it refused one is for people to read.
         """
         return guarded(service.save_skill, source, query, parent, failure_log)
 

@@ -12,31 +12,32 @@ from __future__ import annotations
 from typing import Any
 
 from skillbank.errors import ValidationError
-from skillbank.store.base import EventType, LibraryStore, StoredVersion, VersionStatus
+from skillbank.store.base import EventType, LibraryStore, NewEvent, StatusChange, StoredVersion, VersionStatus
 
-RELEASED = "released"
+RELEASED = EventType.RELEASED.value
 
 
 def quarantine(store: LibraryStore, version: StoredVersion, *, actor: str, reason: str,
                findings: list[dict[str, Any]] | None = None) -> StoredVersion:
-    """Quarantine `version` (idempotent) and record why."""
+    """Quarantine `version` (idempotent) and record why, in one transaction."""
     if version.status is VersionStatus.QUARANTINED:
         return version
     previous = version.status.value
-    updated = store.set_status(version.id, VersionStatus.QUARANTINED, actor=actor, reason=reason)
-    store.record_event(EventType.QUARANTINED.value, namespace=version.namespace, name=version.name,
-                       version_id=version.id, actor=actor, reason=reason,
-                       payload={"version": version.version, "from_status": previous, "findings": findings or []})
-    return updated
+    done = store.transition(version.name, namespace=version.namespace, actor=actor, reason=reason, statuses=[
+        StatusChange(version.id, VersionStatus.QUARANTINED, reason, expected=(version.status,)),
+    ], events=[NewEvent(EventType.QUARANTINED.value, version.id, reason,
+                        {"version": version.version, "from_status": previous, "findings": findings or []})])
+    return done.versions[0]
 
 
 def release(store: LibraryStore, version: StoredVersion, *, actor: str, reason: str | None = None) -> StoredVersion:
-    """A person's release of a quarantined version back to ``candidate``."""
+    """A person's release of a quarantined version back to ``candidate``, in one transaction."""
     if version.status is not VersionStatus.QUARANTINED:
         raise ValidationError(f"{version.ref} is {version.status.value}, not quarantined")
     if not actor or actor == "governance":
         raise ValidationError("a release must name the person who releases the version (--actor)")
-    updated = store.set_status(version.id, VersionStatus.CANDIDATE, actor=actor, reason=reason or "released by a person")
-    store.record_event(RELEASED, namespace=version.namespace, name=version.name, version_id=version.id, actor=actor,
-                       reason=reason or "released by a person", payload={"version": version.version})
-    return updated
+    why = reason or "released by a person"
+    done = store.transition(version.name, namespace=version.namespace, actor=actor, reason=why, statuses=[
+        StatusChange(version.id, VersionStatus.CANDIDATE, why, expected=(VersionStatus.QUARANTINED,)),
+    ], events=[NewEvent(RELEASED, version.id, why, {"version": version.version})])
+    return done.versions[0]

@@ -133,7 +133,8 @@ class GovernedRun:
             v = self.gov.version(name, number)
             if v.status is VersionStatus.CANDIDATE:
                 try:
-                    self.gov.promote(name, v.version, actor="trust-on-save", reason="saved, therefore trusted")
+                    self.gov.promote(name, v.version, actor="trust-on-save", reason="saved, therefore trusted",
+                                     force=True)
                 except (ConflictError, ValidationError):
                     continue
                 self.counts["promoted"] += 1
@@ -141,3 +142,24 @@ class GovernedRun:
     def summary(self) -> dict[str, Any]:
         return {"mode": self.mode, "policy": self.gov.policy.source, **self.counts,
                 "decisions": self.decisions[-50:]}
+
+
+class ServedLibraryRun:
+    """The hooks of a governed run against a served library: only the server's own
+    governance writes evidence there (no client token records it), so the run saves
+    candidates and records nothing else; quarantined versions are still never served."""
+
+    mode = "served"
+
+    def wrap_sessions(self, factory: SessionFactory) -> SessionFactory:
+        return factory
+
+    def choose_versions(self, run_id: str, task: Task, versions: list[StoredVersion]) -> list[StoredVersion]:
+        return [v for v in versions if v.status is not VersionStatus.QUARANTINED]
+
+    def after_episode(self, episode: EpisodeTrace) -> None:
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": "served", "note": "a served library: its server alone writes governance's evidence; "
+                                          "this run saved candidates only"}

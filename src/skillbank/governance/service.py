@@ -34,20 +34,30 @@ from skillbank.governance.quarantine import release as _release
 from skillbank.governance.recorder import RecordedCall
 from skillbank.governance.redteam import RedteamReport, redteam
 from skillbank.refs import parse_version_ref
-from skillbank.store.base import DEFAULT_NAMESPACE, Event, EventType, LibraryStore, StoredVersion, VersionStatus
+from skillbank.store.base import (
+    DEFAULT_NAMESPACE,
+    AliasMove,
+    Event,
+    EventType,
+    LibraryStore,
+    NewEvent,
+    StatusChange,
+    StoredVersion,
+    VersionStatus,
+)
 
 if TYPE_CHECKING:
     from skillbank.agent.trace import EpisodeTrace
 
 PROMOTED_ALIAS = "promoted"
 CANARY_ALIAS = "canary"
-CASE_RECORDED = "case_recorded"
-CASE_ADDED = "case_added"
-OBSERVED = "observed"
-REDTEAMED = "redteamed"
-GATE_CHECKED = "gate_checked"
-APPROVED = "approved"
-GOVERNANCE_ERROR = "governance_error"
+CASE_RECORDED = EventType.CASE_RECORDED.value
+CASE_ADDED = EventType.CASE_ADDED.value
+OBSERVED = EventType.OBSERVED.value
+REDTEAMED = EventType.REDTEAMED.value
+GATE_CHECKED = EventType.GATE_CHECKED.value
+APPROVED = EventType.APPROVED.value
+GOVERNANCE_ERROR = EventType.GOVERNANCE_ERROR.value
 
 
 @dataclass(frozen=True)
@@ -281,23 +291,39 @@ class Governance:
 
     # -- alias moves ------------------------------------------------------------------
 
-    def _move(self, name: str, alias: str, v: StoredVersion, expected_generation: int | None | str, *,
-              actor: str, reason: str) -> tuple[int | None, int]:
+    def _plan(self, name: str, alias: str, v: StoredVersion, expected_generation: int | None | str
+              ) -> tuple[AliasMove, int | None, int]:
+        """The compare-and-set move of `alias` onto `v`: (move, the version it pointed at,
+        its generation after the move). ``"read"`` compares against the alias as read
+        now, so the move fails if anyone moves it before the transition commits."""
         current = self.store.get_alias(name, alias, namespace=self.namespace)
-        if expected_generation == "read":
-            expected_generation = None if current is None else current.generation
-        # "read" is the only string callers pass, and it was resolved just above.
-        moved = self.store.set_alias(name, alias, v.id, expected_generation=cast(int | None, expected_generation),
-                                     namespace=self.namespace, actor=actor, reason=reason)
-        return (None if current is None else current.version), moved.generation
+        expected = (None if current is None else current.generation) if expected_generation == "read" \
+            else cast(int | None, expected_generation)
+        if current is not None and current.version_id == v.id and current.generation == expected:
+            generation = current.generation  # already there: the store makes it a no-op
+        else:
+            generation = 1 if expected is None else expected + 1
+        return AliasMove(alias, v.id, expected), (None if current is None else current.version), generation
+
+    def _transition(self, name: str, *, actor: str, reason: str, aliases: list[AliasMove],
+                    statuses: list[StatusChange], event: NewEvent) -> None:
+        """Alias moves, statuses and the event that explains them: one transaction."""
+        self.store.transition(name, namespace=self.namespace, actor=actor, reason=reason, aliases=aliases,
+                              statuses=statuses, events=[event])
+
+    def gated(self, version: StoredVersion) -> bool:
+        """Whether the version's last gate check passed (a canary passed one to become one)."""
+        last = self.last_event(version, GATE_CHECKED)
+        return last is not None and bool(last.payload.get("passed"))
 
     def promote(self, name: str, ref: int | str | None = None, *, actor: str | None = None, reason: str | None = None,
                 expected_generation: int | None | str = "read", evidence: dict[str, Any] | None = None,
                 force: bool = False) -> Move:
         """Point ``promoted`` at the version (default: the active canary, else the
         latest), retire the version it pointed at. Compare-and-set: a concurrent move
-        raises ConflictError and changes nothing. A version whose last evaluation found
-        a regression is refused unless `force` (a person overriding the gate)."""
+        raises ConflictError and changes nothing. A version that has not passed its gate
+        (a regression among its reasons) is refused unless a person overrides it with
+        `force` and a `reason`; both are recorded in the ``promoted`` event."""
         if ref is None:
             canary = self.active_canary(name)
             v = canary if canary is not None else self.version(name)
@@ -305,40 +331,46 @@ class Governance:
             v = self.version(name, ref)
         if v.status is VersionStatus.QUARANTINED:
             raise ValidationError(f"{v.ref} is quarantined; release it first (skillbank skills release {v.ref})")
-        who, why = actor or self.actor, reason or "promoted"
-        last = self.last_event(v, EventType.EVALUATED.value)
-        if last is not None and last.payload.get("regressions") and not force and self.policy.gate.block_regressions:
-            raise ValidationError(f"{v.ref} fails {len(last.payload['regressions'])} case(s) its predecessor passed "
-                                  "(a regression); --force to override")
         old = self.incumbent(name)
         if old is not None and old.id == v.id:
             raise ValidationError(f"{v.ref} is already the promoted version of {name!r}")
-        from_version, generation = self._move(name, PROMOTED_ALIAS, v, expected_generation, actor=who, reason=why)
-        self.store.set_status(v.id, VersionStatus.PROMOTED, actor=who, reason=why)
+        gated = self.gated(v)
+        if not gated:
+            if not force:
+                why_not = "; ".join(self.gate.check(self.evidence(v)).reasons) or "its gate was never checked"
+                raise ValidationError(f"{v.ref} has not passed its gate ({why_not}); a person may override it "
+                                      "with --force --reason TEXT")
+            if not (reason or "").strip():
+                raise ValidationError(f"promoting {v.ref} past its gate (--force) needs --reason TEXT, recorded "
+                                      "with the promotion")
+        who, why = actor or self.actor, reason or "promoted"
+        move, from_version, generation = self._plan(name, PROMOTED_ALIAS, v, expected_generation)
+        statuses = [StatusChange(v.id, VersionStatus.PROMOTED, why, expected=(v.status,))]
         if old is not None and old.status is VersionStatus.PROMOTED:
-            self.store.set_status(old.id, VersionStatus.RETIRED, actor=who, reason=f"replaced by {v.ref}")
-        self._event(EventType.PROMOTED.value, v, actor=who, reason=why,
-                    payload={"version": v.version, "from_version": from_version, "generation": generation,
-                             "forced": force, "evidence": evidence or {}})
+            statuses.append(StatusChange(old.id, VersionStatus.RETIRED, f"replaced by {v.ref}"))
+        self._transition(name, actor=who, reason=why, aliases=[move], statuses=statuses, event=NewEvent(
+            EventType.PROMOTED.value, v.id, why,
+            {"version": v.version, "from_version": from_version, "generation": generation,
+             "gate_passed": gated, "forced": bool(force and not gated), "evidence": evidence or {}}))
         return Move("promoted", name, v.version, from_version, generation, why)
 
     def start_canary(self, name: str, ref: int | str | None = None, *, actor: str | None = None,
                      reason: str | None = None, evidence: dict[str, Any] | None = None,
                      expected_generation: int | None | str = "read") -> Move:
         v = self.version(name, ref)
-        if self.incumbent(name) is None:
+        incumbent = self.incumbent(name)
+        if incumbent is None:
             raise ValidationError(f"{name!r} has no promoted version; a canary needs an incumbent (promote instead)")
         active = self.active_canary(name)
         if active is not None and active.id != v.id:
             raise ConflictError(f"{name!r} already has a canary ({active.ref}); decide it first")
         who, why = actor or self.actor, reason or "canary started"
-        from_version, generation = self._move(name, CANARY_ALIAS, v, expected_generation, actor=who, reason=why)
-        self.store.set_status(v.id, VersionStatus.CANARY, actor=who, reason=why)
-        incumbent = self.incumbent(name)
-        assert incumbent is not None, "checked above, and a canary move leaves the promoted alias alone"
-        self._event(EventType.CANARIED.value, v, actor=who, reason=why,
-                    payload={"version": v.version, "share": self.policy.canary.share, "generation": generation,
-                             "incumbent": incumbent.version, "evidence": evidence or {}})
+        move, from_version, generation = self._plan(name, CANARY_ALIAS, v, expected_generation)
+        self._transition(name, actor=who, reason=why, aliases=[move], statuses=[
+            StatusChange(v.id, VersionStatus.CANARY, why, expected=(v.status,)),
+        ], event=NewEvent(EventType.CANARIED.value, v.id, why,
+                          {"version": v.version, "share": self.policy.canary.share, "generation": generation,
+                           "incumbent": incumbent.version, "evidence": evidence or {}}))
         return Move("canaried", name, v.version, from_version, generation, why)
 
     def rollback(self, name: str, *, to: int | str | None = None, actor: str | None = None, reason: str | None = None,
@@ -354,11 +386,12 @@ class Governance:
                 raise NotFoundError(f"{name!r} has a canary but no promoted version to fall back to")
             # The compare-and-set point: the canary alias moves back onto the incumbent,
             # so of two processes ending the same canary one wins and one conflicts.
-            _, generation = self._move(name, CANARY_ALIAS, incumbent, expected_generation, actor=who, reason=why)
-            self.store.set_status(canary.id, VersionStatus.RETIRED, actor=who, reason=why)
-            self._event(EventType.ROLLED_BACK.value, canary, actor=who, reason=why,
-                        payload={"version": canary.version, "kind": "canary", "incumbent": incumbent.version,
-                                 "generation": generation, "evidence": evidence or {}})
+            move, _, generation = self._plan(name, CANARY_ALIAS, incumbent, expected_generation)
+            self._transition(name, actor=who, reason=why, aliases=[move],
+                             statuses=[StatusChange(canary.id, VersionStatus.RETIRED, why)],
+                             event=NewEvent(EventType.ROLLED_BACK.value, canary.id, why,
+                                            {"version": canary.version, "kind": "canary", "incumbent": incumbent.version,
+                                             "generation": generation, "evidence": evidence or {}}))
             return Move("rolled_back", name, incumbent.version, canary.version, generation, why)
         current = self.incumbent(name)
         if current is None:
@@ -376,12 +409,13 @@ class Governance:
             raise ValidationError(f"{target.ref} is already the promoted version of {name!r}")
         if target.status is VersionStatus.QUARANTINED:
             raise ValidationError(f"{target.ref} is quarantined; it cannot be promoted back")
-        from_version, generation = self._move(name, PROMOTED_ALIAS, target, expected_generation, actor=who, reason=why)
-        self.store.set_status(target.id, VersionStatus.PROMOTED, actor=who, reason=why)
-        self.store.set_status(current.id, VersionStatus.RETIRED, actor=who, reason=f"rolled back to {target.ref}")
-        self._event(EventType.ROLLED_BACK.value, current, actor=who, reason=why,
-                    payload={"version": current.version, "kind": "promoted", "to_version": target.version,
-                             "generation": generation, "evidence": evidence or {}})
+        move, from_version, generation = self._plan(name, PROMOTED_ALIAS, target, expected_generation)
+        self._transition(name, actor=who, reason=why, aliases=[move], statuses=[
+            StatusChange(target.id, VersionStatus.PROMOTED, why, expected=(target.status,)),
+            StatusChange(current.id, VersionStatus.RETIRED, f"rolled back to {target.ref}"),
+        ], event=NewEvent(EventType.ROLLED_BACK.value, current.id, why,
+                          {"version": current.version, "kind": "promoted", "to_version": target.version,
+                           "generation": generation, "evidence": evidence or {}}))
         return Move("rolled_back", name, target.version, from_version, generation, why)
 
     def approve(self, name: str, ref: int | str | None, *, actor: str, reason: str | None = None) -> StoredVersion:

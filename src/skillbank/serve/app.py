@@ -16,6 +16,13 @@ namespace's runs, with credentials in their recorded URLs masked. Every list is 
 
 The actor recorded for a change is ``token:<id>`` (plus the client's own actor name
 after a slash when it sends one), so the event log says which token did what.
+
+Governance is the only writer of evidence and lifecycle: no token of any role records an
+evaluation, observation, red-team, gate, approval or lifecycle event, saves a version in
+any status but ``candidate``, changes a status or moves ``promoted``/``canary`` through
+the raw routes. The event route takes a client's notes and its own use of versions
+(`CLIENT_EVENT_TYPES`); admins act through governance's endpoints (promote, rollback,
+approve, quarantine, release), each recorded with the token's id.
 """
 
 
@@ -41,7 +48,7 @@ from skillbank.serve.guard import (
 from skillbank.serve.tokens import ApiToken, TokenRegistry
 from skillbank.skill import SkillParseError
 from skillbank.store import limits, wire
-from skillbank.store.base import EventType, VersionStatus
+from skillbank.store.base import CLIENT_EVENT_TYPES, VersionStatus
 from skillbank.store.serving import SERVED_STATUSES
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -52,13 +59,11 @@ MAX_EVENTS_REPLY_BYTES = 8 * 1024 * 1024
 _EVENTS_PAGE = 500
 Int32 = Annotated[int, Field(ge=0, le=limits.MAX_INT32)]
 Int64 = Annotated[int, Field(ge=0, le=limits.MAX_INT64)]
-# Changes only an admin may make: what governance decides.
-ADMIN_ALIASES = frozenset({"promoted", "canary"})
+# Aliases only governance moves (admins through its endpoints, never the raw alias route),
+# compared case-insensitively.
+GOVERNED_ALIASES = frozenset({"promoted", "canary"})
 ADMIN_STATUSES = frozenset({VersionStatus.PROMOTED, VersionStatus.CANARY, VersionStatus.QUARANTINED, VersionStatus.RETIRED})
-ADMIN_EVENTS = frozenset({
-    EventType.PROMOTED.value, EventType.CANARIED.value, EventType.ROLLED_BACK.value, EventType.QUARANTINED.value,
-    EventType.RETIRED.value, EventType.EVALUATED.value, "access_denied",
-})
+_GOVERNANCE_ENDPOINTS = "promote, rollback, approve, quarantine, release"
 
 
 class ApiError(Exception):
@@ -225,9 +230,11 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
 
     @app.post("/api/v1/namespaces/{ns}/versions", tags=["skills"], status_code=200)
     def put_version(ns: str, body: PutVersionBody, token: Writer, request: Request) -> dict[str, Any]:
-        """Store a version (idempotent on content); `created` says whether it is new."""
-        if body.status in ADMIN_STATUSES and not token.allows("admin"):
-            raise _deny(request, 403, "forbidden", f"saving a version as {body.status.value!r} needs an 'admin' token", ns)
+        """Store a version (idempotent on content) as a candidate; `created` says whether it
+        is new. Only governance gives a version another status."""
+        if body.status is not VersionStatus.CANDIDATE:
+            raise _deny(request, 403, "forbidden", f"a version is saved as a candidate; {body.status.value!r} is "
+                        f"governance's to give (admins: the {_GOVERNANCE_ENDPOINTS} endpoints)", ns)
         sv, created = store.put_version(
             body.source, namespace=ns, provenance=wire.provenance_from_json(body.provenance), status=body.status,
             actor=_actor(token, body.actor),
@@ -259,12 +266,11 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     @app.post("/api/v1/versions/{version_id}/status", tags=["governance"])
     def set_status(version_id: str, body: SetStatusBody, token: Annotated[ApiToken, Depends(authenticate)],
                    request: Request) -> dict[str, Any]:
-        """Change a version's status (admin)."""
+        """Refused for every token: a status changes only through governance (admins: the
+        promote, rollback, approve, quarantine and release endpoints)."""
         own_version(version_id, token, request)
-        if not token.allows("admin"):
-            raise _deny(request, 403, "forbidden", "changing a status needs an 'admin' token", token.namespace)
-        sv = store.set_status(version_id, body.status, actor=_actor(token, body.actor), reason=body.reason)
-        return wire.version_to_json(sv)
+        raise _deny(request, 403, "forbidden", f"a status changes only through governance (admins: the "
+                    f"{_GOVERNANCE_ENDPOINTS} endpoints)", token.namespace)
 
     @app.get("/api/v1/namespaces/{ns}/changes", tags=["skills"])
     def changes(ns: str, _: Reader, cursor: Annotated[int | None, Query(ge=0, le=limits.MAX_INT64)] = None) -> dict[str, Any]:
@@ -304,9 +310,11 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     @app.put("/api/v1/namespaces/{ns}/skills/{name}/aliases/{alias}", tags=["aliases"])
     def set_alias(ns: str, name: str, alias: str, body: SetAliasBody, token: Writer, request: Request) -> dict[str, Any]:
         """Move an alias by compare-and-set (409 when `expected_generation` is stale).
-        `promoted` and `canary` need an admin token."""
-        if alias.casefold() in ADMIN_ALIASES and not token.allows("admin"):
-            raise _deny(request, 403, "forbidden", f"moving {alias!r} needs an 'admin' token", ns)
+        `promoted` and `canary` move only through governance (admins: the promote and
+        rollback endpoints)."""
+        if alias.casefold() in GOVERNED_ALIASES:
+            raise _deny(request, 403, "forbidden", f"{alias!r} moves only through governance (admins: the promote "
+                        "and rollback endpoints)", ns)
         a = store.set_alias(name, alias, body.version, expected_generation=body.expected_generation, namespace=ns,
                             actor=_actor(token, body.actor), reason=body.reason)
         return wire.alias_to_json(a)
@@ -335,9 +343,12 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
 
     @app.post("/api/v1/namespaces/{ns}/events", tags=["events"])
     def record_event(ns: str, body: EventBody, token: Writer, request: Request) -> dict[str, Any]:
-        """Append an event; governance's event types need an admin token."""
-        if body.type in ADMIN_EVENTS and not token.allows("admin"):
-            raise _deny(request, 403, "forbidden", f"recording {body.type!r} events needs an 'admin' token", ns)
+        """Append a note or a client's own use of a version (`note`, `called`, `failed`,
+        `saved`); every other type is governance's to record, for every token."""
+        if body.type not in CLIENT_EVENT_TYPES:
+            raise _deny(request, 403, "forbidden", f"{body.type!r} events are governance's to record; clients record "
+                        f"only {', '.join(sorted(CLIENT_EVENT_TYPES))} (admins: the {_GOVERNANCE_ENDPOINTS} endpoints)",
+                        ns)
         limits.check_payload(body.payload or {}, max_bytes=MAX_API_PAYLOAD_BYTES)
         if body.version_id is not None:
             own_version(body.version_id, token, request)
@@ -406,6 +417,7 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         version: Int32 | None = None
         expected_generation: Int32 | None = None  # absent: the alias as read now; null: it must not exist
         reason: str | None = Field(default=None, max_length=2000)
+        force: bool = False  # promote: a person overriding the gate (needs `reason`)
 
         def generation(self) -> int | None | str:
             return self.expected_generation if "expected_generation" in self.model_fields_set else "read"
@@ -413,10 +425,10 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     @app.post("/api/v1/namespaces/{ns}/skills/{name}/promote", tags=["governance"])
     def promote(ns: str, name: str, body: MoveBody, token: Admin) -> dict[str, Any]:
         """Point `promoted` at a version (compare-and-set on `expected_generation`) through
-        governance: the version it replaces is retired; quarantined or regressing versions
-        are refused."""
+        governance: the version it replaces is retired; a quarantined version is refused,
+        and one that has not passed its gate needs `force` and a `reason` (both recorded)."""
         move = _gov(ns).promote(name, body.version, actor=_actor(token, None), reason=body.reason,
-                                expected_generation=body.generation())
+                                expected_generation=body.generation(), force=body.force)
         return move.to_dict()
 
     @app.post("/api/v1/namespaces/{ns}/skills/{name}/rollback", tags=["governance"])
@@ -426,6 +438,35 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         move = _gov(ns).rollback(name, to=body.version, actor=_actor(token, None), reason=body.reason,
                                  expected_generation=body.generation())
         return move.to_dict()
+
+    class PersonBody(BaseModel):
+        version: int
+        reason: str | None = Field(default=None, max_length=2000)
+
+    def _person(ns: str, name: str, body: PersonBody, token: ApiToken, action: str) -> dict[str, Any]:
+        gov, who = _gov(ns), _actor(token, None)
+        if action == "approve":
+            sv = gov.approve(name, body.version, actor=who, reason=body.reason)
+        elif action == "quarantine":
+            sv = gov.quarantine(name, body.version, actor=who, reason=body.reason or f"quarantined by {who}")
+        else:
+            sv = gov.release(name, body.version, actor=who, reason=body.reason)
+        return {"action": action, "actor": who, "version": wire.version_to_json(store.get_version_by_id(sv.id))}
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/approve", tags=["governance"])
+    def approve(ns: str, name: str, body: PersonBody, token: Admin) -> dict[str, Any]:
+        """A person's approval of a version (the gate asks for one when the policy says so)."""
+        return _person(ns, name, body, token, "approve")
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/quarantine", tags=["governance"])
+    def quarantine(ns: str, name: str, body: PersonBody, token: Admin) -> dict[str, Any]:
+        """Quarantine a version by hand: never retrieved until released."""
+        return _person(ns, name, body, token, "quarantine")
+
+    @app.post("/api/v1/namespaces/{ns}/skills/{name}/release", tags=["governance"])
+    def release(ns: str, name: str, body: PersonBody, token: Admin) -> dict[str, Any]:
+        """A person's release of a quarantined version (back to candidate: it must pass the gate again)."""
+        return _person(ns, name, body, token, "release")
 
     # -- runs ------------------------------------------------------------------------
 

@@ -79,11 +79,12 @@ def _same_origin(request: Request) -> bool:
 
 
 def move_promoted(store: Any, name: str, version: int, *, namespace: str, expected_generation: int | None,
-                  actor: str) -> str:
+                  actor: str, reason: str = "") -> str:
     """Point `promoted` at `version` through governance (compare-and-set; the version it
     pointed at is retired): a roll-back when `version` is older than the promoted one, a
-    promotion otherwise. Governance's refusals (a quarantined version, a regression)
-    stand. Returns the event type written."""
+    promotion otherwise. Governance's refusals stand: a quarantined version, and one that
+    has not passed its gate unless the person gave a `reason` (their override, recorded).
+    Returns the event type written."""
     from skillbank.governance import Governance
 
     gov = Governance(store, namespace=namespace, actor=actor)
@@ -92,7 +93,9 @@ def move_promoted(store: Any, name: str, version: int, *, namespace: str, expect
         gov.rollback(name, to=version, actor=actor, reason="rolled back from the dashboard",
                      expected_generation=expected_generation)
         return "rolled_back"
-    gov.promote(name, version, actor=actor, reason="promoted from the dashboard", expected_generation=expected_generation)
+    reason = reason.strip()
+    gov.promote(name, version, actor=actor, reason=reason or "promoted from the dashboard",
+                expected_generation=expected_generation, force=bool(reason))
     return "promoted"
 
 
@@ -266,7 +269,8 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
     def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)],
-                csrf: Annotated[str, Form(max_length=100)], generation: Annotated[str, Form(max_length=40)] = "") -> Response:
+                csrf: Annotated[str, Form(max_length=100)], generation: Annotated[str, Form(max_length=40)] = "",
+                reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
         s = session(request)
         if s is None:
             return to_login()
@@ -285,7 +289,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
             return page("login.html", status=422, token=tok, error="which version? the form named none")
         try:
             kind = move_promoted(store, name, number, namespace=tok.namespace, expected_generation=expected,
-                                 actor=f"token:{tok.id}/dashboard")
+                                 actor=f"token:{tok.id}/dashboard", reason=reason)
             msg = f"{kind.replace('_', ' ')}: promoted is now v{number}"
         except ConflictError:
             msg = "someone moved 'promoted' since this page loaded; nothing changed, look again"

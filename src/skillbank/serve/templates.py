@@ -80,6 +80,7 @@ SKILL = """{% extends "base.html" %}{% block title %}{{ name }}{% endblock %}{% 
 <form class="inline" method="post" action="/skills/{{ name | urlencode }}/promote">
 <input type="hidden" name="version" value="{{ v.version }}"><input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="generation" value="{{ promoted.generation if promoted else '' }}">
+{% if not (promoted and v.version < promoted.version) %}<input name="reason" id="reason-{{ v.version }}" placeholder="reason (needed past the gate)">{% endif %}
 <button type="submit" class="{{ 'rollback' if promoted and v.version < promoted.version else 'promote' }}"
  id="{{ 'rollback' if promoted and v.version < promoted.version else 'promote' }}-{{ v.version }}">
 {{ "roll back to" if promoted and v.version < promoted.version else "promote" }} v{{ v.version }}</button></form>

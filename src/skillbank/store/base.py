@@ -43,6 +43,28 @@ class EventType(str, enum.Enum):
     ALIAS_REMOVED = "alias_removed"
     DELETED = "deleted"
     IMPORTED = "imported"
+    # governance's own records (skillbank.governance.service)
+    CASE_RECORDED = "case_recorded"
+    CASE_ADDED = "case_added"
+    OBSERVED = "observed"
+    REDTEAMED = "redteamed"
+    GATE_CHECKED = "gate_checked"
+    APPROVED = "approved"
+    RELEASED = "released"
+    GOVERNANCE_ERROR = "governance_error"
+    # the server's audit of a refused request
+    ACCESS_DENIED = "access_denied"
+    # a client's free-form note (the only kind a served library's event route takes, with
+    # a client's own use of a version: called, failed, saved)
+    NOTE = "note"
+
+
+# What a client of a served library may record through its event route: its own use of
+# versions and free-form notes. Governance reads none of them as evidence; every other
+# type (evaluation, observation, red-team, gate, approval, lifecycle) has one writer: the
+# library's governance and the store itself.
+CLIENT_EVENT_TYPES = frozenset({EventType.NOTE.value, EventType.CALLED.value, EventType.FAILED.value,
+                                EventType.SAVED.value})
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,45 @@ class Event:
     reason: str | None
     payload: dict[str, Any] = field(default_factory=dict)
     at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """In a transition: point `alias` at `version_id` if the alias's generation is still
+    `expected_generation` (None: the alias must not exist yet)."""
+
+    alias: str
+    version_id: str
+    expected_generation: int | None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """In a transition: give `version_id` `status`. `expected`: the statuses it may have
+    now (None: any); another one means someone changed it since it was read, and the
+    whole transition is refused (`ConflictError`)."""
+
+    version_id: str
+    status: VersionStatus
+    reason: str | None = None
+    expected: tuple[VersionStatus, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """In a transition: an event to append, about `version_id` (None: the skill)."""
+
+    type: str
+    version_id: str | None = None
+    reason: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    aliases: tuple[Alias, ...]
+    versions: tuple[StoredVersion, ...]  # the versions whose status was set, as they are now
+    events: tuple[Event, ...]  # the transition's own events (not alias_moved/status_changed)
 
 
 @dataclass(frozen=True)
@@ -193,6 +254,24 @@ class LibraryStore(Protocol):
     ) -> Alias:
         """Move `alias` to `version` only if its generation is still `expected_generation`
         (None: the alias must not exist yet). A stale move raises `ConflictError`."""
+        ...
+
+    def transition(
+        self,
+        name: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+        aliases: Sequence[AliasMove] = (),
+        statuses: Sequence[StatusChange] = (),
+        events: Sequence[NewEvent] = (),
+    ) -> TransitionResult:
+        """One lifecycle step of skill `name` as one transaction: the alias moves
+        (compare-and-set, each logged as ``alias_moved`` with `reason`), the status
+        changes (``status_changed``) and `events`, all or none. A stale alias or an
+        unexpected status raises `ConflictError` and changes nothing; every version named
+        must be a version of `name` in `namespace`."""
         ...
 
     # events and statistics

@@ -22,11 +22,15 @@ from skillbank.store import wire
 from skillbank.store.base import (
     DEFAULT_NAMESPACE,
     Alias,
+    AliasMove,
     CallStats,
     Event,
     LibraryChanges,
+    NewEvent,
     Provenance,
+    StatusChange,
     StoredVersion,
+    TransitionResult,
     VersionStatus,
 )
 
@@ -183,8 +187,40 @@ class HttpLibraryStore:
             raise ValidationError(f"malformed versions from {self.url}: {exc}") from None
 
     def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion:
+        """Refused by the server for every token (a status changes only through governance);
+        kept so the refusal is the server's, audited, with its one-line reason."""
         body = {"status": VersionStatus(status).value, "reason": reason, "actor": actor}
         return wire.version_from_json(self._call("POST", f"/versions/{_q(version_id)}/status", body=body))
+
+    def transition(
+        self,
+        name: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+        aliases: Sequence[AliasMove] = (),
+        statuses: Sequence[StatusChange] = (),
+        events: Sequence[NewEvent] = (),
+    ) -> TransitionResult:
+        """Not served: a served library's transitions are its server's governance's
+        (admins ask for one through `govern`)."""
+        raise PermissionDeniedError(
+            f"a served library ({self.url}) changes aliases and statuses only through its own governance: "
+            "admins use its promote, rollback, approve, quarantine and release endpoints (skillbank skills promote "
+            "... with --library set to the server and an admin SKILLBANK_TOKEN)")
+
+    GOVERNANCE_ACTIONS = ("promote", "rollback", "approve", "quarantine", "release")
+
+    def govern(self, action: str, name: str, *, namespace: str = DEFAULT_NAMESPACE, **body: Any) -> dict[str, Any]:
+        """Ask the server's governance for `action` on skill `name` (an admin token's
+        endpoints); returns the server's JSON reply."""
+        if action not in self.GOVERNANCE_ACTIONS:
+            raise ValidationError(f"unknown governance action {action!r}; one of {', '.join(self.GOVERNANCE_ACTIONS)}")
+        out = self._call("POST", f"/namespaces/{_q(namespace)}/skills/{_q(name)}/{action}", body=body)
+        if not isinstance(out, dict):
+            raise ValidationError(f"the library at {self.url} sent a malformed {action} reply")
+        return out
 
     # -- aliases ----------------------------------------------------------------------
 

@@ -17,6 +17,10 @@ Event types written by the store itself:
 
 Calls are counted by :meth:`SqlLibraryStore.record_call` without writing events: the
 caller decides whether a call deserves a ``called``/``failed`` event.
+
+:meth:`SqlLibraryStore.transition` runs a lifecycle step (alias moves, status changes,
+their events) in one write transaction; `set_alias` and `set_status` are its one-write
+forms.
 """
 
 from __future__ import annotations
@@ -57,12 +61,16 @@ from skillbank.store import schema as t
 from skillbank.store.base import (
     DEFAULT_NAMESPACE,
     Alias,
+    AliasMove,
     CallStats,
     Event,
     EventType,
     LibraryChanges,
+    NewEvent,
     Provenance,
+    StatusChange,
     StoredVersion,
+    TransitionResult,
     VersionStatus,
 )
 from skillbank.store.serving import SERVED_STATUSES
@@ -443,19 +451,79 @@ class SqlLibraryStore:
         )
 
     def set_status(self, version_id: str, status: VersionStatus, *, actor: str, reason: str | None = None) -> StoredVersion:
-        status = VersionStatus(status)
         with self._write() as conn:
+            return _version(self._change_status(conn, StatusChange(version_id, VersionStatus(status), reason), actor))
+
+    def _change_status(self, conn: Connection, change: StatusChange, actor: str) -> Any:
+        """Apply one status change inside the caller's transaction; returns the row after."""
+        status = VersionStatus(change.status)
+        version_id = change.version_id
+        row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
+        if row is None:
+            raise NotFoundError(f"no version with id {version_id!r}")
+        if change.expected is not None and row.status not in {VersionStatus(x).value for x in change.expected}:
+            raise ConflictError(f"{row.name}@{row.version} is {row.status} now, not "
+                                f"{' or '.join(VersionStatus(x).value for x in change.expected)}; re-read and retry")
+        if row.status != status.value:
+            conn.execute(update(t.versions).where(t.versions.c.id == version_id).values(status=status.value))
+            self._insert_event(
+                conn, EventType.STATUS_CHANGED, row.namespace, row.name, version_id, actor, change.reason,
+                {"version": row.version, "from": row.status, "to": status.value}, utc_now(),
+            )
             row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
-            if row is None:
-                raise NotFoundError(f"no version with id {version_id!r}")
-            if row.status != status.value:
-                conn.execute(update(t.versions).where(t.versions.c.id == version_id).values(status=status.value))
-                self._insert_event(
-                    conn, EventType.STATUS_CHANGED, row.namespace, row.name, version_id, actor, reason,
-                    {"version": row.version, "from": row.status, "to": status.value}, utc_now(),
-                )
-            row = conn.execute(select(t.versions).where(t.versions.c.id == version_id)).first()
-        return _version(row)
+        return row
+
+    def transition(
+        self,
+        name: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        actor: str,
+        reason: str | None = None,
+        aliases: Sequence[AliasMove] = (),
+        statuses: Sequence[StatusChange] = (),
+        events: Sequence[NewEvent] = (),
+    ) -> TransitionResult:
+        """Alias moves, status changes and events of one skill in one write transaction:
+        a failure anywhere (a stale generation, an unexpected status, a crash) leaves the
+        library as it was."""
+        check_namespace(namespace)
+        for move in aliases:
+            check_alias_name(move.alias)
+        bodies = []
+        for ev in events:
+            kind = _enum_value(ev.type)
+            if not _EVENT_TYPE_RE.fullmatch(kind):
+                raise ValidationError(f"invalid event type {kind!r}: use lower-case letters, digits, '_', '.', '-'")
+            try:
+                bodies.append(json.loads(json.dumps(ev.payload or {})))
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"event payload is not JSON-serialisable: {exc}") from None
+        v = t.versions.c
+        try:
+            with self._write() as conn:
+                named = {m.version_id for m in aliases} | {c.version_id for c in statuses} \
+                    | {e.version_id for e in events if e.version_id is not None}
+                for vid in sorted(named):
+                    row = conn.execute(select(v.namespace, v.name).where(v.id == vid)).first()
+                    if row is None:
+                        raise NotFoundError(f"no version with id {vid!r}")
+                    if (row.namespace, row.name) != (namespace, name):
+                        raise ValidationError(f"version id {vid!r} belongs to {row.name!r} in {row.namespace!r}, "
+                                              f"not {name!r}")
+                moved = tuple(self._move_alias(conn, namespace, name, m.alias, m.version_id, m.expected_generation,
+                                               actor, reason) for m in aliases)
+                changed = tuple(_version(self._change_status(conn, c, actor)) for c in statuses)
+                recorded = []
+                for ev, body in zip(events, bodies, strict=True):
+                    at = utc_now()
+                    kind = _enum_value(ev.type)
+                    eid = self._insert_event(conn, kind, namespace, name, ev.version_id, actor, ev.reason, body, at)
+                    recorded.append(Event(eid, kind, namespace, name, ev.version_id, actor, ev.reason, body, _dt(_ts(at))))
+        except IntegrityError:
+            # Two first-time alias creations raced (PostgreSQL); the loser is a stale move.
+            raise ConflictError(f"an alias of {name!r} moved while this transition ran; re-read and retry") from None
+        return TransitionResult(moved, changed, tuple(recorded))
 
     # -- aliases ----------------------------------------------------------------------
 
@@ -489,47 +557,51 @@ class SqlLibraryStore:
         check_alias_name(alias)
         if expected_generation is not None:
             limits.check_int(expected_generation, "expected_generation")
-        a = t.aliases.c
         try:
             with self._write() as conn:
-                target = self._resolve_target(conn, namespace, name, version)
-                current = conn.execute(
-                    select(t.aliases).where(a.namespace == namespace, a.name == name, a.alias == alias)
-                ).first()
-                now = _ts(utc_now())
-                if expected_generation is None:
-                    if current is not None:
-                        raise _conflict(name, alias, None, current.generation)
-                    conn.execute(insert(t.aliases), dict(
-                        namespace=namespace, name=name, alias=alias, version_id=target.id, generation=1, updated_at=now
-                    ))
-                    generation = 1
-                elif current is not None and current.version_id == target.id and current.generation == expected_generation:
-                    # Already there: a no-op, so no event and the generation stays.
-                    return Alias(namespace, name, alias, target.id, target.version, current.generation,
-                                 _dt(current.updated_at))
-                else:
-                    moved = conn.execute(
-                        update(t.aliases)
-                        .where(a.namespace == namespace, a.name == name, a.alias == alias, a.generation == expected_generation)
-                        .values(version_id=target.id, generation=a.generation + 1, updated_at=now)
-                    )
-                    if moved.rowcount != 1:
-                        raise _conflict(name, alias, expected_generation, None if current is None else current.generation)
-                    generation = expected_generation + 1
-                previous = None
-                if current is not None:
-                    previous = conn.execute(select(t.versions.c.version).where(t.versions.c.id == current.version_id)).scalar()
-                self._insert_event(
-                    conn, EventType.ALIAS_MOVED, namespace, name, target.id, actor, reason,
-                    {"alias": alias, "from_version": previous, "from_version_id": None if current is None else current.version_id,
-                     "to_version": target.version, "generation": generation},
-                    _dt(now),
-                )
+                return self._move_alias(conn, namespace, name, alias, version, expected_generation, actor, reason)
         except IntegrityError:
             # Two first-time creations raced (PostgreSQL); the loser is a stale move.
             found = self.get_alias(name, alias, namespace=namespace)
             raise _conflict(name, alias, expected_generation, None if found is None else found.generation) from None
+
+    def _move_alias(self, conn: Connection, namespace: str, name: str, alias: str, version: int | str,
+                    expected_generation: int | None, actor: str, reason: str | None) -> Alias:
+        """One compare-and-set alias move inside the caller's transaction."""
+        a = t.aliases.c
+        target = self._resolve_target(conn, namespace, name, version)
+        current = conn.execute(
+            select(t.aliases).where(a.namespace == namespace, a.name == name, a.alias == alias)
+        ).first()
+        now = _ts(utc_now())
+        if expected_generation is None:
+            if current is not None:
+                raise _conflict(name, alias, None, current.generation)
+            conn.execute(insert(t.aliases), dict(
+                namespace=namespace, name=name, alias=alias, version_id=target.id, generation=1, updated_at=now
+            ))
+            generation = 1
+        elif current is not None and current.version_id == target.id and current.generation == expected_generation:
+            # Already there: a no-op, so no event and the generation stays.
+            return Alias(namespace, name, alias, target.id, target.version, current.generation, _dt(current.updated_at))
+        else:
+            moved = conn.execute(
+                update(t.aliases)
+                .where(a.namespace == namespace, a.name == name, a.alias == alias, a.generation == expected_generation)
+                .values(version_id=target.id, generation=a.generation + 1, updated_at=now)
+            )
+            if moved.rowcount != 1:
+                raise _conflict(name, alias, expected_generation, None if current is None else current.generation)
+            generation = expected_generation + 1
+        previous = None
+        if current is not None:
+            previous = conn.execute(select(t.versions.c.version).where(t.versions.c.id == current.version_id)).scalar()
+        self._insert_event(
+            conn, EventType.ALIAS_MOVED, namespace, name, target.id, actor, reason,
+            {"alias": alias, "from_version": previous, "from_version_id": None if current is None else current.version_id,
+             "to_version": target.version, "generation": generation},
+            _dt(now),
+        )
         return Alias(namespace, name, alias, target.id, target.version, generation, _dt(now))
 
     def _resolve_target(self, conn: Connection, namespace: str, name: str, version: int | str) -> Any:
