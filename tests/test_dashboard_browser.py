@@ -115,7 +115,7 @@ def test_skill_page_shows_versions_and_a_diff(site, browser) -> None:
     diff = page.inner_text("#diff")
     assert "-    return sum(xs)" in diff and "+    return sum(x for x in xs if x is not None)" in diff
     assert "ignoring None" in page.inner_text("#source")
-    assert "Red-team findings" in page.content() and "0 finding(s)" in page.content()
+    assert "Red-team" in page.inner_text("#governance-v2") and "0 finding(s)" in page.content()
     page.close()
 
 
@@ -157,4 +157,45 @@ def test_run_page_shows_figures(site, browser) -> None:
     page.wait_for_load_state("networkidle")
     widths = page.eval_on_selector_all("figure img", "els => els.map(e => e.naturalWidth)")
     assert all(w > 100 for w in widths), widths
+    page.close()
+
+
+def test_no_page_overflows_an_800_px_window(site, browser) -> None:
+    """Issue 28, item 21: at 800 px nothing is wider than the window (long signatures,
+    sources, reasons and run ids wrap or scroll inside their own box)."""
+    url, store, tokens = site
+    long_name = "reconcile_the_quarterly_subscription_invoices_against_the_payment_ledger"
+    src = (f"def {long_name}(invoice_identifiers_to_reconcile: list[str], ledger_account_identifier: str, "
+           "include_refunded_and_partially_refunded_invoices: bool = False) -> dict[str, float]:\n"
+           "    '''Reconcile.'''\n    return {i: 0.0 for i in invoice_identifiers_to_reconcile}  "
+           + "# " + "x" * 300 + "\n")
+    store.put_version(src, actor="agent")
+    page = _login(browser, url, tokens["admin"])
+    page.set_viewport_size({"width": 800, "height": 900})
+    run_link = None
+    for path in ("/", f"/skills/{long_name}", "/skills/total", "/skills/total?events=all", "/runs", "/canaries"):
+        page.goto(url + path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 800, (path, width)
+        if path == "/runs":
+            run_link = page.get_attribute("#runs a", "href")
+    page.goto(url + run_link)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    page.close()
+
+
+def test_a_folded_reason_opens_in_the_browser(site, browser) -> None:
+    url, store, tokens = site
+    reason = "the gate was blocked because " + " ".join(f"reason{n}" for n in range(60)) + " END"
+    v = store.get_version("total", 1)
+    store.record_event("gate_checked", name="total", version_id=v.id, actor="governance", reason=reason[:500],
+                       payload={"passed": False, "target": None, "reasons": [reason]})
+    page = _login(browser, url, tokens["read"])
+    page.goto(url + "/skills/total")
+    summary = page.locator("#governance-v1 .gate + ul details summary").first
+    assert "END" not in summary.inner_text() and summary.inner_text().endswith("…")
+    summary.click()
+    assert "END" in page.locator("#governance-v1 .gate + ul details").first.inner_text()
     page.close()

@@ -156,3 +156,43 @@ def test_a_save_goes_through_governance_intake(tmp_path):
         assert Governance(store).version("call_model").status.value == "quarantined"
     finally:
         store.close()
+
+
+async def first_contact(library: Path) -> dict:
+    out: dict = {}
+    async with Client(server_params(library)) as c:
+        out["server_info"] = c.server_info
+        out["tools"] = {t.name: t for t in (await c.list_tools()).tools}
+        out["none"] = await c.call_tool("search_skills", {"query": "zebra giraffe"})
+        out["hit"] = await c.call_tool("search_skills", {"query": "square"})
+    return out
+
+
+def test_a_new_client_sees_the_version_described_parameters_and_a_no_match_text(tmp_path):
+    """Issue 28, item 18: the server announces skillbank's version; every tool parameter
+    has a description; a search without match says so in its text."""
+    import skillbank
+
+    library = tmp_path / "lib.db"
+    store = open_store(library)
+    store.put_version("def square(x: int) -> int:\n    '''Square a number.'''\n    return x * x\n")
+    store.close()
+    out = asyncio.run(asyncio.wait_for(first_contact(library), 120))
+    info = out["server_info"]
+    assert info is not None and info.name == "skillbank" and info.version == skillbank.__version__
+    for tool in out["tools"].values():
+        for param, schema in tool.input_schema["properties"].items():
+            assert len(schema.get("description", "")) > 10, (tool.name, param, schema)
+    none = out["none"]
+    assert not none.is_error and none.structured_content == {"result": []}
+    assert "no skill matches 'zebra giraffe'" in none.content[0].text
+    hit = out["hit"]
+    assert hit.structured_content["result"][0]["ref"] == "square@1" and "square@1" in hit.content[0].text
+
+
+def test_the_no_match_text_names_the_case() -> None:
+    from skillbank.commands.mcp import no_match_text
+
+    assert "no skills yet" in no_match_text("x", 0)
+    assert "no skill matches 'x'" in no_match_text("x", 3) and "3 skill name(s)" in no_match_text("x", 3)
+    assert "no skill to list" in no_match_text("", 2)

@@ -73,6 +73,32 @@ def test_the_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / ".skillbank" / "tutorial.db").exists()
 
 
+def test_the_tutorial_runs_twice_in_one_directory(tmp_path, monkeypatch):
+    """Its library persists in .skillbank/tutorial.db: a second reading prints the same
+    (issue 28, item 5: it printed other counts, then an AttributeError)."""
+    monkeypatch.chdir(tmp_path)
+    outputs = []
+    for reading in (1, 2):
+        ns: dict = {"__name__": "tutorial"}
+        printed: list[str] = []
+        for n, (kind, code) in enumerate(blocks()):
+            if kind != "python":
+                continue
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                try:
+                    exec(compile(code, f"<README block {n}, reading {reading}>", "exec"), ns)
+                except Exception as exc:  # noqa: BLE001 - say which reading failed
+                    pytest.fail(f"reading {reading}, block {n}: {type(exc).__name__}: {exc}")
+            lines = [line.strip() for line in buf.getvalue().splitlines()]
+            for want in expected_prints(code):
+                assert want in lines, (reading, want, lines)
+            printed += lines
+        outputs.append(printed)
+    assert outputs[0] == outputs[1]
+    assert "v1 1/3, v2 4/4" in outputs[1] and "True promoted 2" in outputs[1]
+
+
 def test_the_figures_quoted_match_the_world():
     from skillbank.toolkit.support import make_world
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import threading
 import time
 import uuid
@@ -187,6 +188,7 @@ def run_split(
     run_id = config.run_id or new_run_id()
     writer = RunWriter(config.runs_dir, run_id)
     writer.write_config({**dataclasses.asdict(config), "run_id": run_id, "world": world.name,
+                         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                          "library": store.url, "tasks": [t.id for t in tasks],
                          **(extra_config or {})})
     library = RunLibrary(store, retriever if config.with_skills else None, run_id=run_id,

@@ -206,12 +206,26 @@ def list_runs(runs_dir: str | Path) -> list[RunRecord]:
     return sorted(runs, key=lambda r: r.run_id, reverse=True)
 
 
+def _latest_offset(run_id: str) -> int | None:
+    """``latest`` -> 0, ``latest~N`` -> N; anything else -> None (an id or a prefix)."""
+    if run_id == "latest":
+        return 0
+    head, sep, n = run_id.partition("~")
+    if head == "latest" and sep and n.isdigit():
+        return int(n)
+    return None
+
+
 def load_run(runs_dir: str | Path, run_id: str) -> tuple[RunRecord, list[dict[str, Any]]]:
     """A run's record and its episodes (as plain dicts). `run_id` may be a unique prefix
-    or ``latest``."""
+    or ``latest``, or ``latest~N`` (the run N before the latest)."""
     runs = list_runs(runs_dir)
-    if run_id == "latest":
-        matches = runs[:1]
+    back = _latest_offset(run_id)
+    if back is not None:
+        matches = runs[back:back + 1]
+        if not matches and runs:
+            raise NotFoundError(f"no run {run_id!r}: {runs_dir} holds {len(runs)} run(s), so latest~{len(runs) - 1} "
+                                "is the oldest")
     else:
         matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
     if not matches:

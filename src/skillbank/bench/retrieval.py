@@ -28,7 +28,7 @@ import numpy as np
 import typer
 
 from skillbank.bench._stats import timing_ms
-from skillbank.console import console, emit, table
+from skillbank.console import console, emit, err_console, table
 from skillbank.errors import SkillbankError, ValidationError
 from skillbank.retrieval import (
     RETRIEVAL_MODES,
@@ -204,8 +204,11 @@ def run_bench(
     real_encode_max: int = 1_000,
     seed: int = 0,
     embedder: Embedder | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Measure every (mode, size) and return the JSON-ready result."""
+    """Measure every (mode, size) and return the JSON-ready result. `progress`, when
+    given, is told each step before it starts (the defaults take minutes)."""
+    say = progress or (lambda _message: None)
     for mode in modes:
         if mode not in RETRIEVAL_MODES:
             raise ValidationError(f"unknown retrieval mode {mode!r}; choose one of: {', '.join(RETRIEVAL_MODES)}")
@@ -223,6 +226,7 @@ def run_bench(
     embedding_modes = [m for m in modes if m in ("query-embedding", "skill-embedding")]
     if embedding_modes:
         embedder = embedder if embedder is not None else Embedder()
+        say("loading the embedding model")
         try:
             t = time.perf_counter()
             embedder.load()
@@ -236,6 +240,8 @@ def run_bench(
                 errors[m] = str(exc)
             embedding_modes = []
 
+    steps = len(sizes) * len([m for m in modes if m not in errors])
+    step = 0
     for size in sizes:
         lib = synthetic_library(size, seed=seed)
         qs = _queries(queries, size, seed=seed)
@@ -246,6 +252,11 @@ def run_bench(
         for mode in modes:
             if mode in errors:
                 continue
+            step += 1
+            encodes = mode in embedding_modes and size <= real_encode_max
+            say(f"[{step}/{steps}] {mode} over {size:,} skills: "
+                + (f"encoding {size:,} skills with the model (the slow part), " if encodes else "indexing, ")
+                + f"then {queries} timed queries")
             row: dict[str, Any] = {"mode": mode, "size": size, "k": k}
             retriever = make_retriever(mode, top_k=k, embedder=embedder)
             build_s, search = _index_for_search(
@@ -351,7 +362,8 @@ def command(
     seed: int = typer.Option(0, help="Seed for the synthetic libraries and queries."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
-    """Top-k retrieval latency over synthetic libraries, per mode and size."""
+    """Top-k retrieval latency over synthetic libraries, per mode and size. Each step is
+    announced on stderr as it starts; stdout holds only the table (or the JSON)."""
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     data = run_bench(
         sizes=_parse_ints(sizes, "sizes"),
@@ -360,5 +372,6 @@ def command(
         k=k,
         real_encode_max=real_encode_max,
         seed=seed,
+        progress=lambda message: err_console.print(f"bench retrieval: {message}", soft_wrap=True),
     )
     emit(data, as_json, _render)

@@ -268,6 +268,32 @@ def run_bench(iterations: int = 300, replacements: int = 30, warmup: int = 20) -
     return report
 
 
+def target_lines(r: dict[str, Any]) -> list[str]:
+    """Each target with what it asks, the figure measured and met / MISSED; a missed
+    ratio target is set beside the floor that any out-of-process design pays."""
+    b = r["cases"]["skill_3_api_calls"]
+    asks = {
+        "skill_case_within_3x_of_exec": ("the 3-API-call skill within 3x of in-process exec", b.get("sandbox_over_exec"),
+                                         "x"),
+        "skill_case_8x_faster_than_smolagents": ("the 3-API-call skill 8x faster than smolagents",
+                                                 b.get("smolagents_over_sandbox"), "x"),
+        "worker_replace_under_200ms": ("a killed worker replaced within 200 ms",
+                                       (r.get("worker_replace") or {}).get("median_ms"), " ms"),
+    }
+    lines = []
+    for name, met in r["targets"].items():
+        what, value, unit = asks.get(name, (name, None, ""))
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[met]
+        lines.append(f"target: {what}: {verdict}" + ("" if value is None else f" (measured {value}{unit})"))
+    floor = b.get("timings", {}).get("floor_out_of_process", {}).get("median_ms")
+    exec_ms = b.get("timings", {}).get("in_process_exec", {}).get("median_ms")
+    if r["targets"].get("skill_case_within_3x_of_exec") is False and floor and exec_ms:
+        lines.append(f"  why: the same code in a forked process with no isolation at all (the floor) already takes "
+                     f"{_ratio(floor, exec_ms)}x in-process exec: each API call is a round trip to the parent; "
+                     f"the sandbox adds {b.get('sandbox_over_floor')}x on top of that floor")
+    return lines
+
+
 def _render(r: dict[str, Any]) -> None:
     for case, entry in r["cases"].items():
         tm = entry["timings"]
@@ -281,8 +307,8 @@ def _render(r: dict[str, Any]) -> None:
         render_timings(f"sandbox, {case} ({r['iterations']} runs each)",
                        [(name, tm[name] if tm[name]["n"] else None, notes[name]) for name in EXECUTORS])
     render_timings("worker replacement", [("killed worker replaced", r["worker_replace"], "kill detected -> ready")])
-    for name, met in r["targets"].items():
-        console.print(markup("target {}: {}", name, {True: "met", False: "MISSED", None: "not measured"}[met]))
+    for line in target_lines(r):
+        console.print(line)
     for note in r["notes"]:
         console.print(markup("[yellow]note: {}[/yellow]", note))
 

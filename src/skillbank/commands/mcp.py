@@ -20,7 +20,9 @@ Tools it serves:
 operations are usable and testable without MCP.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the tools' annotations name CallToolResult
+# and pydantic's Field, imported inside build_server (the mcp extra is optional), and the
+# server reads them when the tools are registered, so they must be objects, not strings.
 
 from typing import Annotated, Any
 
@@ -31,12 +33,28 @@ from skillbank.errors import SkillbankError
 from skillbank.library_service import LibraryService
 
 
+def no_match_text(query: str, library_size: int) -> str:
+    """What a search that found nothing tells the client (its text content; an empty
+    list alone reads as no answer at all)."""
+    if library_size == 0:
+        return "the library has no skills yet (save_skill stores one)"
+    if not query.strip():
+        return "no skill to list (every version is quarantined or retired)"
+    return (f"no skill matches {query!r} ({library_size} skill name(s) in the library; "
+            "an empty query lists them)")
+
+
 def build_server(service: LibraryService) -> Any:
-    """An `MCPServer` whose tools call `service`; SkillbankErrors become tool errors."""
+    """An `MCPServer` whose tools call `service`; SkillbankErrors become tool errors.
+    It announces skillbank's version, and every tool parameter has a description."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import CallToolResult, TextContent
+    from pydantic import Field
 
-    server = MCPServer("skillbank", log_level="WARNING", instructions=(
+    from skillbank import __version__
+
+    server = MCPServer("skillbank", version=__version__, log_level="WARNING", instructions=(
         "A library of executable Python skills. Search and read skills, run code against the configured world "
         "in a sandbox with the library preloaded (`apis.<app>.<api>(...)` calls its tools), and save a working "
         "function as a candidate version."))
@@ -48,15 +66,29 @@ def build_server(service: LibraryService) -> Any:
             raise ToolError(" ".join(str(exc).split())) from None
 
     @server.tool()
-    def search_skills(query: str = "", k: int = 5, include_candidates: bool = True) -> list[dict[str, Any]]:
+    def search_skills(
+        query: Annotated[str, Field(description="Words to look for in skill names, signatures, docstrings "
+                                                "and code; empty lists the skills.")] = "",
+        k: Annotated[int, Field(description="How many skills to return at most (1 to 100).")] = 5,
+        include_candidates: Annotated[bool, Field(description="Also offer names that have only candidate "
+                                                              "(not yet promoted) versions.")] = True,
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """Search the skill library by words (name, signature, docstring, code); an empty query lists skills.
 
         Returns one entry per skill name (promoted, else canary, else the latest candidate).
         """
-        return guarded(service.search_skills, query, k, include_candidates)
+        hits = guarded(service.search_skills, query, k, include_candidates)
+        if hits:
+            return hits
+        size = len({v.name for v in service.store.list_versions(namespace=service.namespace, latest_only=True)})
+        return CallToolResult(content=[TextContent(type="text", text=no_match_text(query, size))],
+                              structured_content={"result": []})
 
     @server.tool()
-    def show_skill(ref: str) -> dict[str, Any]:
+    def show_skill(
+        ref: Annotated[str, Field(description="A skill name (the version search would pick), name@3 or "
+                                              "name@promoted.")],
+    ) -> dict[str, Any]:
         """Show one skill version: signature, docstring, source, status, aliases, provenance, call counts.
 
         `ref` is a name (the version search would pick), name@3 or name@promoted.
@@ -64,12 +96,21 @@ def build_server(service: LibraryService) -> Any:
         return guarded(service.show_skill, ref)
 
     @server.tool()
-    def list_apis(app: str | None = None, api: str | None = None) -> dict[str, Any]:
+    def list_apis(
+        app: Annotated[str | None, Field(description="An app of the world (omit: list the apps).")] = None,
+        api: Annotated[str | None, Field(description="One API of `app` (omit: list the app's APIs).")] = None,
+    ) -> dict[str, Any]:
         """The configured world's apps; with `app`, its APIs; with `app` and `api`, that API's full docs."""
         return guarded(service.list_apis, app, api)
 
     @server.tool()
-    def run_code(code: str, skills: list[str] | None = None, reset: bool = False) -> dict[str, Any]:
+    def run_code(
+        code: Annotated[str, Field(description="Python to run; its last expression's value is returned.")],
+        skills: Annotated[list[str] | None, Field(description="Extra skill versions to preload, e.g. "
+                                                              "[\"refund_order@2\"]; starts a fresh shell.")] = None,
+        reset: Annotated[bool, Field(description="Start a fresh shell (variables from earlier calls are "
+                                                 "dropped).")] = False,
+    ) -> dict[str, Any]:
         """Run Python in the sandbox against a live task of the configured world, library skills preloaded.
 
         Call the world's tools as `apis.<app>.<api>(**kwargs)`. Variables persist across calls until
@@ -78,8 +119,16 @@ def build_server(service: LibraryService) -> Any:
         return guarded(service.run_code, code, skills, reset)
 
     @server.tool()
-    def save_skill(source: str, query: str | None = None, parent: str | None = None,
-                   failure_log: str | None = None) -> dict[str, Any]:
+    def save_skill(
+        source: Annotated[str, Field(description="The source of one public Python function (imports and "
+                                                 "_private helpers may come with it).")],
+        query: Annotated[str | None, Field(description="The task the function solves, in words (helps "
+                                                       "retrieval).")] = None,
+        parent: Annotated[str | None, Field(description="The version this one fixes, as name@N (makes the "
+                                                        "save an update).")] = None,
+        failure_log: Annotated[str | None, Field(description="The error that prompted the fix (with "
+                                                             "`parent`).")] = None,
+    ) -> dict[str, Any]:
         """Save one Python function as a candidate skill version (not trusted until governance promotes it).
 
         `query` is the task it solves (helps retrieval); `parent` (name@N) and `failure_log` record an

@@ -3,6 +3,8 @@ writes)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from skillbank.agent.config import DEFAULT_RUNS_DIR
-from skillbank.agent.trace import list_runs, load_run
+from skillbank.agent.trace import RunRecord, list_runs, load_run
 from skillbank.commands._options import JsonOpt
 from skillbank.console import console, emit, markup, print_code, table
 from skillbank.errors import NotFoundError, ValidationError
@@ -25,6 +27,28 @@ def _pct(x: Any) -> str:
     return "" if x is None else f"{100 * x:.1f}%"
 
 
+def _started(r: RunRecord) -> dt.datetime | None:
+    """When the run started (UTC): its config's ``started_at``; for runs written before
+    that field, the time in a generated run id, else when its config was written."""
+    text = r.config.get("started_at")
+    if isinstance(text, str):
+        try:
+            when = dt.datetime.fromisoformat(text)
+            return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        except ValueError:
+            pass
+    m = re.match(r"(\d{8}-\d{6})(?:-|$)", r.run_id)
+    if m:
+        return dt.datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp((r.path / "config.json").stat().st_mtime, dt.UTC)
+    except OSError:
+        return None
+
+
+RUN_REF_HELP = "Run id, a unique prefix of one, 'latest', or 'latest~N' (the run N before the latest)"
+
+
 @app.command("ls")
 def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> None:
     """List runs, newest first; a run that failed or was interrupted says so.
@@ -36,7 +60,9 @@ def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> Non
     for r in list_runs(runs_dir):
         s = r.summary or {}
         rows.append({
-            "run_id": r.run_id, "status": r.status, "policy": r.config.get("policy"), "split": r.config.get("split"),
+            "run_id": r.run_id, "status": r.status, "world": r.config.get("world"),
+            "started_at": None if (started := _started(r)) is None else started.isoformat(timespec="seconds"),
+            "policy": r.config.get("policy"), "split": r.config.get("split"),
             "with_skills": r.config.get("with_skills"), "finished": r.summary is not None,
             "episodes": r.episodes, "tgc": s.get("tgc"), "sgc": s.get("sgc"),
             "mean_steps": s.get("mean_steps"), "mean_tokens": s.get("mean_tokens"), "path": str(r.path),
@@ -47,11 +73,13 @@ def ls(runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR, as_json: JsonOpt = False) -> Non
         if not rows:
             console.print(f"no runs in {runs_dir}")
             return
-        t = table("run", "status", "setup", "tasks", "TGC", "SGC", "steps", keep=("run",), flex=("setup",))
+        t = table("run", "started (UTC)", "status", "world", "setup", "tasks", "TGC", "SGC", "steps", keep=("run",),
+                  flex=("setup",))
         for r in rows:
             setup = f"{r['policy']} {r['split']}" + ("" if r["with_skills"] else " no-skills")
-            t.add_row(r["run_id"], r["status"], setup, str(r["episodes"]), _pct(r["tgc"]), _pct(r["sgc"]),
-                      "" if r["mean_steps"] is None else f"{r['mean_steps']:.2f}")
+            started = "" if r["started_at"] is None else r["started_at"][:16].replace("T", " ")
+            t.add_row(r["run_id"], started, r["status"], str(r["world"] or "?"), setup, str(r["episodes"]),
+                      _pct(r["tgc"]), _pct(r["sgc"]), "" if r["mean_steps"] is None else f"{r['mean_steps']:.2f}")
         console.print(t)
 
     emit(rows, as_json, render)
@@ -63,7 +91,7 @@ def _ops(e: dict[str, Any]) -> list[str]:
 
 @app.command("show")
 def show(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help=RUN_REF_HELP + ".")],
     task: Annotated[
         str | None,
         typer.Option("--task", metavar="TASK_ID", help="One episode in full: system prompt with the injected skills, "
@@ -156,10 +184,39 @@ _COMPARED = (
 )
 
 
+def _setup(r: RunRecord) -> dict[str, Any]:
+    """What a run was set up with. A run without skills retrieved nothing, so its
+    retrieval mode is None (its config keeps the default it was never used with)."""
+    s = {k: r.config.get(k) for k in ("world", "policy", "split", "with_skills", "retrieval", "seed")}
+    if s["with_skills"] is False:
+        s["retrieval"] = None
+    return s
+
+
+def _shown_setup(s: dict[str, Any], key: str) -> str:
+    if key == "retrieval" and s["retrieval"] is None and s["with_skills"] is False:
+        return "none (no skills)"
+    return "?" if s[key] is None else str(s[key])
+
+
+def _not_comparable(a: RunRecord, b: RunRecord, common_tasks: set[str]) -> list[str]:
+    """Why two runs' figures may not be comparable (empty: nothing to say)."""
+    out = []
+    wa, wb = a.config.get("world"), b.config.get("world")
+    if wa != wb:
+        out.append(f"the runs are of different worlds ({wa or '?'} and {wb or '?'}): their tasks differ, "
+                   "so the differences below are not the effect of one setting")
+    elif a.config.get("split") != b.config.get("split"):
+        out.append(f"the runs played different splits ({a.config.get('split')} and {b.config.get('split')})")
+    if not common_tasks and wa == wb:
+        out.append("the runs have no task in common")
+    return out
+
+
 @app.command("compare")
 def compare(
-    run1: Annotated[str, typer.Argument(metavar="RUN1", help="Run id, prefix or 'latest' (e.g. with skills).")],
-    run2: Annotated[str, typer.Argument(metavar="RUN2", help="Run id or prefix (e.g. the --no-skills ablation).")],
+    run1: Annotated[str, typer.Argument(metavar="RUN1", help=RUN_REF_HELP + " (e.g. with skills).")],
+    run2: Annotated[str, typer.Argument(metavar="RUN2", help=RUN_REF_HELP + " (e.g. the --no-skills ablation).")],
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
     as_json: JsonOpt = False,
 ) -> None:
@@ -178,15 +235,17 @@ def compare(
     result_b = {e["task_id"]: e.get("success") for e in eb}
     differing = [{"task_id": t, "run1": result_a.get(t), "run2": result_b.get(t)}
                  for t in sorted(set(result_a) | set(result_b)) if result_a.get(t) != result_b.get(t)]
-    setup = {r.run_id: {k: r.config.get(k) for k in ("policy", "split", "with_skills", "retrieval", "seed")}
-             for r in (a, b)}
-    data = {"run1": a.run_id, "run2": b.run_id, "setup": setup, "figures": figures, "tasks_differing": differing}
+    setup = {r.run_id: _setup(r) for r in (a, b)}
+    data = {"run1": a.run_id, "run2": b.run_id, "setup": setup, "figures": figures, "tasks_differing": differing,
+            "warnings": _not_comparable(a, b, set(result_a) & set(result_b))}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"run1 {d['run1']}  vs  run2 {d['run2']}")
+        for warning in d["warnings"]:
+            console.print(markup("[yellow]{}[/yellow]", warning))
         t = table("figure", "run1", "run2", "run2 - run1", keep=("figure",))
-        for key in ("policy", "split", "with_skills", "retrieval"):
-            t.add_row(key, str(d["setup"][d["run1"]][key]), str(d["setup"][d["run2"]][key]), "")
+        for key in ("world", "policy", "split", "with_skills", "retrieval"):
+            t.add_row(key, *(_shown_setup(d["setup"][d[run]], key) for run in ("run1", "run2")), "")
         for key, label, fmt in _COMPARED:
             f = d["figures"][key]
             delta = f["delta"]

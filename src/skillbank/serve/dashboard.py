@@ -28,6 +28,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 
 from skillbank.errors import ConflictError, NotFoundError, SkillbankError
 from skillbank.serve.guard import find_namespaced_run, namespaced_runs
+from skillbank.serve.skillview import canary_rows, skill_page
 from skillbank.serve.templates import TEMPLATES
 from skillbank.serve.tokens import ApiToken, TokenRegistry
 from skillbank.store.base import VersionStatus
@@ -97,38 +98,6 @@ def move_promoted(store: Any, name: str, version: int, *, namespace: str, expect
     gov.promote(name, version, actor=actor, reason=reason or "promoted from the dashboard",
                 expected_generation=expected_generation, force=bool(reason))
     return "promoted"
-
-
-def _governance_sections(store: Any, namespace: str, name: str, by_id: dict[str, int]) -> list[tuple[str, list]]:
-    """The latest evaluation and red-team report of each version, from governance's events."""
-    evals, findings = [], []
-    latest: dict[tuple[str, str], Any] = {}
-    for e in store.events(namespace=namespace, name=name, type=["evaluated", "redteamed"], limit=1000):
-        latest[(e.type, e.version_id or "")] = e
-    for (kind, vid), e in sorted(latest.items(), key=lambda kv: by_id.get(kv[0][1], 0)):
-        v = by_id.get(vid)
-        if v is None:
-            continue
-        p = e.payload
-        if kind == "evaluated":
-            evals.append([f"v{v}", f"{p.get('passed', 0)}/{p.get('cases', 0)} cases passed",
-                          "regressions: " + ", ".join(p.get("regressions") or []) if p.get("regressions") else "no regression",
-                          e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else ""])
-            for o in (p.get("outcomes") or [])[:20]:
-                evals.append(["", f"{o.get('kind')} case {o.get('case_id')}", "pass" if o.get("passed") else "FAIL",
-                              str(o.get("detail") or "")[:200]])
-        else:
-            fs = p.get("findings") or []
-            findings.append([f"v{v}", f"{len(fs)} finding(s)", "quarantined" if p.get("quarantined") else "",
-                             e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else ""])
-            for f in fs[:20]:
-                findings.append(["", str(f.get("severity")), str(f.get("kind")), str(f.get("message"))[:300]])
-    out = []
-    if evals:
-        out.append(("Evaluation", evals))
-    if findings:
-        out.append(("Red-team findings", findings))
-    return out
 
 
 def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: str | Path | None) -> None:
@@ -265,7 +234,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         return page("skill.html", token=tok, name=name, versions=rows, promoted=promoted, canary=canary,
                     is_admin=tok.allows("admin"), csrf=_csrf(secret), v1=v1, v2=v2, diff_lines=diff_lines,
                     shown=by_num[v2], events=events, message=message,
-                    extra_sections=_governance_sections(store, ns, name, ids))
+                    **skill_page(store, ns, name, versions, show_all_events=request.query_params.get("events") == "all"))
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
     def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)],
@@ -359,18 +328,5 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         s = session(request)
         if s is None:
             return to_login()
-        ns = s[0].namespace
-        aliases = store.list_aliases(namespace=ns) if ns in store.namespaces() else []
-        promoted = {a.name: a for a in aliases if a.alias == "promoted"}
-        rows = []
-        for a in aliases:
-            if a.alias != "canary":
-                continue
-            cs = store.call_stats(a.version_id)
-            p = promoted.get(a.name)
-            ps = store.call_stats(p.version_id) if p else None
-            rows.append({"name": a.name, "canary": a.version, "promoted": p.version if p else None,
-                         "canary_calls": cs.calls, "canary_success": _rate(cs.successes, cs.calls),
-                         "promoted_calls": ps.calls if ps else 0,
-                         "promoted_success": _rate(ps.successes, ps.calls) if ps else ""})
+        rows = canary_rows(store, s[0].namespace)
         return page("canaries.html", token=s[0], canaries=rows)

@@ -25,6 +25,12 @@ pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;font-size:.
 form.inline{display:inline}button{cursor:pointer}
 .error{color:#b3261e}
 img{max-width:100%}
+header{flex-wrap:wrap}main{box-sizing:border-box;max-width:min(1200px,100%);overflow-wrap:anywhere}
+table{display:block;max-width:100%;overflow-x:auto}td,th{overflow-wrap:anywhere}
+pre{max-width:100%;box-sizing:border-box}code{overflow-wrap:anywhere}
+details summary{cursor:pointer}details[open] summary{display:none}.dim{color:#666;font-size:.9em}
+.meter{display:inline-block;width:12em;height:.7em;border:1px solid #aaa;background:linear-gradient(90deg,#d5ecd9,#fff 50%,#f6d3d1);position:relative;vertical-align:middle}
+.meter i{position:absolute;top:-3px;width:3px;height:calc(100% + 6px);background:#20232a}
 </style></head><body>
 <header><strong>skillbank</strong>
 {% if token %}<a href="/">overview</a><a href="/runs">runs</a><a href="/canaries">canaries</a>
@@ -57,7 +63,7 @@ OVERVIEW = """{% extends "base.html" %}{% block title %}overview{% endblock %}{%
 {% if page_no > 1 or has_next %}<p id="pages">page {{ page_no }}{% if page_no > 1 %} · <a href="/?page={{ page_no - 1 }}">previous</a>{% endif %}
 {% if has_next %} · <a href="/?page={{ page_no + 1 }}" id="next-page">next</a>{% endif %}</p>{% endif %}
 <h2>Most used</h2>
-<table id="most-used"><tr><th>version</th><th>calls</th><th>success</th><th>mean latency</th></tr>
+<table id="most-used"><tr><th>version</th><th>calls</th><th>ran without error</th><th>mean latency</th></tr>
 {% for m in most_used %}<tr><td><a href="/skills/{{ m.name | urlencode }}">{{ m.ref }}</a></td><td>{{ m.calls }}</td>
 <td>{{ m.success }}</td><td>{{ m.latency }}</td></tr>{% else %}<tr><td colspan="4">no calls recorded</td></tr>{% endfor %}</table>
 <h2>Recently changed</h2>
@@ -67,15 +73,17 @@ OVERVIEW = """{% extends "base.html" %}{% block title %}overview{% endblock %}{%
 {% endblock %}"""
 
 SKILL = """{% extends "base.html" %}{% block title %}{{ name }}{% endblock %}{% block main %}
+{% macro fold(f) %}{% if f.short %}<details><summary>{{ f.short }}</summary>{{ f.full }}</details>{% else %}{{ f.full }}{% endif %}{% endmacro %}
 <h1 id="skill-name">{{ name }}</h1>
 {% if message %}<p id="message">{{ message }}</p>{% endif %}
 <p>promoted: <b id="promoted-version">{{ promoted.version if promoted else "none" }}</b>
 {% if canary %} · canary: <b id="canary-version">{{ canary.version }}</b>{% endif %}</p>
 <h2>Versions</h2>
-<table id="versions"><tr><th>version</th><th>status</th><th>created</th><th>by</th><th>task</th><th>calls</th>
-<th>success</th>{% if is_admin %}<th>actions</th>{% endif %}</tr>
-{% for v in versions %}<tr id="v{{ v.version }}"><td>v{{ v.version }}</td><td class="status-{{ v.status }}">{{ v.status }}</td>
-<td>{{ v.created }}</td><td>{{ v.created_by }}</td><td>{{ v.task or "" }}</td><td>{{ v.calls }}</td><td>{{ v.success }}</td>
+<table id="versions"><tr><th>version</th><th>status</th><th>created</th><th>by</th><th>task</th><th>parent</th><th>calls</th>
+<th>ran without error</th><th>successful calls</th>{% if is_admin %}<th>actions</th>{% endif %}</tr>
+{% for v in version_rows %}<tr id="v{{ v.version }}"><td>v{{ v.version }}</td><td class="status-{{ v.status }}">{{ v.status }}</td>
+<td>{{ v.created }}</td><td>{{ v.created_by }}</td><td>{{ v.task or "" }}</td><td>{{ ("v" ~ v.parent) if v.parent else "" }}</td>
+<td>{{ v.calls }}</td><td>{{ v.no_error }}</td><td class="successful">{{ v.successful }} on {{ v.distinct_tasks }} task(s)</td>
 {% if is_admin %}<td>{% if not promoted or promoted.version != v.version %}
 <form class="inline" method="post" action="/skills/{{ name | urlencode }}/promote">
 <input type="hidden" name="version" value="{{ v.version }}"><input type="hidden" name="csrf" value="{{ csrf }}">
@@ -85,6 +93,16 @@ SKILL = """{% extends "base.html" %}{% block title %}{{ name }}{% endblock %}{% 
  id="{{ 'rollback' if promoted and v.version < promoted.version else 'promote' }}-{{ v.version }}">
 {{ "roll back to" if promoted and v.version < promoted.version else "promote" }} v{{ v.version }}</button></form>
 {% endif %}</td>{% endif %}</tr>{% endfor %}</table>
+<p class="dim" id="success-meaning">A <b>successful call</b> is what the promotion gate counts: a call that ran without
+error in a task that did not fail (the gate needs {{ gate_needs.min_successful_calls }} on
+{{ gate_needs.min_distinct_tasks }} distinct tasks). <b>Ran without error</b> counts every call that raised nothing,
+whatever its task's grade.</p>
+<h2>Provenance</h2>
+<table id="provenance"><tr><th>version</th><th>parent</th><th>created by</th><th>task</th><th>run</th><th>failure log behind it</th></tr>
+{% for v in version_rows %}<tr><td>v{{ v.version }}</td>
+<td>{% if v.parent %}<a href="?v1={{ v.parent }}&v2={{ v.version }}">{{ v.parent_ref }}</a>{% else %}none (a new skill){% endif %}</td>
+<td>{{ v.created_by }}</td><td>{{ v.task or "" }}</td><td>{{ v.run or "" }}</td>
+<td>{% if v.failure_log %}<pre class="failure-log">{{ v.failure_log }}</pre>{% endif %}</td></tr>{% endfor %}</table>
 <h2>Diff</h2>
 <form method="get"><select name="v1">{% for v in versions %}<option value="{{ v.version }}" {% if v.version == v1 %}selected{% endif %}>v{{ v.version }}</option>{% endfor %}</select>
 → <select name="v2">{% for v in versions %}<option value="{{ v.version }}" {% if v.version == v2 %}selected{% endif %}>v{{ v.version }}</option>{% endfor %}</select>
@@ -94,12 +112,25 @@ SKILL = """{% extends "base.html" %}{% block title %}{{ name }}{% endblock %}{% 
 <h2>Source of v{{ shown.version }}</h2>
 <p><code>{{ shown.signature }}</code></p>
 <pre id="source">{{ shown.source }}</pre>
-{% if extra_sections %}{% for title, rows in extra_sections %}<h2>{{ title }}</h2>
-<table>{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}{% endif %}
+{% if governance %}<h2>Governance (latest of each)</h2>{% endif %}
+{% for g in governance %}<section class="governance" id="governance-v{{ g.version }}"><h3>v{{ g.version }}</h3>
+{% if g.gate %}<p class="gate">gate checked {{ g.gate.at }}: {% if g.gate.passed %}<b>passed</b> (to {{ g.gate.target }}){% else %}<b>blocked</b>{% endif %}</p>
+{% if g.gate.reasons %}<ul>{% for r in g.gate.reasons %}<li>{{ fold(r) }}</li>{% endfor %}</ul>{% endif %}{% endif %}
+{% if g.evaluation %}<p class="evaluation">Evaluation {{ g.evaluation.at }}{% if g.evaluation.of > 1 %} (the latest of {{ g.evaluation.of }}){% endif %}:
+<b>{{ g.evaluation.passed }}/{{ g.evaluation.cases }} cases passed</b>{% if g.evaluation.regressions %}, regressions: {{ g.evaluation.regressions | join(", ") }}{% else %}, no regression{% endif %}</p>
+<table class="outcomes"><tr><th>case</th><th>kind</th><th>result</th><th>detail</th></tr>
+{% for o in g.evaluation.outcomes %}<tr><td>{{ o.case }}</td><td>{{ o.kind }}</td><td>{{ "pass" if o.passed else "FAIL" }}</td><td>{{ fold(o.detail) }}</td></tr>{% endfor %}</table>{% endif %}
+{% if g.redteam %}<p class="redteam">Red-team {{ g.redteam.at }}: {{ g.redteam.findings | length }} finding(s){% if g.redteam.quarantined %}, <b>quarantined</b>{% endif %}</p>
+{% if g.redteam.findings %}<table class="findings"><tr><th>severity</th><th>kind</th><th>message</th></tr>
+{% for f in g.redteam.findings %}<tr><td>{{ f.severity }}</td><td>{{ f.kind }}</td><td>{{ fold(f.message) }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
+</section>{% endfor %}
 <h2>Events</h2>
-<table id="events"><tr><th>when</th><th>event</th><th>version</th><th>actor</th><th>reason</th></tr>
-{% for e in events %}<tr><td>{{ e.at }}</td><td>{{ e.type }}</td><td>{{ e.version or "" }}</td><td>{{ e.actor }}</td>
-<td>{{ e.reason or "" }}</td></tr>{% endfor %}</table>
+{% if event_view.hidden %}<p id="events-hidden" class="dim">not shown: {% for t, n in event_view.hidden %}{{ n }} {{ t }}{% if not loop.last %}, {% endif %}{% endfor %}
+(per-call evidence) · <a href="?events=all#events" id="show-all-events">show every event</a></p>
+{% elif event_view.show_all %}<p class="dim"><a href="?" id="hide-call-events">fold the per-call events</a></p>{% endif %}
+<table id="events"><tr><th>when</th><th>event</th><th>version</th><th>actor</th><th>what</th></tr>
+{% for e in event_view.rows %}<tr><td>{{ e.at }}</td><td>{{ e.type }}</td><td>{{ e.version or "" }}</td><td>{{ e.actor }}</td>
+<td>{{ fold(e.reason) }}</td></tr>{% endfor %}</table>
 {% endblock %}"""
 
 RUNS = """{% extends "base.html" %}{% block title %}runs{% endblock %}{% block main %}
@@ -125,11 +156,21 @@ RUN = """{% extends "base.html" %}{% block title %}run {{ run.run_id }}{% endblo
 
 CANARIES = """{% extends "base.html" %}{% block title %}canaries{% endblock %}{% block main %}
 <h1>Canaries</h1>
-<table id="canaries"><tr><th>skill</th><th>canary</th><th>promoted</th><th>canary calls</th><th>canary success</th>
-<th>promoted calls</th><th>promoted success</th></tr>
-{% for c in canaries %}<tr><td><a href="/skills/{{ c.name | urlencode }}">{{ c.name }}</a></td><td>v{{ c.canary }}</td>
-<td>{{ ("v" ~ c.promoted) if c.promoted else "none" }}</td><td>{{ c.canary_calls }}</td><td>{{ c.canary_success }}</td>
-<td>{{ c.promoted_calls }}</td><td>{{ c.promoted_success }}</td></tr>
+<p class="dim">Governance decides a canary with a sequential test (SPRT) on which version each failure came from:
+the log-likelihood ratio (LLR) starts at 0, rises with the canary's failures and falls with the incumbent's; at the
+upper threshold the canary is rolled back, at the lower one (after its minimum calls) it is promoted.</p>
+<table id="canaries"><tr><th>skill</th><th>canary</th><th>promoted</th><th>kind</th><th>canary calls (failures)</th>
+<th>promoted calls (failures)</th><th>decision state</th></tr>
+{% for c in canaries %}<tr class="canary-{{ c.kind | replace(' ', '-') }}"><td><a href="/skills/{{ c.name | urlencode }}">{{ c.name }}</a></td><td>v{{ c.canary }}</td>
+<td>{{ ("v" ~ c.promoted) if c.promoted else "none" }}</td>
+<td class="kind">{{ c.kind }}{% if c.why %}<br><span class="dim">{{ c.why }}</span>{% endif %}</td>
+{% if c.llr is defined %}<td>{{ c.canary_calls }} ({{ c.canary_failures }})</td><td>{{ c.incumbent_calls }} ({{ c.incumbent_failures }})</td>
+<td class="state">LLR {{ c.llr }}: promote at &le; {{ c.lower }}, roll back at &ge; {{ c.upper }}
+<span class="meter" title="promote ← LLR → roll back"><i style="left:{{ '%.0f' % (100 * c.position) }}%"></i></span><br>
+{% if c.action == "continue" %}rolled back after <b>{{ c.to_rollback }}</b> more canary failure(s) (with no failure of the promoted version);
+promoted after <b>{{ c.to_promote }}</b> more promoted-version failure(s){% if c.calls_to_min %} and {{ c.calls_to_min }} more canary call(s) (minimum {{ c.min_calls }}){% endif %},
+or after {{ c.calls_to_max }} more canary call(s) without a rollback{% else %}next decision: <b>{{ c.action }}</b> ({{ c.reason }}){% endif %}</td>
+{% else %}<td colspan="3"></td>{% endif %}</tr>
 {% else %}<tr><td colspan="7">no canaries in this namespace</td></tr>{% endfor %}</table>
 {% endblock %}"""
 
