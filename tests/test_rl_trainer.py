@@ -6,6 +6,7 @@ from."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -13,8 +14,9 @@ torch = pytest.importorskip("torch", reason="training needs torch (the `local` e
 transformers = pytest.importorskip("transformers", reason="training needs transformers (the `local` extra)")
 peft = pytest.importorskip("peft", reason="training needs peft (the `local` extra)")
 
-from skillbank.llm.base import Message  # noqa: E402
-from skillbank.llm.template import END_OF_TURN, ROLE_HEADERS  # noqa: E402
+from skillbank.errors import ValidationError  # noqa: E402
+from skillbank.llm.base import Message, SampledTokens  # noqa: E402
+from skillbank.llm.template import END_OF_TURN, ROLE_HEADERS, render_prompt  # noqa: E402
 from skillbank.rl.chains import PolicyTurn, make_chains  # noqa: E402
 from skillbank.rl.grpo import group_advantages  # noqa: E402
 from skillbank.rl.trainer import (  # noqa: E402
@@ -25,6 +27,7 @@ from skillbank.rl.trainer import (  # noqa: E402
     load_config,
     reply_logprobs,
     rollout_config,
+    sampling_logprobs,
 )
 
 WORDS = ["pick", "one", "alpha", "beta", "gamma", "done", "ok", "```python", "```", "print(1)"]
@@ -54,15 +57,39 @@ def tiny_model_and_tokenizer(seed: int = 0):
 PROMPT = (Message("user", "pick one"),)
 
 
+def bare_turn(tokenizer, messages, reply: str, temperature: float = 1.0) -> PolicyTurn:
+    """A turn with the prompt's and the reply's ids and placeholder log-probs."""
+    prompt_ids = tuple(tokenizer(render_prompt(messages))["input_ids"])
+    ids = tuple(tokenizer(reply, add_special_tokens=False)["input_ids"])
+    return PolicyTurn(tuple(messages), reply, SampledTokens(prompt_ids, ids, (0.0,) * len(ids), temperature))
+
+
+def sampled_turn(model, tokenizer, messages, reply: str, *, temperature: float = 1.0, shift: float = 0.0,
+                 truncated: bool = False) -> PolicyTurn:
+    """The turn a sampler at the model's current weights would return for `reply`: the
+    prompt's ids, the reply's ids and their log-probs (plus `shift`, to fake another
+    sampling policy)."""
+    bare = bare_turn(tokenizer, messages, reply, temperature)
+    prompt_ids, ids = bare.tokens.prompt_ids, bare.tokens.completion_ids
+    with torch.no_grad():
+        lp = reply_logprobs(model, [bare])
+    tokens = SampledTokens(prompt_ids, ids, tuple(float(x) + shift for x in lp), temperature, truncated=truncated)
+    return PolicyTurn(tuple(messages), reply, tokens)
+
+
 def _prob(model, tokenizer, reply: str) -> float:
     with torch.no_grad():
-        return float(torch.exp(reply_logprobs(model, tokenizer, [PolicyTurn(PROMPT, reply)], 512).sum()))
+        return float(torch.exp(reply_logprobs(model, [bare_turn(tokenizer, PROMPT, reply)]).sum()))
+
+
+def _lora(model) -> list:
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad]
 
 
 def test_reward_favouring_one_reply_raises_its_probability() -> None:
     model, tokenizer = tiny_model_and_tokenizer()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.01)
-    replies = ["alpha", "beta", "gamma"]
+    replies = [f"{word} {END_OF_TURN}" for word in ("alpha", "beta", "gamma")]  # as sampled: the marker ends each
 
     def share() -> float:  # P(alpha) among the three replies the policy samples from
         probs = [_prob(model, tokenizer, r) for r in replies]
@@ -73,12 +100,66 @@ def test_reward_favouring_one_reply_raises_its_probability() -> None:
     for _ in range(10):
         probs = torch.tensor([_prob(model, tokenizer, r) for r in replies])
         picks = torch.multinomial(probs / probs.sum(), 8, replacement=True, generator=gen).tolist()
-        rewards = [1.0 if replies[i] == "alpha" else 0.0 for i in picks]
+        rewards = [1.0 if i == 0 else 0.0 for i in picks]
         adv = group_advantages(rewards, 8)
-        rows = [([PolicyTurn(PROMPT, replies[i])], float(a)) for i, a in zip(picks, adv)]
-        grpo_update(model, tokenizer, rows, opt, num_rollouts=8)
+        rows = [([sampled_turn(model, tokenizer, PROMPT, replies[i])], float(a)) for i, a in zip(picks, adv)]
+        grpo_update(model, rows, opt, num_rollouts=8)
     after = share()
     assert after > before + 0.3, (before, after)  # from about 1/3 to about 3/4
+
+
+class TableModel(torch.nn.Module):
+    """A stand-in causal LM whose logits are a fixed function of (position, token id), so
+    each position's log-probs are known by hand; it records what it was fed."""
+
+    vocab = 11
+
+    def __init__(self):
+        super().__init__()
+        self.fed: list[list[int]] = []
+        self.kept: list[int] = []
+
+    @staticmethod
+    def row(position: int):
+        return torch.tensor([float((position * 7 + v * 3) % 11) for v in range(TableModel.vocab)])
+
+    def forward(self, input_ids, logits_to_keep=0):
+        from types import SimpleNamespace
+
+        self.fed.append(input_ids[0].tolist())
+        self.kept.append(logits_to_keep)
+        n = input_ids.shape[1]
+        logits = torch.stack([self.row(p) for p in range(n)]).unsqueeze(0)
+        return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_the_loss_is_on_exactly_the_sampled_ids(temperature) -> None:
+    """Against a hand-built sequence: the model is fed the prompt ids and the sampled ids,
+    nothing re-tokenised, appended or cut (a 3,000-token prompt stays whole), and the
+    log-prob of sampled token i is the one predicted at the position before it; a reply
+    slice shifted by one token, an appended end-of-turn or a truncated prompt fails."""
+    prompt = tuple((i * 5) % 11 for i in range(3000))
+    completion = (4, 9, 1, 1, 7)
+    turn = PolicyTurn(PROMPT, "(the text is never read)", SampledTokens(prompt, completion, (0.0,) * 5, temperature))
+    model = TableModel()
+    got = reply_logprobs(model, [turn]).tolist()
+    assert model.fed == [list(prompt) + list(completion)]
+    n, scale = len(prompt), temperature or 1.0
+    expected = []
+    for i, token in enumerate(completion):
+        logits = TableModel.row(n - 1 + i) / scale  # position n - 1 + i predicts sampled token i
+        expected.append(float(torch.log_softmax(logits, dim=0)[token]))
+    assert got == pytest.approx(expected, abs=1e-6)
+    shifted = [float(torch.log_softmax(TableModel.row(n + i) / scale, dim=0)[t]) for i, t in enumerate(completion)]
+    assert got != pytest.approx(shifted, abs=1e-3)
+    # pi_old is the log-probs the sampler returned, in the same order
+    assert sampling_logprobs([turn, turn]).tolist() == [0.0] * 10
+
+
+def test_a_turn_without_sampled_ids_is_refused() -> None:
+    with pytest.raises(ValidationError, match="sampled token ids"):
+        reply_logprobs(TableModel(), [PolicyTurn(PROMPT, "alpha")])
 
 
 def test_gradients_reach_only_the_policys_tokens() -> None:
@@ -89,30 +170,65 @@ def test_gradients_reach_only_the_policys_tokens() -> None:
         output.retain_grad()
         captured["logits"] = output
 
+    turn = bare_turn(tokenizer, (Message("system", "pick one"), Message("user", "alpha beta gamma")), "alpha beta")
     handle = model.get_output_embeddings().register_forward_hook(hook)
     try:
-        turn = PolicyTurn((Message("system", "pick one"), Message("user", "alpha beta gamma")), "alpha beta")
-        lp = reply_logprobs(model, tokenizer, [turn], 512)
+        lp = reply_logprobs(model, [turn])
         (-lp.sum()).backward()
     finally:
         handle.remove()
-    grad = captured["logits"].grad[0]  # positions x vocab
-    n_reply = len(tokenizer("alpha beta\n" + END_OF_TURN + "\n", add_special_tokens=False)["input_ids"])
-    assert lp.numel() == n_reply
+    grad = captured["logits"].grad[0]  # the positions whose logits were computed x vocab
+    assert lp.numel() == 2 and grad.shape[0] == 3  # the prompt's last position and the reply's
     per_position = grad.abs().sum(dim=1)
-    # position p predicts token p+1: only the last n_reply predictions are the reply's
-    assert torch.all(per_position[: -n_reply - 1] == 0)
-    assert torch.all(per_position[-n_reply - 1: -1] > 0)
+    # position p predicts token p+1: the first two predict the reply, the last predicts nothing
+    assert torch.all(per_position[:2] > 0) and per_position[2] == 0
+
+
+def test_the_local_policy_returns_what_it_sampled() -> None:
+    """The data contract end to end: the local policy's reply carries the prompt's ids,
+    every sampled id (those after the reply's stop too) and their log-probs, which a
+    teacher-forced pass over exactly those ids gives back, for each decoding path."""
+    from _sft_util import tiny_pair
+
+    from skillbank.llm.local import LocalPolicy
+    from skillbank.llm.local_config import LocalConfig
+    from skillbank.llm.transformers_backend import TransformersBackend
+
+    model, tok = tiny_pair(seed=3)
+    messages = [Message("system", "Write Python."), Message("user", "Print the answer.")]
+    for temperature in (0.0, 1.3):
+        backend = TransformersBackend(model, tok)
+        policy = LocalPolicy(LocalConfig(max_new_tokens=12, temperature=temperature, seed=4, batch_size=1),
+                             backend=backend)
+        completion = policy.generate(messages)
+        sampled = completion.tokens
+        assert sampled is not None and sampled.temperature == temperature
+        assert list(sampled.prompt_ids) == tok(render_prompt(messages))["input_ids"]
+        assert len(sampled.completion_ids) == completion.extra["generated_tokens"] == len(sampled.logprobs)
+        assert tok.decode(list(sampled.completion_ids), skip_special_tokens=True).startswith(completion.text)
+        assert sampled.truncated == (completion.extra["finish_reason"] == "length")
+        turn = PolicyTurn(tuple(messages), completion.text, sampled)
+        with torch.no_grad():
+            forced = reply_logprobs(model, [turn])
+        assert forced.tolist() == pytest.approx(list(sampled.logprobs), abs=1e-4)
+        prompt = render_prompt(messages)
+        continuous = backend.continuous(max_rows=2, max_new_tokens=12, temperature=temperature).sample(prompt, 4)
+        for sample in (continuous, backend.sample_batch([prompt], max_new_tokens=12, temperature=temperature,
+                                                        seeds=[4])[0]):
+            again = PolicyTurn(tuple(messages), "", SampledTokens(tuple(sample.prompt_ids), tuple(sample.ids),
+                                                                  tuple(sample.logprobs), temperature))
+            with torch.no_grad():
+                assert reply_logprobs(model, [again]).tolist() == pytest.approx(sample.logprobs, abs=1e-4)
 
 
 def test_zero_advantage_rows_change_nothing() -> None:
     model, tokenizer = tiny_model_and_tokenizer()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05)
-    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
-    stats = grpo_update(model, tokenizer, [([PolicyTurn(PROMPT, "alpha")], 0.0)] * 4, opt, num_rollouts=4)
-    assert stats["policy_tokens"] == 0
-    after = [p for p in model.parameters() if p.requires_grad]
-    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    before = _lora(model)
+    turn = sampled_turn(model, tokenizer, PROMPT, "alpha")
+    stats = grpo_update(model, [([turn], 0.0)] * 4, opt, num_rollouts=4)
+    assert stats["policy_tokens"] == 0 and stats["grad_norm"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, _lora(model)))
 
 
 def test_config_from_toml(tmp_path) -> None:
@@ -170,15 +286,40 @@ def test_cli_train_sage_config_errors_are_one_line(capsys, tmp_path) -> None:
 
 
 def test_a_reused_batch_is_clipped_against_the_sampling_policy() -> None:
-    """With old log-probs far below the current ones (ratio > 1 + eps) and a positive
-    advantage, the clipped objective gives no gradient; a None entry means ratio 1."""
+    """The sampling log-probs are pi_old: far below the current ones (ratio > 1 + eps)
+    with a positive advantage, the clipped objective gives no gradient and the clip
+    fraction is 1; at the sampling weights the ratio is 1, the clip fraction 0."""
     model, tokenizer = tiny_model_and_tokenizer()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    turns = [PolicyTurn(PROMPT, "alpha")]
+    before = _lora(model)
+    stale = sampled_turn(model, tokenizer, PROMPT, "alpha beta", shift=-5.0)
+    stats = grpo_update(model, [([stale], 1.0)], opt, num_rollouts=1)
+    assert all(torch.equal(a, b) for a, b in zip(before, _lora(model)))
+    assert stats["clip_fraction"] == 1.0 and stats["grad_norm"] == 0.0
+    fresh = sampled_turn(model, tokenizer, PROMPT, "alpha beta")
+    stats = grpo_update(model, [([fresh], 1.0)], opt, num_rollouts=1)
+    assert not all(torch.equal(a, b) for a, b in zip(before, _lora(model)))
+    assert stats["clip_fraction"] == 0.0 and stats["grad_norm"] > 0
+
+
+def test_update_figures_on_a_hand_built_batch() -> None:
+    """approx KL, clip fraction and entropy against hand-computed values."""
+    model, tokenizer = tiny_model_and_tokenizer()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)  # weights stay put
+    same = sampled_turn(model, tokenizer, PROMPT, "alpha beta gamma")
+    stats = grpo_update(model, [([same], 0.5)], opt, num_rollouts=1)
+    assert stats["policy_tokens"] == 3
+    assert stats["clip_fraction"] == 0.0 and stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)
     with torch.no_grad():
-        lp = reply_logprobs(model, tokenizer, turns, 512)
-    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
-    grpo_update(model, tokenizer, [(turns, 1.0)], opt, num_rollouts=1, old_logprobs=[lp - 5.0])
-    assert all(torch.equal(a, b) for a, b in zip(before, [p for p in model.parameters() if p.requires_grad]))
-    grpo_update(model, tokenizer, [(turns, 1.0)], opt, num_rollouts=1, old_logprobs=[None])
-    assert not all(torch.equal(a, b) for a, b in zip(before, [p for p in model.parameters() if p.requires_grad]))
+        ids = torch.tensor([list(same.tokens.prompt_ids) + list(same.tokens.completion_ids)])
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, -4:-1].float(), dim=-1)
+        entropy = float(-(logp.exp() * logp).sum(dim=-1).mean())
+    assert stats["entropy"] == pytest.approx(entropy, rel=1e-5)
+    # sampled at half the current probability: ratio 2 on every token
+    doubled = sampled_turn(model, tokenizer, PROMPT, "alpha beta gamma", shift=-math.log(2.0))
+    stats = grpo_update(model, [([doubled], 0.5)], opt, num_rollouts=1)
+    assert stats["clip_fraction"] == 1.0
+    assert stats["approx_kl"] == pytest.approx((2.0 - 1.0) - math.log(2.0), abs=1e-5)
+    # with a negative advantage a ratio above 1 + eps is not clipped (the min keeps the unclipped term)
+    stats = grpo_update(model, [([doubled], -0.5)], opt, num_rollouts=1)
+    assert stats["clip_fraction"] == 0.0 and stats["grad_norm"] > 0

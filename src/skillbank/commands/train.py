@@ -123,6 +123,6 @@ def sage(
             shutdown()
     result = {"out_dir": config.out_dir, "steps": trainer.step, "config": dataclasses.asdict(config),
               "metrics": [dataclasses.asdict(m) for m in metrics],
-              "adapter": f"{config.out_dir}/adapter", "reward_curve": f"{config.out_dir}/reward_curve.png"}
+              "adapter": f"{config.out_dir}/adapter", "curves": f"{config.out_dir}/curves.png"}
     emit(result, as_json, lambda r: console.print(
-        f"trained {r['steps']} steps; adapter {r['adapter']}; curve {r['reward_curve']}", markup=False, highlight=False))
+        f"trained {r['steps']} steps; adapter {r['adapter']}; curves {r["curves"]}", markup=False, highlight=False))

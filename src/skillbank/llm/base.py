@@ -36,12 +36,40 @@ class Message:
 
 
 @dataclass(frozen=True)
+class SampledTokens:
+    """What a policy that decodes itself sampled for one reply: the data RL trains on.
+
+    ``prompt_ids`` are the tokens the model read (the rendered prompt, BOS first, never
+    truncated); ``completion_ids`` every token it sampled, in order, up to and including
+    the one that ended the reply (a closing fence's token, a turn marker's, EOS), so
+    possibly more than `Completion.text` shows; ``logprobs[i]`` is the log-probability
+    ``completion_ids[i]`` had under the distribution it was drawn from: the softmax of the
+    logits divided by ``temperature`` (of the logits themselves when ``temperature`` is 0,
+    greedy). ``truncated``: the reply hit the token budget before it ended.
+    """
+
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    temperature: float
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.completion_ids) != len(self.logprobs):
+            raise ValueError(f"{len(self.completion_ids)} completion ids but {len(self.logprobs)} log-probs")
+
+
+@dataclass(frozen=True)
 class Completion:
+    """A reply. ``tokens``: the sampled ids and their log-probs, from a policy that
+    decodes itself (the local model); None from a server, a script or a replay."""
+
     text: str
     prompt_tokens: int
     completion_tokens: int
     latency_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    tokens: SampledTokens | None = None
 
 
 @dataclass(frozen=True)

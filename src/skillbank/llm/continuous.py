@@ -41,7 +41,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from skillbank.llm.model_runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner, Sample
 
 #: Spare columns left of the write column and after the replies' budget, on a rebuild.
 _SPARE_LEFT, _SPARE_RIGHT = 512, 1024
@@ -97,6 +97,7 @@ class _Request:
         "generated",
         "generator",
         "ids",
+        "logprobs",
         "prompt",
         "seed",
         "slot",
@@ -108,6 +109,7 @@ class _Request:
         self.seed = seed
         self.ids: list[int] = []
         self.generated: list[int] = []
+        self.logprobs: list[float] = []
         self.eos = False
         self.done = False
         self.error: BaseException | None = None
@@ -165,6 +167,11 @@ class ContinuousDecoder:
     def submit(self, prompt: str, seed: int) -> tuple[list[int], bool]:
         """The reply's token ids (up to and including the one that ended it) and whether
         EOS ended it; blocks until then."""
+        sample = self.sample(prompt, seed)
+        return sample.ids, sample.eos
+
+    def sample(self, prompt: str, seed: int) -> Sample:
+        """`submit`'s reply with its prompt ids and the generated ids' log-probs."""
         request = _Request(prompt, seed)
         with self._cond:
             self._pending.append(request)
@@ -176,7 +183,7 @@ class ContinuousDecoder:
                 if request.done:
                     if request.error is not None:
                         raise request.error
-                    return request.generated, request.eos
+                    return Sample(request.ids, request.generated, request.eos, request.logprobs)
                 self._driving = True
             try:
                 self._drive(request)
@@ -245,8 +252,8 @@ class ContinuousDecoder:
         states = []
         for request in joining:
             kv, logits = runner.prefill(request.ids)
-            first = self._pick(logits, [request])
-            if self._record(request, int(first[0])):
+            first, logp = self._pick(logits, [request])
+            if self._record(request, int(first[0]), float(logp[0])):
                 self._finish(request, kv=kv)
             else:
                 states.append((request, kv))
@@ -403,15 +410,17 @@ class ContinuousDecoder:
         self.steps += 1
         if self.steps % _TRIM_STEPS == 0:
             self.runner.trim_heap()
-        picked = self._pick(logits[[slot for slot, _ in live]].reshape(len(live) * width, -1),
-                            [r for _, r in live for _ in range(width)]).view(len(live), width).tolist()
-        for (slot, request), tokens in zip(live, picked):
+        tokens_t, logp_t = self._pick(logits[[slot for slot, _ in live]].reshape(len(live) * width, -1),
+                                      [r for _, r in live for _ in range(width)])
+        picked = tokens_t.view(len(live), width).tolist()
+        scores = logp_t.view(len(live), width).tolist()
+        for (slot, request), tokens, row_scores in zip(live, picked, scores):
             draft = drafts.get(request, [])
             self.drafted += len(draft)
             fed, over = 0, False
             for j, token in enumerate(tokens):
                 fed = j + 1  # the token fed at step offset j was real: its pick counts
-                over = self._record(request, token)
+                over = self._record(request, token, row_scores[j])
                 if over or j >= len(draft) or draft[j] != token:
                     break
             self.accepted += fed - 1
@@ -422,13 +431,15 @@ class ContinuousDecoder:
             if over:
                 self._finish(request)
 
-    def _pick(self, logits: Any, requests: list[_Request]) -> Any:
-        """The next token per row of `logits`; a sampled row draws from its request's generator."""
-        return self.runner.pick(logits, self.temperature, [r.generator for r in requests])
+    def _pick(self, logits: Any, requests: list[_Request]) -> tuple[Any, Any]:
+        """The next token per row of `logits` and its log-prob; a sampled row draws from
+        its request's generator."""
+        return self.runner.sample(logits, self.temperature, [r.generator for r in requests])
 
-    def _record(self, request: _Request, token: int) -> bool:
-        """Append `token` to the reply; whether the reply is now over."""
+    def _record(self, request: _Request, token: int, logprob: float) -> bool:
+        """Append `token` (drawn with `logprob`) to the reply; whether the reply is now over."""
         request.generated.append(token)
+        request.logprobs.append(logprob)
         if request.drafter is not None:
             request.drafter.extend([token])
         eos = self.runner.tokenizer.eos_token_id

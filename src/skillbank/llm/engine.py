@@ -19,7 +19,7 @@ from typing import Any
 
 from skillbank.llm.continuous import ContinuousDecoder
 from skillbank.llm.lockstep import LockstepDecoder
-from skillbank.llm.model_runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner, Sample
 from skillbank.llm.prefix_pool import DEFAULT_POOL_BYTES, PoolStats, PrefixPool
 
 
@@ -66,6 +66,11 @@ class PrefixCachedGenerator:
         (`LockstepDecoder.generate`). Sampling draws from torch's RNG seeded with `seed`
         for the batch."""
         return self.lockstep.generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+
+    def sample(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[Sample]:
+        """`generate`'s replies with each prompt's token ids and the generated ids'
+        log-probs (`skillbank.llm.model_runner.Sample`)."""
+        return self.lockstep.sample(prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
 
     def continuous(self, *, max_rows: int, max_new_tokens: int, temperature: float,
                    speculate: int = 0) -> ContinuousDecoder:

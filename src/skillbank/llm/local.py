@@ -18,13 +18,14 @@ from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from skillbank.errors import ValidationError
-from skillbank.llm.base import Completion, EpisodeInfo, Message, PolicyError
+from skillbank.llm.base import Completion, EpisodeInfo, Message, PolicyError, SampledTokens
 from skillbank.llm.continuous import ContinuousDecoder
 from skillbank.llm.engine import PrefixCachedGenerator
 from skillbank.llm.llamacpp import LlamaCppBackend
 from skillbank.llm.local_config import LocalConfig
 from skillbank.llm.lockstep import LockstepBatcher
 from skillbank.llm.model_files import adapter_vocab, resolve_adapter
+from skillbank.llm.model_runner import Sample
 from skillbank.llm.template import find_stop, render_prompt
 from skillbank.llm.transformers_backend import TransformersBackend, load_transformers
 
@@ -44,14 +45,17 @@ class GenerationBackend(Protocol):
 @runtime_checkable
 class BatchingBackend(GenerationBackend, Protocol):
     """A backend that decodes concurrent calls together (the transformers backend): as
-    lockstep batches (`generate_batch`) or as one continuous batch (`continuous`, whose
-    rows' token ids `reply` turns into text); its `engine` reports the prefix pool's
-    figures."""
+    lockstep batches (`generate_batch`, or `sample_batch` for the token ids) or as one
+    continuous batch (`continuous`); `reply` turns a row's token ids into text; its
+    `engine` reports the prefix pool's figures."""
 
     engine: PrefixCachedGenerator
 
     def generate_batch(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
                        seeds: Sequence[int]) -> list[tuple[str, int, str]]: ...
+
+    def sample_batch(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
+                     seeds: Sequence[int]) -> list[Sample]: ...
 
     def continuous(self, *, max_rows: int, max_new_tokens: int, temperature: float,
                    speculate: int = 0) -> ContinuousDecoder: ...
@@ -63,7 +67,9 @@ class LocalPolicy:
     """`Policy` running a local model; counts come from the model's own tokenizer.
 
     `Completion.extra` holds ``finish_reason`` and ``generated_tokens`` (what the model
-    actually produced, before the reply was cut at its stop).
+    actually produced, before the reply was cut at its stop). With the transformers
+    backend `Completion.tokens` holds the prompt's token ids, every generated id (those
+    after the stop too) and their sampling log-probs: what RL computes its loss on.
 
     **Batching.** With a backend that generates batches (transformers), concurrent calls
     are generated together: `max_concurrency` tells the runner how many scenarios to play
@@ -93,7 +99,7 @@ class LocalPolicy:
         self._lock = threading.Lock()
         # The backend when it batches: concurrent calls then go to a batcher.
         self._batching: BatchingBackend | None = None
-        self._batcher: LockstepBatcher | None = None
+        self._batcher: LockstepBatcher[Sample] | None = None
         self._continuous: ContinuousDecoder | None = None
         if self.config.batch_size > 1 and isinstance(self.backend, BatchingBackend):
             self._batching = self.backend
@@ -121,10 +127,10 @@ class LocalPolicy:
         finally:
             self._batcher.close_stream()
 
-    def _generate_batch(self, prompts: list[str], seeds: list[int]) -> list[tuple[str, int, str]]:
+    def _generate_batch(self, prompts: list[str], seeds: list[int]) -> list[Sample]:
         assert self._batching is not None  # the batcher exists only for a batching backend
-        return self._batching.generate_batch(prompts, max_new_tokens=self.config.max_new_tokens,
-                                             temperature=self.config.temperature, seeds=seeds)
+        return self._batching.sample_batch(prompts, max_new_tokens=self.config.max_new_tokens,
+                                           temperature=self.config.temperature, seeds=seeds)
 
     def decoding_stats(self) -> dict[str, Any] | None:
         """What the transformers decoder did so far: prompt tokens read from the prefix
@@ -157,27 +163,36 @@ class LocalPolicy:
         with self._lock:
             seed = self.config.seed + self._calls
             self._calls += 1
+        cfg = self.config
+        sample: Sample | None = None
         try:
             if (self._continuous is not None and self._batching is not None and self._batcher is not None
                     and self._batcher.streams > 0):
-                raw, generated, finish = self._batching.reply(*self._continuous.submit(prompt, seed))
+                sample = self._continuous.sample(prompt, seed)
             elif self._batcher is not None and self._batcher.streams > 0:
-                raw, generated, finish = self._batcher.submit(prompt, seed)
+                sample = self._batcher.submit(prompt, seed)
+            elif isinstance(self.backend, BatchingBackend):
+                (sample,) = self.backend.sample_batch([prompt], max_new_tokens=cfg.max_new_tokens,
+                                                      temperature=cfg.temperature, seeds=[seed])
             else:
                 raw, generated, finish = self.backend.generate(
-                    prompt,
-                    max_new_tokens=self.config.max_new_tokens,
-                    temperature=self.config.temperature,
-                    seed=seed,
+                    prompt, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed,
                 )
         except RuntimeError as exc:
             raise PolicyError(f"local model failed to generate: {exc}") from exc
+        tokens = None
+        if sample is not None:
+            assert isinstance(self.backend, BatchingBackend)  # only a batching backend gives samples
+            raw, generated, finish = self.backend.reply(sample.ids, sample.eos)
+            tokens = SampledTokens(tuple(sample.prompt_ids), tuple(sample.ids), tuple(sample.logprobs),
+                                   cfg.temperature, truncated=finish == "length")
         cut = find_stop(raw)
         text = raw if cut is None else raw[:cut]
         return Completion(
             text=text,
-            prompt_tokens=self.backend.prompt_tokens(prompt),
+            prompt_tokens=len(tokens.prompt_ids) if tokens is not None else self.backend.prompt_tokens(prompt),
             completion_tokens=self.count_tokens(text),
             latency_s=time.perf_counter() - start,
             extra={"finish_reason": finish, "generated_tokens": generated, "seed": seed},
+            tokens=tokens,
         )

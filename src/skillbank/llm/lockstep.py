@@ -18,8 +18,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
-from skillbank.llm.model_runner import ModelRunner
+from skillbank.llm.model_runner import ModelRunner, Sample
 
 
 class LockstepDecoder:
@@ -34,6 +35,11 @@ class LockstepDecoder:
         """Per prompt: the generated token ids (up to and including the token that ended the
         reply) and whether the model's EOS ended it. Sampling draws from torch's RNG
         seeded with `seed` for the batch."""
+        return [(s.ids, s.eos) for s in self.sample(prompts, max_new_tokens=max_new_tokens,
+                                                     temperature=temperature, seed=seed)]
+
+    def sample(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[Sample]:
+        """`generate`'s replies with their prompt ids and the generated ids' log-probs."""
         runner = self.runner
         torch = runner.torch
         with runner.lock, torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -42,8 +48,7 @@ class LockstepDecoder:
             with runner.output_head(all_ids):
                 return self._decode(all_ids, max_new_tokens, temperature)
 
-    def _decode(self, all_ids: list[list[int]], max_new_tokens: int,
-                temperature: float) -> list[tuple[list[int], bool]]:
+    def _decode(self, all_ids: list[list[int]], max_new_tokens: int, temperature: float) -> list[Sample]:
         runner = self.runner
         torch = runner.torch
         eos = runner.tokenizer.eos_token_id
@@ -75,17 +80,20 @@ class LockstepDecoder:
         del rows  # the per-row prefill states now live in the buffers
 
         generated: list[list[int]] = [[] for _ in range(n)]
+        logprobs: list[list[float]] = [[] for _ in range(n)]
         finished = [False] * n
         eos_hit = [False] * n
         open_rows = list(range(n))  # batch row -> prompt index
         step = 0
-        token = runner.pick(last, temperature)
+        token, logp = runner.sample(last, temperature)
         while True:
+            scores = logp.tolist()
             for b, i in enumerate(open_rows):
                 if finished[i]:
                     continue
                 t = int(token[b])
                 generated[i].append(t)
+                logprobs[i].append(scores[b])
                 if eos is not None and t == eos:
                     finished[i] = eos_hit[i] = True
                 elif len(generated[i]) >= max_new_tokens or runner.is_done(generated[i]):
@@ -106,12 +114,15 @@ class LockstepDecoder:
             mask[:, column] = 1
             logits = runner.forward(token.unsqueeze(1), attention_mask=mask[:, : column + 1], cache=cache,
                                     position_ids=(positions + step).unsqueeze(1), logits_to_keep=1)
-            token = runner.pick(logits[:, -1, :].float(), temperature)
+            token, logp = runner.sample(logits[:, -1, :].float(), temperature)
             step += 1
         runner.stats.batches += 1
         runner.stats.generated_tokens += sum(len(g) for g in generated)
         runner.trim_heap()
-        return [(generated[i], eos_hit[i]) for i in range(n)]
+        return [Sample(all_ids[i], generated[i], eos_hit[i], logprobs[i]) for i in range(n)]
+
+
+R = TypeVar("R")
 
 
 class _Request:
@@ -120,22 +131,22 @@ class _Request:
     def __init__(self, prompt: str, seed: int):
         self.prompt = prompt
         self.seed = seed
-        self.result: tuple[str, int, str] | None = None
+        self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
 
 
-class LockstepBatcher:
+class LockstepBatcher(Generic[R]):
     """Gathers concurrent `generate` calls into one batched generation.
 
     Callers are the agent runner's scenario threads, each registered as a stream. A batch
     runs when as many requests wait as there are open streams (capped at `max_batch`), or
     when the oldest has waited `max_wait_s` (a stream may be busy in the sandbox).
-    Whichever caller finds the batch ready runs it (`run`: prompts and seeds to results);
-    the others wait for their results.
+    Whichever caller finds the batch ready runs it (`run`: prompts and seeds to results,
+    one per prompt, of whatever type `run` gives); the others wait for their results.
     """
 
-    def __init__(self, run: Callable[[list[str], list[int]], list[tuple[str, int, str]]], max_batch: int,
+    def __init__(self, run: Callable[[list[str], list[int]], list[R]], max_batch: int,
                  max_wait_s: float):
         self._run = run
         self.max_batch = max_batch
@@ -155,7 +166,7 @@ class LockstepBatcher:
             self.streams -= 1
             self._cond.notify_all()
 
-    def submit(self, prompt: str, seed: int) -> tuple[str, int, str]:
+    def submit(self, prompt: str, seed: int) -> R:
         request = _Request(prompt, seed)
         deadline = time.monotonic() + self.max_wait_s
         with self._cond:
@@ -177,7 +188,8 @@ class LockstepBatcher:
                 if request.error is not None:
                     raise request.error
                 assert request.result is not None
-                return request.result
+                result: R = request.result
+                return result
             try:
                 results = self._run([r.prompt for r in batch], [r.seed for r in batch])
                 for r, result in zip(batch, results):

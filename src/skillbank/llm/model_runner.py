@@ -14,10 +14,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from skillbank.llm.attention import buffer_layer_class, use_packed_attention
 from skillbank.llm.prefix_pool import PoolStats, PrefixPool
+
+
+@dataclass
+class Sample:
+    """One decoded reply, as the schedulers hand it back: the prompt's token ids, the
+    generated ids (up to and including the one that ended the reply), whether the model's
+    EOS ended it, and each generated id's log-probability under the distribution it was
+    drawn from (`ModelRunner.sample`)."""
+
+    prompt_ids: list[int]
+    ids: list[int]
+    eos: bool
+    logprobs: list[float]
 
 
 def heap_trimmer() -> Callable[[], Any]:
@@ -163,17 +177,32 @@ class ModelRunner:
         """The next token id per row of `logits`: the argmax at temperature 0, else a draw
         from the softmax at `temperature`, from torch's global RNG, or with `generators`
         from each row's own generator."""
+        index, _ = self._choose(logits, temperature, generators)
+        return index if self._allowed is None else self._allowed[index]
+
+    def sample(self, logits: Any, temperature: float, generators: Sequence[Any] | None = None) -> tuple[Any, Any]:
+        """`pick`'s tokens (the same draw) and each one's log-probability under the
+        distribution it was drawn from: ``log_softmax(logits / temperature)`` at the
+        token, of ``logits`` itself when greedy; over the cut head's tokens when the head
+        is cut (see `cut_head`). One log-sum-exp per row on top of the draw."""
+        torch = self.torch
+        index, scaled = self._choose(logits, temperature, generators)
+        logprobs = scaled.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+        return (index if self._allowed is None else self._allowed[index]), logprobs
+
+    def _choose(self, logits: Any, temperature: float, generators: Sequence[Any] | None) -> tuple[Any, Any]:
+        """(index into the logits' last dimension per row, the logits it was drawn from)."""
         torch = self.torch
         if temperature > 0:
-            probs = torch.softmax(logits / temperature, dim=-1)
+            scaled = logits / temperature
+            probs = torch.softmax(scaled, dim=-1)
             if generators is None:
                 index = torch.multinomial(probs, 1).squeeze(-1)
             else:
                 index = torch.cat([torch.multinomial(probs[i : i + 1], 1, generator=g).view(1)
                                    for i, g in enumerate(generators)])
-        else:
-            index = logits.argmax(dim=-1)
-        return index if self._allowed is None else self._allowed[index]
+            return index, scaled
+        return logits.argmax(dim=-1), logits
 
     # -- the output head ----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from skillbank.llm.model_files import (
     import_transformers,
     resolve_adapter,
 )
+from skillbank.llm.model_runner import Sample
 from skillbank.llm.prefix_pool import DEFAULT_POOL_BYTES
 from skillbank.llm.template import find_stop
 
@@ -106,9 +107,15 @@ class TransformersBackend:
                        seeds: Sequence[int]) -> list[tuple[str, int, str]]:
         """(raw text, tokens generated, finish reason) per prompt. Sampling seeds the
         batch with ``seeds[0]``, so a sampled batch replays only with the same prompts."""
-        rows = self.engine.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature,
-                                    seed=seeds[0] if seeds else 0)
-        return [self.reply(new_ids, eos_hit) for new_ids, eos_hit in rows]
+        return [self.reply(s.ids, s.eos) for s in self.sample_batch(prompts, max_new_tokens=max_new_tokens,
+                                                                    temperature=temperature, seeds=seeds)]
+
+    def sample_batch(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
+                     seeds: Sequence[int]) -> list[Sample]:
+        """`generate_batch`'s replies as token ids: each prompt's ids, the generated ids and
+        their log-probs (`reply` turns one into text)."""
+        return self.engine.sample(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature,
+                                  seed=seeds[0] if seeds else 0)
 
     def reply(self, new_ids: list[int], eos_hit: bool) -> tuple[str, int, str]:
         """(raw text, tokens generated, finish reason) of a row's generated ids."""

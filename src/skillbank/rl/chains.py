@@ -23,8 +23,10 @@ farmable): task j used a skill of an earlier task i of the same rollout when, in
 3. the block that called it made at least one API call.
 
 A function that returns a constant, or only reads the docs or the profile, never counts,
-however often it is called. A skill that red-teaming flags (the ``flagged`` hook) counts
-as not used and is not carried to the next task: safety is a gate, not a term.
+however often it is called. A skill that red-teaming flags (the ``flagged`` hook) is
+quarantined in the rollout's library the moment its task saves it, so it is never
+offered to a later task and never enters the skills `skills_used_from` looks up: it
+earns no bonus. Safety is a gate, applied once, at save time, not a term.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from skillbank.agent.operations import OperationKind
 from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.errors import ValidationError
-from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy
+from skillbank.llm.base import Completion, EpisodeInfo, Message, Policy, SampledTokens
 from skillbank.refs import parse_version_ref
 from skillbank.rl.reward import RewardMode, TaskOutcome, chain_rewards
 from skillbank.store import open_store
@@ -89,10 +91,17 @@ def make_chains(world: World, split: str, *, k: int = 2, seed: int = 0, limit: i
 
 @dataclass(frozen=True)
 class PolicyTurn:
-    """What the policy saw and wrote in one turn: the training data of GRPO."""
+    """What the policy saw and wrote in one turn: the training data of GRPO.
+
+    ``tokens``: the prompt ids, the sampled ids and their sampling log-probs, as the
+    policy returned them (`Completion.tokens`); the loss is computed on exactly these.
+    None for a policy that does not decode itself (a script, a server): such a turn can
+    be played and rewarded but not trained on.
+    """
 
     messages: tuple[Message, ...]
     reply: str
+    tokens: SampledTokens | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,7 @@ class RecordingPolicy:
 
     def generate(self, messages: Sequence[Message]) -> Completion:
         completion = self.inner.generate(messages)
-        self.turns.append(PolicyTurn(tuple(messages), completion.text))
+        self.turns.append(PolicyTurn(tuple(messages), completion.text, completion.tokens))
         return completion
 
     def count_tokens(self, text: str) -> int:
@@ -156,9 +165,11 @@ def does_real_work(source: str) -> bool:
     return False
 
 
-def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, StoredVersion]],
-                     flagged: Callable[[StoredVersion], bool] | None = None) -> frozenset[int]:
-    """Indices of earlier tasks whose saved skills `episode` used for real (see module doc)."""
+def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, StoredVersion]]) -> frozenset[int]:
+    """Indices of earlier tasks whose saved skills `episode` used for real (see module doc).
+
+    `saved_by_task` holds only what the safety gate let through (`SequentialRollout`
+    drops a flagged skill when its task saves it), so no flag is checked here."""
     out: set[int] = set()
     for turn in episode.turns:
         for op in turn.operations:
@@ -168,7 +179,7 @@ def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, St
                 sv = saved.get(op.name)
                 if sv is None or (op.version_id is not None and op.version_id != sv.id):
                     continue
-                if not does_real_work(sv.source) or (flagged is not None and flagged(sv)):
+                if not does_real_work(sv.source):
                     continue
                 out.add(i)
     return frozenset(out)
@@ -276,7 +287,7 @@ class SequentialRollout:
             for task_id in chain.task_ids:
                 played = play_and_grade(self.world, task_id, agent, episode_id=f"{run_id}:{task_id}")
                 episode, grade = played.episode, played.grade
-                used_from = skills_used_from(episode, saved_by_task, self.flagged)
+                used_from = skills_used_from(episode, saved_by_task)
                 saved = {}
                 for ref in episode.saved:
                     name, number = parse_version_ref(ref)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -242,6 +243,26 @@ def _stats(values: list[int]) -> dict[str, float]:
         "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1],
         "mean": round(statistics.fmean(ordered), 1),
     }
+
+
+def percentile(values: Sequence[int], q: float) -> int:
+    """The smallest value at least `q` (in [0, 1]) of `values` do not exceed (nearest rank)."""
+    if not values:
+        raise ValidationError("no values to take a percentile of")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def reply_limits(records: Sequence[SftRecord], count_tokens: Callable[[str], int], q: float = 0.99) -> dict[str, int]:
+    """What a policy needs to finish a task the way the records do: the `q` percentile of
+    their replies' token counts (``reply_tokens``: each assistant message's content, as
+    the sampler must generate it, its closing fence included) and of their replies per
+    record (``turns``). RL's budgets (`skillbank.rl.trainer.SageConfig`) must be at least
+    these."""
+    replies = [count_tokens(m.content) for r in records for m in r.messages if m.role == "assistant"]
+    turns = [sum(1 for m in r.messages if m.role == "assistant") for r in records]
+    return {"reply_tokens": percentile(replies, q), "turns": percentile(turns, q)}
 
 
 def report(records: Sequence[SftRecord], counts: dict[str, Any], count_tokens: Callable[[str], int],
