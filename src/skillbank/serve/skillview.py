@@ -108,7 +108,7 @@ def _latest(events: list[Any], vid: str) -> Any:
 def governance_view(store: Any, namespace: str, name: str, versions: list[Any]) -> list[dict[str, Any]]:
     """Per version (newest first): its latest evaluation with every case's outcome, its
     latest red-team report and its latest gate check, reasons whole (folded when long)."""
-    events = store.events(namespace=namespace, name=name, type=["evaluated", "redteamed", "gate_checked"], limit=None)
+    events = store.events(namespace=namespace, name=name, type=["evaluated", "redteamed", "gate_checked"], limit=2000)
     by_type: dict[str, list[Any]] = {}
     for e in events:
         by_type.setdefault(e.type, []).append(e)
