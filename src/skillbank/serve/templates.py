@@ -25,8 +25,8 @@ pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;font-size:.
 form.inline{display:inline}button{cursor:pointer}
 .error{color:#b3261e}
 img{max-width:100%}
-header{flex-wrap:wrap}main{box-sizing:border-box;max-width:min(1200px,100%);overflow-wrap:anywhere}
-table{display:block;max-width:100%;overflow-x:auto}td,th{overflow-wrap:anywhere}
+header{flex-wrap:wrap}main{box-sizing:border-box;max-width:min(1200px,100%);overflow-wrap:break-word}
+table{display:block;max-width:100%;overflow-x:auto}td,th{overflow-wrap:break-word}
 pre{max-width:100%;box-sizing:border-box}code{overflow-wrap:anywhere}
 details summary{cursor:pointer}details[open] summary{display:none}.dim{color:#666;font-size:.9em}
 .meter{display:inline-block;width:12em;height:.7em;border:1px solid #aaa;background:linear-gradient(90deg,#d5ecd9,#fff 50%,#f6d3d1);position:relative;vertical-align:middle}
