@@ -346,13 +346,13 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
     def evaluations(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
         """Every evaluation of the skill's versions (each case's outcome, regressions)."""
         store.history(name, namespace=ns)  # 404 for an unknown skill
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=None)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type=EventType.EVALUATED.value, limit=None)]
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/findings", tags=["governance"])
     def findings(ns: str, name: str, _: Reader) -> list[dict[str, Any]]:
         """Every red-team report of the skill's versions (findings, whether it quarantined)."""
         store.history(name, namespace=ns)
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=None)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type=EventType.REDTEAMED.value, limit=None)]
 
     @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
     def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
