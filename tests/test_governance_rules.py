@@ -224,3 +224,41 @@ def test_expert_fault_injection_is_seeded_and_recorded():
     assert clean.injected == []
     with pytest.raises(ValidationError):
         ExpertPolicy(world, fault_rate=2.0)
+
+
+def test_recorder_readback_is_parsed_as_untrusted_input():
+    from skillbank.governance.recorder import MAX_CALLS, parse_records
+
+    good = json.dumps([["f", json.dumps([[1], {}]), "json", json.dumps({"a": 1})],
+                       ["f", None, "unserialisable", None]])
+    calls = parse_records(repr(good))
+    assert [(c.args, c.result_kind, c.result) for c in calls] == [([1], "json", {"a": 1}), (None, "unserialisable", None)]
+    deep = "[" * 200 + "]" * 200
+    assert parse_records(repr(json.dumps([["f", None, "json", deep]])))[0].result_kind == "unserialisable"
+    assert parse_records(repr("x" * 500_000)) == []
+    assert parse_records("__import__('os')") == [] and parse_records(None) == [] and parse_records("'not json'") == []
+    junk = json.dumps([["not an identifier!", None, "json", "1"], [1, 2], "x", ["g", None, "weird", None]])
+    assert parse_records(repr(junk)) == []
+    many = json.dumps([["f", None, "json", "1"]] * (MAX_CALLS + 50))
+    assert len(parse_records(repr(many))) == MAX_CALLS
+
+
+def test_a_narrower_red_team_does_not_clear_an_earlier_finding(tmp_path):
+    """The gate reads every red-team report of a version: a static-only scan after a full
+    one (which found a medium fuzz crash) must not make the version look clean."""
+    from skillbank.governance import Governance
+    from skillbank.store import open_store
+
+    store = open_store(tmp_path / "lib.db")
+    gov = Governance(store)
+    v, _ = store.put_version('def f(x: int) -> int:\n    """x plus one."""\n    return x + 1\n')
+    store.record_event("evaluated", name="f", version_id=v.id, actor="governance",
+                       payload={"cases": 4, "failed": 0, "regressions": [], "outcomes": []})
+    for i in range(3):
+        gov.observe(v, ok=True, task_success=True, task_id=f"t{i}")
+    crash = {"kind": "fuzz_crash", "severity": "medium", "message": "raises TypeError on {'x': 0}", "line": None}
+    store.record_event("redteamed", name="f", version_id=v.id, actor="governance", payload={"findings": [crash]})
+    gov.redteam("f", run=False)  # static only: no findings of its own
+    decision = gov.check("f", 1, record=False)
+    assert not decision.passed and decision.checks["redteam_clean"] is False and "fuzz_crash" in "; ".join(decision.reasons)
+    store.close()

@@ -126,7 +126,7 @@ class LibraryService:
     def save_skill(self, source: str, query: str | None = None, parent: str | None = None,
                    failure_log: str | None = None) -> dict[str, Any]:
         from skillbank.skill import parse_skill
-        from skillbank.store import Provenance, VersionStatus
+        from skillbank.store import EventType, Provenance, VersionStatus
 
         if not isinstance(source, str) or not source.strip():
             raise ValidationError("source must be the Python source of one function")
@@ -139,7 +139,7 @@ class LibraryService:
                                 failure_log=failure_log)
         v, created = self.store.put_version(source, namespace=self.namespace, provenance=provenance,
                                             status=VersionStatus.CANDIDATE, actor=self.actor)
-        self.store.record_event("saved", namespace=self.namespace, name=v.name, version_id=v.id, actor=self.actor,
+        self.store.record_event(EventType.SAVED.value, namespace=self.namespace, name=v.name, version_id=v.id, actor=self.actor,
                                 reason="saved from an MCP client; a candidate until governance promotes it",
                                 payload={"new_version": created, "via": "mcp"})
         # Governance's intake: the static red-team scan at once (secrets, process or

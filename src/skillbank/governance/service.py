@@ -211,7 +211,7 @@ class Governance:
             distinct_tasks=len({e.payload.get("task_id") for e in good}),
             evaluated=last_eval is not None, suite_cases=int(p.get("cases", 0)), suite_failed=int(p.get("failed", 0)),
             live_failed=live_failed, regressions=tuple(p.get("regressions", [])),
-            redteamed=bool(redteamed), findings=tuple(redteamed[-1].payload.get("findings", [])) if redteamed else (),
+            redteamed=bool(redteamed), findings=_all_findings(redteamed),
             approved=approved, has_incumbent=incumbent is not None and incumbent.id != version.id,
         )
 
@@ -528,6 +528,17 @@ class Governance:
                                              expected_kind=first.result_kind, expected=first.result, origin=origin),
                                  outcome=True)
         return list(saved.values()), [v for v, _ in used.values()]
+
+
+def _all_findings(reports: list[Event]) -> tuple[dict[str, Any], ...]:
+    """Every finding of every red-team report of one version (a version never changes, so
+    a later, narrower report such as a static-only one does not clear an earlier finding)."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in reports:
+        for f in e.payload.get("findings", []):
+            if isinstance(f, dict):
+                seen.setdefault((str(f.get("kind")), str(f.get("line")), str(f.get("message"))), f)
+    return tuple(seen.values())
 
 
 __all__ = ["CANARY_ALIAS", "PROMOTED_ALIAS", "Governance", "Move", "severity_at_least"]

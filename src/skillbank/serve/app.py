@@ -48,7 +48,7 @@ from skillbank.serve.guard import (
 from skillbank.serve.tokens import ApiToken, TokenRegistry
 from skillbank.skill import SkillParseError
 from skillbank.store import limits, wire
-from skillbank.store.base import CLIENT_EVENT_TYPES, VersionStatus
+from skillbank.store.base import CLIENT_EVENT_TYPES, EventType, VersionStatus
 from skillbank.store.serving import SERVED_STATUSES
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -388,14 +388,14 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
                     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
         """The newest `limit` evaluations of the skill's versions (each case's outcome, regressions)."""
         store.history(name, namespace=ns)  # 404 for an unknown skill
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="evaluated", limit=limit)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type=EventType.EVALUATED.value, limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/skills/{name}/findings", tags=["governance"])
     def findings(ns: str, name: str, _: Reader,
                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
         """The newest `limit` red-team reports of the skill's versions (findings, whether it quarantined)."""
         store.history(name, namespace=ns)
-        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=limit)]
+        return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type=EventType.REDTEAMED.value, limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
     def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
