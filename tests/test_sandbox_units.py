@@ -338,3 +338,45 @@ def test_a_skill_workers_cpu_counts_against_its_task():
                 r = s.run("try:\n    burn()\nexcept SkillError as e:\n    print(e)")
                 assert "CPU-seconds limit" in r.stdout and r.skill_calls[0].killed == "timeout"
                 assert s.run("1 + 1").error_message.startswith("this task has used up its CPU budget")
+
+
+# -- class 3: kernel budgets are per worker -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_workers():
+    """Two tenants at once (the other fixtures hold one worker)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with SandboxPool(SandboxConfig(workers=2, timeout_s=10, static_check=False)) as p:
+            yield p
+
+
+def test_each_worker_has_its_own_uid_and_budgets(two_workers):
+    probe = ("import os, resource\n(os.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)[0], "
+             "resource.getrlimit(resource.RLIMIT_SIGPENDING)[0], resource.getrlimit(resource.RLIMIT_MSGQUEUE)[0])")
+    with two_workers.session(EchoHost(), task_id="uid-a") as a, two_workers.session(EchoHost(), task_id="uid-b") as b:
+        ua, ub = eval(a.run(probe).result_repr), eval(b.run(probe).result_repr)  # noqa: S307 - our own tuples
+    if os.geteuid() == 0:  # as a normal user each worker has a user namespace of its own instead
+        assert ua[0] != ub[0]
+    assert ua[1:] == ub[1:] == (64, 64, 0)
+
+
+def test_a_thread_bomb_stops_at_the_workers_task_limit(two_workers):
+    bomb = (
+        "import threading, time\n"
+        "started, error = 0, None\n"
+        "stop = threading.Event()\n"
+        "try:\n"
+        "    for _ in range(2000):\n"
+        "        threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "        started += 1\n"
+        "except RuntimeError as exc:\n"
+        "    error = str(exc)\n"
+        "stop.set()\n"
+        "(started, error)"
+    )
+    with two_workers.session(EchoHost(), task_id="bomb") as s, two_workers.session(EchoHost(), task_id="other") as other:
+        started, error = eval(s.run(bomb).result_repr)  # noqa: S307 - our own tuple
+        assert started < 64 and "thread" in error
+        assert other.run("import threading\nt = threading.Thread(target=lambda: None)\nt.start()\nt.join()\n'ok'"
+                         ).result_repr == "'ok'"

@@ -259,6 +259,9 @@ def lock_down(
     landlock_ruleset: int | None = None,
     landlock_status: str = "missing: no ruleset",
     log_refusals: bool = False,
+    max_tasks: int = 64,
+    pending_signals: int = 64,
+    slot: int = 0,
 ) -> dict[str, str]:
     """Restrict the calling process for good; returns each layer's status.
 
@@ -279,6 +282,11 @@ def lock_down(
         resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
         resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+        # Counted by the kernel per user: per worker, since each has a uid (or user
+        # namespace) of its own; enforced once the worker is no longer root.
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
+        resource.setrlimit(resource.RLIMIT_SIGPENDING, (pending_signals, pending_signals))
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
         status["rlimits"] = ACTIVE
     except (OSError, ValueError) as exc:
         status["rlimits"] = f"missing: {exc}"
@@ -310,9 +318,9 @@ def lock_down(
         status["uid"] = status["capabilities"] = DISABLED
     else:
         try:
-            _namespaces.drop_to_sandbox_user()
+            uid = _namespaces.drop_to_sandbox_user(slot)
             status["uid"] = ACTIVE
-            status["uid_gid"] = f"{_namespaces.SANDBOX_ID}:{_namespaces.SANDBOX_ID}"
+            status["uid_gid"] = f"{uid}:{uid}"
         except OSError as exc:
             status["uid"] = f"missing: {exc.strerror or exc}"
         try:

@@ -50,6 +50,11 @@ NAMESPACE_NAMES = ("ipc", "net", "pid", "mnt", "uts")
 
 #: uid and gid of every worker when the pool runs as root.
 SANDBOX_ID = 2_000_000_000
+#: As root, each live worker runs as SANDBOX_ID + its slot (uid and gid), so the kernel's
+#: per-user counts (tasks, pending signals, message queues) are per worker: one tenant
+#: cannot use up what another's worker needs. In a user namespace every worker is
+#: SANDBOX_ID inside a namespace of its own, which the kernel counts apart anyway.
+UID_SLOTS = 1 << 20
 HOSTNAME = b"sandbox"
 
 PR_SET_PDEATHSIG = 1
@@ -264,16 +269,18 @@ def _wait_and_mirror(child: int) -> None:
         os._exit(114)
 
 
-def drop_to_sandbox_user() -> str:
-    """setgroups([]), setresgid/setresuid to SANDBOX_ID (inside a user namespace the id
-    is already ours). Changing every uid away from 0 clears all capabilities."""
-    if os.getuid() != SANDBOX_ID:
+def drop_to_sandbox_user(slot: int = 0) -> int:
+    """setgroups([]), setresgid/setresuid to SANDBOX_ID + `slot` (inside a user namespace
+    the id is already SANDBOX_ID); the id now held. Changing every uid away from 0 clears
+    all capabilities."""
+    target = SANDBOX_ID + (slot % UID_SLOTS) if os.getuid() == 0 else SANDBOX_ID
+    if os.getuid() != target:
         os.setgroups([])
-        os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
-        os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
-    if os.getresuid() != (SANDBOX_ID,) * 3 or os.getresgid() != (SANDBOX_ID,) * 3:
+        os.setresgid(target, target, target)
+        os.setresuid(target, target, target)
+    if os.getresuid() != (target,) * 3 or os.getresgid() != (target,) * 3:
         raise OSError(0, "ids not changed")
     groups = os.getgroups()
-    if groups and groups != [SANDBOX_ID]:
+    if groups and groups != [target]:
         raise OSError(0, f"supplementary groups remain: {groups}")
-    return f"active: uid {SANDBOX_ID} gid {SANDBOX_ID}, no groups"
+    return target

@@ -69,7 +69,7 @@ class _State:
                 self.landlock_status = f"missing: {exc}"
 
 
-def _child(worker_fd: int, config: dict, ctl: socket.socket, state: _State) -> None:
+def _child(worker_fd: int, config: dict, ctl: socket.socket, state: _State, slot: int = 0) -> None:
     try:
         ctl.close()
         keep = sorted(fd for fd in (worker_fd, state.ruleset) if fd is not None)
@@ -94,6 +94,9 @@ def _child(worker_fd: int, config: dict, ctl: socket.socket, state: _State) -> N
                 landlock_ruleset=state.ruleset,
                 landlock_status=state.landlock_status,
                 log_refusals=state.log_refusals,
+                max_tasks=int(config.get("max_tasks", 64)),
+                pending_signals=int(config.get("pending_signals", 64)),
+                slot=slot,
             )
         )
         if layers.get("landlock") == "active":
@@ -150,6 +153,11 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
     ended: dict[int, dict] = {}
     namespaced = state.spawner.mode != "none"
     aliases: dict[int, int] = {}  # worker's host pid -> the pid we wait for
+    slots: dict[int, int] = {}  # the pid we wait for -> the worker's uid slot
+
+    def free_slot() -> int:
+        taken = set(slots.values())
+        return next(i for i in range(len(taken) + 1) if i not in taken)
 
     def reap() -> None:
         while children:
@@ -160,6 +168,7 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
             if pid == 0:
                 return
             children.discard(pid)
+            slots.pop(pid, None)
             ended[pid] = _describe(status, namespaced, usage)
             if len(ended) > 256:
                 ended.pop(next(iter(ended)))
@@ -173,6 +182,7 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
             request = json.loads(msg)
             op = request.get("op")
             if op == "spawn" and len(fds) == 1:
+                slot = free_slot()
                 try:
                     pid, pidfd = state.spawner.fork()
                 except OSError as exc:
@@ -180,9 +190,10 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
                     ctl.send(json.dumps({"error": f"could not fork a worker: {exc}"}).encode())
                     continue
                 if pid == 0:
-                    _child(fds[0], config, ctl, state)
+                    _child(fds[0], config, ctl, state, slot)
                 os.close(fds[0])
                 children.add(pid)
+                slots[pid] = slot
                 # The pool knows the worker by its own host pid; its status comes from
                 # the process we wait for (its init, under namespaces).
                 worker_pid = _pidfd_pid(pidfd) or pid
@@ -201,6 +212,7 @@ def serve(ctl: socket.socket, config: dict, state: _State) -> None:
                     try:
                         _, status, usage = os.wait4(pid, 0)
                         ended[pid] = _describe(status, namespaced, usage)
+                        slots.pop(pid, None)
                     except ChildProcessError:
                         ended[pid] = {"exit": None}
                     children.discard(pid)

@@ -24,8 +24,13 @@ class SandboxConfig:
         pre-imported in every worker before lockdown).
     static_check: run the AST check before each block (helpful errors, not the boundary).
     address_space_bytes: RLIMIT_AS per worker (1 GiB).
-    cpu_seconds: RLIMIT_CPU per worker process (a backstop; a worker serves one task,
-        so it bounds a whole task's CPU time).
+    cpu_seconds: CPU seconds a task may use over all its workers (the task's worker,
+        its replacements and its skills' workers; the parent keeps the account) and the
+        RLIMIT_CPU of each worker.
+    max_tasks: RLIMIT_NPROC per worker: threads and processes it may have at once. Each
+        worker runs as a uid of its own (root) or in a user namespace of its own, so the
+        kernel counts this, pending signals and message queues per worker.
+    pending_signals: RLIMIT_SIGPENDING per worker.
     timeout_s: wall-clock limit per execution, enforced by the parent with SIGKILL.
     api_call_budget: API calls allowed per execution; further calls raise
         ApiBudgetExceeded inside the worker.
@@ -50,6 +55,8 @@ class SandboxConfig:
     static_check: bool = True
     address_space_bytes: int = 1 << 30
     cpu_seconds: int = 60
+    max_tasks: int = 64
+    pending_signals: int = 64
     timeout_s: float = 30.0
     api_call_budget: int = 500
     api_bytes_budget: int = 16 << 20
@@ -70,6 +77,8 @@ class SandboxConfig:
         checks = {
             "address_space_bytes": (self.address_space_bytes, 64 << 20),
             "cpu_seconds": (self.cpu_seconds, 1),
+            "max_tasks": (self.max_tasks, 4),
+            "pending_signals": (self.pending_signals, 8),
             "api_call_budget": (self.api_call_budget, 0),
             "api_bytes_budget": (self.api_bytes_budget, 1024),
             "stdout_limit_bytes": (self.stdout_limit_bytes, 1),

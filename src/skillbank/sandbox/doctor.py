@@ -99,6 +99,16 @@ def _kernel_lacks(kernel: dict[str, Any], raw: dict[str, str]) -> list[str]:
     return lacks
 
 
+def _first_id(raw: dict[str, str], index: int) -> int | None:
+    """The uid (0) or gid (1) the first worker reported, when the uid layer is active."""
+    if raw.get("uid") != "active":
+        return None
+    try:
+        return int(raw.get("uid_gid", "").split(":")[index])
+    except (ValueError, IndexError):
+        return None
+
+
 def untraversable(path: str) -> str | None:
     """The first directory on the way to `path` that a user other than its owner cannot
     enter (no execute bit for others), or None."""
@@ -181,9 +191,11 @@ def sandbox_report(config: SandboxConfig | None = None) -> SandboxReport:
         },
         uid={
             "status": raw.get("uid", "missing: not reported"),
-            "uid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" else None,
-            "gid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" else None,
-            "host_uid": _namespaces.SANDBOX_ID if raw.get("uid") == "active" and raw.get("namespaces_mode") != "userns" else euid,
+            "uid": _first_id(raw, 0),
+            "gid": _first_id(raw, 1),
+            "per_worker": ("a uid of its own per worker (SANDBOX_ID + slot)" if raw.get("namespaces_mode") != "userns"
+                           else "a user namespace of its own per worker"),
+            "host_uid": _first_id(raw, 0) if raw.get("uid") == "active" and raw.get("namespaces_mode") != "userns" else euid,
             "capabilities": raw.get("capabilities", "missing: not reported"),
         },
         landlock={

@@ -151,6 +151,8 @@ class SandboxPool:
             "allowed_imports": list(self.config.allowed_imports),
             "address_space_bytes": self.config.address_space_bytes,
             "cpu_seconds": self.config.cpu_seconds,
+            "max_tasks": self.config.max_tasks,
+            "pending_signals": self.config.pending_signals,
             "open_files": self.config.open_files,
             "stdout_limit_bytes": self.config.stdout_limit_bytes,
             "layers": list(self.config.layers),
