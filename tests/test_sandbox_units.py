@@ -380,3 +380,60 @@ def test_a_thread_bomb_stops_at_the_workers_task_limit(two_workers):
         assert started < 64 and "thread" in error
         assert other.run("import threading\nt = threading.Thread(target=lambda: None)\nt.start()\nt.join()\n'ok'"
                          ).result_repr == "'ok'"
+
+
+# -- class 5: the static check refuses classes, not spellings -------------------------------------
+
+from skillbank.sandbox.static import find_problems, needs_full_check  # noqa: E402
+
+MUST_REFUSE = {
+    "computed getattr": "name = 'x'\nname = '__cl' + 'ass__'\ngetattr((), name)",
+    "getattr of a call": "def f(o, n):\n    return getattr(o, n.upper())\n",
+    "folded getattr": "getattr((), '_' + '_class__')",
+    "f-string folded getattr": "getattr((), f\"{'__'}class__\")",
+    "joined getattr": "getattr((), ''.join(['__cl', 'ass__']))",
+    "hasattr computed": "def probe(o, n):\n    return hasattr(o, n)\n",
+    "attrgetter dunder": "import operator\noperator.attrgetter('a.__class__')(1)",
+    "attrgetter computed": "from operator import attrgetter\ndef f(n):\n    return attrgetter(n)\n",
+    "methodcaller dunder": "import operator\noperator.methodcaller('__subclasses__')",
+    "format template variable": "def f(t, x):\n    return t.format(x)\n",
+    "format template built": "('{0.__cl' + 'ass__}').format(1)",
+    "format template reassigned": "t = '{}'\nt = '{0.__class__}'\nt.format(1)",
+    "str.format computed": "def f(t):\n    return str.format(t, 1)\n",
+    "format_map walk": "'{x.__class__}'.format_map({'x': 1})",
+    "Formatter": "import string\nstring.Formatter().get_field('0', [1], {})",
+    "typing.sys": "import typing\ntyping.sys",
+    "re.enum.sys": "import re\nre.enum.sys.modules",
+    "collections.abc walk": "import collections\ncollections.abc.sys",
+    "gc attribute": "import json\njson.gc",
+    "module builtins": "import functools\nfunctools.builtins",
+}
+
+MUST_PASS = {
+    "apis dynamic api": "name = 'show_profile'\ngetattr(apis.supervisor, name)()",
+    "literal format": "'{} items, {total:.2f}'.format(3, total=2.5)",
+    "template constant": "template = 'Hello {name}'\ntemplate.format(name='ava')",
+    "f-string": "x = 3\nf'{x} and {x + 1}'",
+    "getattr literal": "import datetime\ngetattr(datetime.date(2020, 1, 1), 'year')",
+    "attrgetter literal": "import operator\nsorted([{'a': 1}], key=operator.itemgetter('a'))",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUST_REFUSE))
+def test_the_static_check_refuses_each_class(case):
+    source = MUST_REFUSE[case]
+    assert find_problems(source), case
+    # The worker's pre-scan must send it to the walk (this fails if either is weakened).
+    assert needs_full_check(source, [compile(source, "<t>", "exec", dont_inherit=True)]), case
+
+
+@pytest.mark.parametrize("case", sorted(MUST_PASS))
+def test_ordinary_code_written_differently_passes(case):
+    assert find_problems(MUST_PASS[case]) == (), case
+
+
+def test_a_refused_walk_is_refused_in_a_real_worker(pool):
+    with pool.session(EchoHost(), task_id="static") as s:
+        for source in (MUST_REFUSE["computed getattr"], MUST_REFUSE["typing.sys"], MUST_REFUSE["format template built"]):
+            assert s.run(source).error_type == "StaticCheckError", source
+        assert s.run(MUST_PASS["apis dynamic api"]).error_type != "StaticCheckError"

@@ -92,6 +92,18 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 # access spelled differently.
 _ATTR_FUNCTIONS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 _FORMAT_METHODS = frozenset({"format", "format_map"})
+# Factories that read attributes by a name given as data (`attrgetter("a.__class__")`).
+_GETTER_FACTORIES = frozenset({"attrgetter", "methodcaller"})
+# Walk attributes by name inside a formatting engine (`Formatter().get_field`).
+_FORMATTER_NAMES = frozenset({"Formatter"})
+# Modules that hold the interpreter's internals, reachable as attributes of allowed
+# modules (`typing.sys`, `re.enum.sys`, `collections.abc.sys`): as attribute names they
+# are refused whatever the object, unless the module itself is an allowed import.
+MODULE_ATTRIBUTES = frozenset({
+    "sys", "os", "posix", "builtins", "importlib", "subprocess", "gc", "inspect", "ctypes", "types", "marshal",
+    "pickle", "signal", "threading", "socket", "io", "codecs", "shutil", "resource", "weakref", "code", "pdb",
+    "runpy", "site", "linecache", "traceback", "warnings", "enum", "abc", "copyreg", "atexit", "mmap", "fcntl",
+})
 
 
 class StaticCheckError(ValidationError):
@@ -131,6 +143,71 @@ def _forbidden_attribute_of(base: ast.AST, name: str) -> bool:
     return _private(name) and not (isinstance(base, ast.Name) and base.id in _OWN_NAMES)
 
 
+def _fold(node: ast.AST, known: dict[str, str] | None = None) -> str | None:
+    """The string an expression always evaluates to, when it is built from constants
+    (`"_" + "_class__"`, an f-string of constants, `"".join([...])`, a name assigned one
+    constant string once); None when it depends on run time."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and known is not None:
+        return known.get(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _fold(node.left, known), _fold(node.right, known)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue):
+                if value.format_spec is not None or value.conversion != -1:
+                    return None
+                inner = _fold(value.value, known)
+            else:
+                inner = _fold(value, known)
+            if inner is None:
+                return None
+            parts.append(inner)
+        return "".join(parts)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        sep = _fold(node.func.value, known)
+        items = [_fold(e, known) for e in node.args[0].elts]
+        if sep is None or any(i is None for i in items):
+            return None
+        return sep.join(i for i in items if i is not None)
+    return None
+
+
+def _rooted_at_apis(node: ast.AST) -> bool:
+    """`apis` or `apis.<app>`: the proxy, whose private names it hides itself."""
+    if isinstance(node, ast.Name):
+        return node.id == "apis"
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "apis"
+
+
+def _constant_strings(tree: ast.AST) -> dict[str, str]:
+    """Names assigned exactly once in `tree`, to a constant string (a template variable)."""
+    seen: dict[str, int] = {}
+    values: dict[str, str] = {}
+    for node in ast.walk(tree):
+        targets: list[ast.AST] = []
+        value: ast.AST | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = list(node.targets), node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets, value = [node.target], (node.value if isinstance(node, ast.AnnAssign) else None)
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            targets = [node.target]
+        elif isinstance(node, ast.NamedExpr):
+            targets, value = [node.target], node.value
+        for target in targets:
+            for leaf in ast.walk(target):
+                if isinstance(leaf, ast.Name):
+                    seen[leaf.id] = seen.get(leaf.id, 0) + 1
+                    if isinstance(value, ast.Constant) and isinstance(value.value, str) and target is leaf:
+                        values[leaf.id] = value.value
+    return {k: v for k, v in values.items() if seen.get(k) == 1}
+
+
 def _format_field_problem(fmt: str) -> str | None:
     """The first attribute walk in a format string's fields, e.g. '{0.__class__}'."""
     try:
@@ -154,9 +231,27 @@ def _format_field_problem(fmt: str) -> str | None:
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, allowed_imports: frozenset[str]):
+    def __init__(self, allowed_imports: frozenset[str], constants: dict[str, str] | None = None):
         self.allowed = allowed_imports
         self.errors: list[str] = []
+        self.constants = constants or {}
+
+    def _check_walk(self, node: ast.AST, what: str, text: str) -> None:
+        """A dotted attribute path given as data (getattr, attrgetter): every step public."""
+        for part in text.split("."):
+            if _forbidden_attribute(part) or _private(part) or (part in MODULE_ATTRIBUTES and part not in self.allowed):
+                self._add(node, f"{what} with attribute '{part}' is not allowed (it reaches interpreter internals)")
+                return
+
+    def _check_template(self, node: ast.AST, template: ast.AST) -> None:
+        text = _fold(template, self.constants)
+        if text is None:
+            self._add(node, "str.format() needs its template as a literal string here (format fields can walk "
+                            "attributes); write the template in the call or use an f-string")
+            return
+        bad = _format_field_problem(text)
+        if bad:
+            self._add(node, f"format field '{{{bad}}}' walks attributes and is not allowed; format plain values instead")
 
     def _add(self, node: ast.AST, message: str) -> None:
         self.errors.append(f"line {getattr(node, 'lineno', '?')}: {message}")
@@ -189,14 +284,21 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES:
+        if node.id in _FORMATTER_NAMES:
+            self._add(node, f"'{node.id}' walks attributes by name and is not available in the sandbox; use f-strings")
+        elif node.id in FORBIDDEN_NAMES:
             self._add(node, f"'{node.id}' is not available in the sandbox; write plain Python and call apis.* for I/O")
         elif _is_dunder(node.id) and node.id not in ("__name__", "__doc__"):
             self._add(node, f"the name '{node.id}' reaches interpreter internals and is not allowed")
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if _forbidden_attribute(node.attr):
+        if node.attr in MODULE_ATTRIBUTES and node.attr not in self.allowed and not _rooted_at_apis(node.value):
+            self._add(node, f"attribute '{node.attr}' names a module outside the allowlist (it leads to the "
+                            "interpreter's internals); import what you need from the allowed modules")
+        elif node.attr in _FORMATTER_NAMES:
+            self._add(node, f"'{node.attr}' walks attributes by name and is not available in the sandbox; use f-strings")
+        elif _forbidden_attribute(node.attr):
             self._add(
                 node,
                 f"access to attribute '{node.attr}' is not allowed (dunder, frame and generator internals are off limits)",
@@ -220,26 +322,33 @@ class _Checker(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Name) and func.id in _ATTR_FUNCTIONS and len(node.args) >= 2:
             name = node.args[1]
-            if isinstance(name, ast.Constant) and isinstance(name.value, str) and (_forbidden_attribute(name.value) or _private(name.value)):
-                self._add(node, f"{func.id}() with attribute '{name.value}' is not allowed (it reaches interpreter internals)")
+            text = _fold(name, self.constants)
+            if text is not None:
+                self._check_walk(node, f"{func.id}()", text)
+            elif not _rooted_at_apis(node.args[0]):
+                self._add(node, f"{func.id}() with an attribute name computed at run time is not allowed (it can "
+                                "reach internals); name the attribute, or keep the values in a dict")
+        factory = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if factory in _GETTER_FACTORIES:
+            for arg in node.args:
+                text = _fold(arg, self.constants)
+                if text is None:
+                    self._add(node, f"{factory}() with a name computed at run time is not allowed; name it literally")
+                else:
+                    self._check_walk(node, f"{factory}()", text)
         if isinstance(func, ast.Attribute) and func.attr in _FORMAT_METHODS:
             fmt = func.value
-            if isinstance(fmt, ast.Constant) and isinstance(fmt.value, str):
-                bad = _format_field_problem(fmt.value)
-                if bad:
-                    self._add(node, f"format field '{{{bad}}}' walks attributes and is not allowed; format plain values instead")
-            # str.format(template, ...) spelled through the type.
-            if isinstance(fmt, ast.Name) and fmt.id == "str" and node.args:
-                first = node.args[0]
-                if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    bad = _format_field_problem(first.value)
-                    if bad:
-                        self._add(node, f"format field '{{{bad}}}' walks attributes and is not allowed; format plain values instead")
+            if isinstance(fmt, ast.Name) and fmt.id == "str":
+                # str.format(template, ...) spelled through the type.
+                if node.args:
+                    self._check_template(node, node.args[0])
+            elif not (isinstance(fmt, ast.Name) and fmt.id not in self.constants and fmt.id in ("self", "cls")):
+                self._check_template(node, fmt)
         self.generic_visit(node)
 
 
 def check_tree(tree: ast.AST, allowed_imports: Iterable[str] = DEFAULT_ALLOWED_IMPORTS) -> tuple[str, ...]:
-    checker = _Checker(frozenset(allowed_imports))
+    checker = _Checker(frozenset(allowed_imports), _constant_strings(tree))
     checker.visit(tree)
     return tuple(checker.errors)
 
@@ -282,8 +391,12 @@ def _strings(consts: tuple) -> Iterable[str]:
 
 
 def _name_may_be_refused(name: str) -> bool:
-    # Superset of what visit_Name, visit_Attribute and visit_ImportFrom refuse.
-    return name.startswith("_") or name in FORBIDDEN_NAMES or name in FORBIDDEN_ATTRIBUTES
+    # Superset of what visit_Name, visit_Attribute, visit_Call and visit_ImportFrom refuse
+    # by a name: every getattr()-style call, getter factory and format call goes to the
+    # walk (its argument may be computed), as does every module-named attribute.
+    return (name.startswith("_") or name in FORBIDDEN_NAMES or name in FORBIDDEN_ATTRIBUTES
+            or name in _ATTR_FUNCTIONS or name in _GETTER_FACTORIES or name in _FORMAT_METHODS
+            or name in _FORMATTER_NAMES or name in MODULE_ATTRIBUTES)
 
 
 def _string_may_be_refused(text: str) -> bool:
@@ -298,7 +411,7 @@ def needs_full_check(source: str, codes: Iterable[types.CodeType]) -> bool:
     that contains the walk's: imports need the word 'import'; names and attributes land
     in co_names/co_varnames (any name starting with '_' counts); attribute names given
     as constants (getattr(), class patterns) land in co_consts, inside tuples too;
-    format templates need a format method and a '{'. Code that never runs (an
+    getattr()-style calls, getter factories and format calls always go to the walk. Code that never runs (an
     unevaluated annotation, a branch the compiler drops) leaves no trace and needs none.
     """
     if "import" in source:
@@ -313,7 +426,5 @@ def needs_full_check(source: str, codes: Iterable[types.CodeType]) -> bool:
             names.update(code.co_freevars)
             strings.extend(_strings(code.co_consts))
     if any(_name_may_be_refused(name) for name in names):
-        return True
-    if names & _FORMAT_METHODS and any("{" in s for s in strings):
         return True
     return any(_string_may_be_refused(s) for s in strings)
