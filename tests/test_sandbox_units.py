@@ -322,7 +322,7 @@ def test_the_cpu_budget_is_the_tasks_not_each_workers():
         with SandboxPool(SandboxConfig(workers=1, timeout_s=20, cpu_seconds=2, static_check=False)) as p:
             with p.session(EchoHost(), task_id="cpu") as s:
                 first = s.run("while True:\n    pass")
-                assert first.killed == "timeout" and "CPU-seconds limit" in first.error_message
+                assert first.killed == "timeout" and "CPU-seconds limit" in first.error_message, (first.error_message, first.extra)
                 assert first.extra["exit_status"]["cpu_s"] >= 1.7
                 assert s.cpu_seconds >= 1.7
                 second = s.run("1 + 1")

@@ -102,7 +102,7 @@ _FORMATTER_NAMES = frozenset({"Formatter"})
 MODULE_ATTRIBUTES = frozenset({
     "sys", "os", "posix", "builtins", "importlib", "subprocess", "gc", "inspect", "ctypes", "types", "marshal",
     "pickle", "signal", "threading", "socket", "io", "codecs", "shutil", "resource", "weakref", "code", "pdb",
-    "runpy", "site", "linecache", "traceback", "warnings", "enum", "abc", "copyreg", "atexit", "mmap", "fcntl",
+    "runpy", "site", "linecache", "traceback", "warnings", "copyreg", "atexit", "mmap", "fcntl",
 })
 
 
@@ -281,6 +281,8 @@ class _Checker(ast.NodeVisitor):
         for alias in node.names:
             if alias.name.startswith("_"):
                 self._add(node, f"importing the private name '{alias.name}' is not allowed; use the module's public API")
+            elif alias.name in MODULE_ATTRIBUTES and alias.name not in self.allowed:
+                self._add(node, f"importing '{alias.name}' from '{node.module}' reaches a module outside the allowlist")
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
