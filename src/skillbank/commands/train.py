@@ -125,4 +125,4 @@ def sage(
               "metrics": [dataclasses.asdict(m) for m in metrics],
               "adapter": f"{config.out_dir}/adapter", "curves": f"{config.out_dir}/curves.png"}
     emit(result, as_json, lambda r: console.print(
-        f"trained {r['steps']} steps; adapter {r['adapter']}; curves {r["curves"]}", markup=False, highlight=False))
+        f"trained {r['steps']} steps; adapter {r['adapter']}; curves {r['curves']}", markup=False, highlight=False))
