@@ -199,7 +199,6 @@ def test_the_local_policy_returns_what_it_sampled() -> None:
     every sampled id (those after the reply's stop too) and their log-probs, which a
     teacher-forced pass over exactly those ids gives back, for each decoding path."""
     from _sft_util import tiny_pair
-
     from skillbank.llm.local import LocalPolicy
     from skillbank.llm.local_config import LocalConfig
     from skillbank.llm.transformers_backend import TransformersBackend
