@@ -10,7 +10,14 @@ import pytest
 
 from skillbank.llm.base import Completion, EpisodeInfo, Message
 from skillbank.llm.expert import ExpertPolicy
-from skillbank.rl.chains import Chain, RolloutConfig, SequentialRollout, does_real_work, make_chains
+from skillbank.rl.chains import (
+    Chain,
+    RolloutConfig,
+    SequentialRollout,
+    does_real_work,
+    make_chains,
+    skills_used_from,
+)
 from skillbank.sandbox import SandboxConfig, SandboxPool
 from skillbank.worlds.apps import AppsWorld
 
@@ -140,8 +147,61 @@ def test_a_flagged_skill_earns_nothing_and_is_not_carried(world, pool) -> None:
     original = expert.start_episode
     expert.start_episode = lambda info: (seen.append(info.skill_names), original(info))[1]  # type: ignore[method-assign]
     r = roll.play_one(chain, expert, 0)
+    assert r.tasks[0].episode.saved, "task 1 saved its skill (and the gate flagged it)"
     assert seen[1] == (), "the flagged skill was not offered to task 2"
+    assert r.tasks[1].used_from == frozenset()
     assert r.rewards == (1.0, 1.0)
+    # the same rollout without the gate earns the bonus: the gate is what withheld it
+    open_roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=1), flagged=lambda sv: False)
+    assert open_roll.play_one(chain, ExpertPolicy(world), 0).rewards == (2.0, 2.0)
+
+
+# -- what counts as used, on hand-built episodes ------------------------------------------
+
+
+def _version(name: str, source: str, vid: str = "v1"):
+    from skillbank.store.base import Provenance, StoredVersion, VersionStatus
+
+    return StoredVersion(vid, "default", name, 1, "h", source, None, f"def {name}()", None, VersionStatus.CANDIDATE,
+                         Provenance(), None)
+
+
+def _used_episode(*, ok: bool | None = True, api_calls=({"app": "wallet", "api": "show_balance", "ok": True},),
+                  version_id: str | None = "v1"):
+    """Task 2's episode: one turn that called `balance` from the library."""
+    from skillbank.agent.operations import Operation, OperationKind
+    from skillbank.agent.trace import EpisodeTrace, TurnTrace
+
+    op = Operation(OperationKind.USE, "balance", 0, ok=ok, version_id=version_id)
+    turn = TurnTrace(0, 1, 1, 1, "reply", "print(balance(t))", ok, "", None, tuple(api_calls), (op,), 0.0, 0.0)
+    return EpisodeTrace("e", "r", "t2", "s", 1, "", (), ("balance",), (), (turn,), "completed", "success", (), 1, 1, 0.0)
+
+
+REAL = "def balance(t):\n    return apis.wallet.show_balance(access_token=t)\n"
+
+
+def test_a_real_use_of_an_earlier_tasks_skill_counts() -> None:
+    assert skills_used_from(_used_episode(), [{"balance": _version("balance", REAL)}]) == frozenset({0})
+
+
+def test_a_failed_call_earns_no_bonus() -> None:
+    """The skill's call raised (op.ok False) or its outcome is unknown (None): not used."""
+    saved = [{"balance": _version("balance", REAL)}]
+    assert skills_used_from(_used_episode(ok=False), saved) == frozenset()
+    assert skills_used_from(_used_episode(ok=None), saved) == frozenset()
+
+
+def test_a_block_without_api_calls_earns_no_bonus() -> None:
+    saved = [{"balance": _version("balance", REAL)}]
+    assert skills_used_from(_used_episode(api_calls=()), saved) == frozenset()
+
+
+def test_only_the_version_the_earlier_task_saved_counts() -> None:
+    saved = [{"balance": _version("balance", REAL, vid="v1")}]
+    assert skills_used_from(_used_episode(version_id="v2"), saved) == frozenset()
+    assert skills_used_from(_used_episode(), [{}, {"balance": _version("balance", REAL)}]) == frozenset({1})
+    lazy = [{"balance": _version("balance", "def balance(t):\n    return 42\n")}]
+    assert skills_used_from(_used_episode(), lazy) == frozenset()
 
 
 def test_does_real_work() -> None:

@@ -20,9 +20,11 @@ from skillbank.train.sft_data import (
     SftRecord,
     build_sft_records,
     parse_seeds,
+    percentile,
     read_sft,
     record_turns,
     render_record,
+    reply_limits,
     write_sft,
 )
 from skillbank.train.sft_tokens import IGNORE_INDEX, encode_messages
@@ -169,3 +171,35 @@ def test_cli_writes_records_and_report(tmp_path, capsys):
     assert json.loads((tmp_path / "report.json").read_text())["records"] == 5
     assert main(["data", "sft", "--split", "dev", "--out", str(tmp_path)]) != 0
     assert isinstance(Message("user", "x"), Message)
+
+
+def test_reply_limits_are_percentiles_of_the_records():
+    def record(*replies):
+        messages = [Message("system", "s"), Message("user", "u")]
+        for reply in replies:
+            messages += [Message("assistant", reply), Message("user", "obs")]
+        return SftRecord("i", 0, "train", "skills", "t", "s", 0, (), tuple(messages[:-1]))
+
+    # 149 records of two replies of i characters (i = 1..149) and one of five 1-character replies
+    records = [record("x" * i, "x" * i) for i in range(1, 150)] + [record(*["y"] * 5)]
+    # 303 replies: the 300th smallest is 148; 150 records: the 149th smallest has 2 replies
+    assert reply_limits(records, len) == {"reply_tokens": 148, "turns": 2}
+    assert reply_limits(records, len, q=1.0) == {"reply_tokens": 149, "turns": 5}
+    assert percentile([3, 1, 2], 0.5) == 2 and percentile([7], 0.99) == 7
+    with pytest.raises(ValidationError, match="no values"):
+        percentile([], 0.99)
+
+
+@pytest.mark.slow
+def test_rl_defaults_cover_the_sft_replies():
+    """SAGE's RL budgets are at least the 99th percentile of the expert's SFT replies
+    (Gemma 3's tokens per reply, replies per task) over the training data's seeds 0-9,
+    the figures `skillbank.rl.trainer` documents."""
+    from skillbank.rl.trainer import SageConfig
+
+    records, _ = build_sft_records("train", range(10))
+    tokenizer = _real_tokenizer()
+    limits = reply_limits(records, lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    assert limits == {"reply_tokens": 783, "turns": 2}
+    defaults = SageConfig()
+    assert defaults.max_new_tokens >= limits["reply_tokens"] and defaults.max_turns >= limits["turns"]

@@ -56,9 +56,19 @@ def sft(
     emit(dataclasses.asdict(result), as_json, _render)
 
 
-@app.command("sage")
+SAGE_HELP = (
+    "GRPO over chains of similar tasks with the skill-integrated reward (SAGE), on the local model. "
+    "The loss runs on exactly the token ids the policy sampled, with their sampling log-probs as the old "
+    "policy (updates_per_batch updates per batch, clipped). out_dir gets metrics.jsonl (per step: reward by "
+    "component, success, skills used per chain, approx KL, clip fraction, grad norm, entropy, truncation rate), "
+    "curves.png, checkpoint/ and adapter/. The run stops with an error when more than max_truncation (default "
+    "10%) of its replies hit max_new_tokens."
+)
+
+
+@app.command("sage", help=SAGE_HELP)
 def sage(
-    config_path: Annotated[str, typer.Option("--config", help="A TOML file of SageConfig keys (top level or [sage]).")],
+    config_path: Annotated[str, typer.Option("--config", help="A TOML file of SageConfig keys (top level or a sage table).")],
     steps: Annotated[int | None, typer.Option("--steps", help="Override the config's steps.")] = None,
     out_dir: Annotated[str | None, typer.Option("--out-dir", help="Override the config's out_dir.")] = None,
     reward: Annotated[str | None, typer.Option("--reward", help="skill_integrated, outcome_only or chain_based.")] = None,
@@ -67,7 +77,6 @@ def sage(
     actors: Annotated[int, typer.Option("--actors", help="Ray rollout actors.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
-    """GRPO over chains of similar tasks with the skill-integrated reward (SAGE), on the local model."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from skillbank.rl.chains import make_chains
@@ -113,7 +122,9 @@ def sage(
 
             def on_step(m: Any) -> None:
                 progress.update(bar, completed=m.step,
-                                last=f"reward {m.reward:+.2f} · rollouts {m.rollout_s:.0f}s · update {m.update_s:.0f}s")
+                                last=f"reward {m.reward:+.2f} · success {m.success:.0%} · kl {m.approx_kl:.4f} · "
+                                     f"clip {m.clip_fraction:.0%} · cut {m.truncation_rate:.0%} · "
+                                     f"rollouts {m.rollout_s:.0f}s · update {m.update_s:.0f}s")
 
             metrics = trainer.train(resume=resume, on_step=on_step)
     finally:

@@ -184,25 +184,29 @@ class ModelRunner:
         """`pick`'s tokens (the same draw) and each one's log-probability under the
         distribution it was drawn from: ``log_softmax(logits / temperature)`` at the
         token, of ``logits`` itself when greedy; over the cut head's tokens when the head
-        is cut (see `cut_head`). One log-sum-exp per row on top of the draw."""
+        is cut (see `cut_head`). Sampling reads it off the draw's probabilities; greedy
+        decoding pays one log-sum-exp per row."""
         torch = self.torch
-        index, scaled = self._choose(logits, temperature, generators)
-        logprobs = scaled.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+        index, probs = self._choose(logits, temperature, generators)
+        if probs is not None:  # sampled: the draw's own probabilities, no further pass over the head
+            logprobs = torch.log(probs.gather(-1, index.unsqueeze(-1)).squeeze(-1))
+        else:  # greedy: one log-sum-exp over the head (a cut head by default: a few thousand rows)
+            logprobs = logits.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         return (index if self._allowed is None else self._allowed[index]), logprobs
 
     def _choose(self, logits: Any, temperature: float, generators: Sequence[Any] | None) -> tuple[Any, Any]:
-        """(index into the logits' last dimension per row, the logits it was drawn from)."""
+        """(index into the logits' last dimension per row, the probabilities it was drawn
+        from, or None when greedy)."""
         torch = self.torch
         if temperature > 0:
-            scaled = logits / temperature
-            probs = torch.softmax(scaled, dim=-1)
+            probs = torch.softmax(logits / temperature, dim=-1)
             if generators is None:
                 index = torch.multinomial(probs, 1).squeeze(-1)
             else:
                 index = torch.cat([torch.multinomial(probs[i : i + 1], 1, generator=g).view(1)
                                    for i, g in enumerate(generators)])
-            return index, scaled
-        return logits.argmax(dim=-1), logits
+            return index, probs
+        return logits.argmax(dim=-1), None
 
     # -- the output head ----------------------------------------------------------------
 
