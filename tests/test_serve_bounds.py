@@ -510,3 +510,23 @@ def test_a_version_2_library_migrates_to_the_refused_request_log(backend, tmp_pa
         store.record_access_denials([("1.2.3.4", 401, 2, *(2 * [store.get_version("total").created_at]))], [])
         assert store.access_denials()["clients"][0]["count"] == 2
         assert store.get_version("total").status is VersionStatus.CANDIDATE
+
+
+# -- 6. bench serve ------------------------------------------------------------------------------
+
+
+def test_bench_serve_on_sqlite_and_postgres_has_no_errors(postgres_url, tmp_path, capsys) -> None:
+    from skillbank.cli import main
+
+    assert main(["bench", "serve", "--clients", "3", "--duration", "1.5", "--skills", "5", "--client-processes", "1",
+                 "--library", str(tmp_path / "bench.db"), "--library", postgres_url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["backend"] for r in out["results"]] == ["sqlite", "postgresql"]
+    for r in out["results"]:
+        assert r["errors"] == 0, r["error_examples"]
+        assert r["requests"] > 0 and r["throughput_rps"] > 0 and r["latency"]["p99_ms"] >= r["latency"]["p50_ms"] > 0
+        assert set(r["by_op"]) == {"retrieve", "record_call", "save", "read_events", "get_alias"}
+        assert r["bottleneck"]
+    assert out["results"][1]["library"].startswith("postgresql://")
+    assert out["machine"]["cpus"] and out["machine"]["load_avg_1_5_15"]
+    assert main(["bench", "serve", "--library", str(tmp_path / "bench.db"), "--duration", "1"]) == 1  # not empty
