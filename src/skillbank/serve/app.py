@@ -387,11 +387,13 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type="redteamed", limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
-    def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
-        """Each skill with an active canary: both versions and their calls since it started."""
+    def canaries(ns: str, _: Reader, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                 offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> list[dict[str, Any]]:
+        """Each skill with an active canary: both versions and their calls since it
+        started (`offset`/`limit` page the skills)."""
         gov = _gov(ns)
         out = []
-        for a in store.list_aliases(namespace=ns):
+        for a in [a for a in store.list_aliases(namespace=ns) if a.alias == "canary"][offset:offset + limit]:
             if a.alias != "canary":
                 continue
             stats = gov.canary_stats(a.name)

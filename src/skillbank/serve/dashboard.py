@@ -265,8 +265,8 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
                     extra_sections=_governance_sections(store, ns, name, ids))
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
-    def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)],
-                csrf: Annotated[str, Form(max_length=100)], generation: Annotated[str, Form(max_length=40)] = "") -> Response:
+    def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)] = "",
+                csrf: Annotated[str, Form(max_length=100)] = "", generation: Annotated[str, Form(max_length=40)] = "") -> Response:
         s = session(request)
         if s is None:
             return to_login()
