@@ -51,7 +51,6 @@ MAX_API_PAYLOAD_BYTES = 256 * 1024
 MAX_EVENTS_REPLY_BYTES = 8 * 1024 * 1024
 _EVENTS_PAGE = 500
 Int32 = Annotated[int, Field(ge=0, le=limits.MAX_INT32)]
-Int64 = Annotated[int, Field(ge=0, le=limits.MAX_INT64)]
 # Changes only an admin may make: what governance decides.
 ADMIN_ALIASES = frozenset({"promoted", "canary"})
 ADMIN_STATUSES = frozenset({VersionStatus.PROMOTED, VersionStatus.CANARY, VersionStatus.QUARANTINED, VersionStatus.RETIRED})
