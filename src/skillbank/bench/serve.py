@@ -226,13 +226,13 @@ def _bottleneck(r: dict[str, Any], host: dict[str, Any]) -> str:
     writes, reads = r["by_kind"]["writes"]["p50_ms"] or 0.0, r["by_kind"]["reads"]["p50_ms"] or 0.0
     load, cpus = (host.get("load_avg_1_5_15") or [0.0])[0], host.get("cpus") or 1
     used = (server or 0.0) + clients
+    if server is not None and server >= 0.85:
+        return (f"the server process's CPU: it used {server:.2f} cores, and one Python process serves every request "
+                "(one event loop, sync routes on its thread pool, one GIL); more clients only queue")
     if load >= 0.9 * cpus and used < 0.9 * cpus:
         return (f"the machine: its load was {load} on {cpus} CPUs before the bench started, so the server "
                 f"({server} cores) and the clients ({clients} cores) waited for CPUs others held; "
                 "rerun on a quiet machine for the server's own limit")
-    if server is not None and server >= 0.85:
-        return (f"the server process's CPU: it used {server:.2f} cores, and one Python process serves every request "
-                "(one event loop, sync routes on its thread pool, one GIL); more clients only queue")
     if clients >= 0.85 * procs:
         return f"the load generator: the client processes used {clients:.2f} of {procs} cores"
     if reads and writes > 3 * reads:
