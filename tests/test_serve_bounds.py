@@ -510,3 +510,63 @@ def test_a_version_2_library_migrates_to_the_refused_request_log(backend, tmp_pa
         store.record_access_denials([("1.2.3.4", 401, 2, *(2 * [store.get_version("total").created_at]))], [])
         assert store.access_denials()["clients"][0]["count"] == 2
         assert store.get_version("total").status is VersionStatus.CANDIDATE
+
+
+# -- 6. bench serve ------------------------------------------------------------------------------
+
+
+def test_bench_serve_on_sqlite_and_postgres_has_no_errors(postgres_url, tmp_path, capsys) -> None:
+    from skillbank.cli import main
+
+    assert main(["bench", "serve", "--clients", "3", "--duration", "1.5", "--skills", "5", "--client-processes", "1",
+                 "--library", str(tmp_path / "bench.db"), "--library", postgres_url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["backend"] for r in out["results"]] == ["sqlite", "postgresql"]
+    for r in out["results"]:
+        assert r["errors"] == 0, r["error_examples"]
+        assert r["requests"] > 0 and r["throughput_rps"] > 0 and r["latency"]["p99_ms"] >= r["latency"]["p50_ms"] > 0
+        assert set(r["by_op"]) == {"retrieve", "record_call", "save", "read_events", "get_alias"}
+        assert r["bottleneck"]
+    assert out["results"][1]["library"].startswith("postgresql://")
+    assert out["machine"]["cpus"] and out["machine"]["load_avg_1_5_15"]
+    assert main(["bench", "serve", "--library", str(tmp_path / "bench.db"), "--duration", "1"]) == 1  # not empty
+
+
+def test_skillbank_serve_writes_its_access_log_and_flushes_refusals_on_stop(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from http_server import free_port
+
+    db, log = tmp_path / "served.db", tmp_path / "access.log"
+    with open_store(db) as store:
+        secret, tok = TokenRegistry(store).create("default", "read")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "skillbank.cli", "serve", "--library", str(db), "--port", str(port),
+                             "--runs-dir", str(tmp_path / "runs"), "--access-log", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/whoami", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/whoami", headers=_h(secret)).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/namespaces/x/skills", headers=_h(secret)).status_code == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert f"GET /api/v1/whoami 200 token={tok.id} client=127.0.0.1" in text
+    assert f"GET /api/v1/namespaces/x/skills 403 token={tok.id}" in text and secret not in text
+    with open_store(db) as store:  # the refusals pending in memory were written when the server stopped
+        counts = {(r["client"], r["status"]): r["count"] for r in store.access_denials()["clients"]}
+    assert counts == {("127.0.0.1", 401): 1, ("127.0.0.1", 403): 1}

@@ -14,6 +14,7 @@ from skillbank.bench import governance as _governance
 from skillbank.bench import llm as _llm
 from skillbank.bench import retrieval as _retrieval
 from skillbank.bench import sandbox as _sandbox
+from skillbank.bench import serve as _serve
 from skillbank.bench import store as _store
 from skillbank.bench import world as _world
 
@@ -25,4 +26,6 @@ app.command("agent", help="Per-task retrieval overhead of a run at 1k/10k/100k v
 app.command("retrieval", help="Top-k retrieval latency over 1k/10k/100k skills per mode.")(_retrieval.command)
 app.command("canary", help="Canary rule: false-rollback rate (as-good canaries) and calls to rollback (worse ones).")(_canary.command)
 app.command("governance", help="Governance off / trust / on over two train runs with injected faults.")(_governance.command)
+app.command("serve", help="`skillbank serve` under N concurrent loopback clients: req/s, p50/p99, errors, bottleneck.")(
+    _serve.command)
 app.command("llm", help="Local model prefill/generation tokens per second, batch 1/4/8, base and adapter.")(_llm.command)

@@ -58,7 +58,6 @@ MAX_API_PAYLOAD_BYTES = 256 * 1024
 MAX_EVENTS_REPLY_BYTES = 8 * 1024 * 1024
 _EVENTS_PAGE = 500
 Int32 = Annotated[int, Field(ge=0, le=limits.MAX_INT32)]
-Int64 = Annotated[int, Field(ge=0, le=limits.MAX_INT64)]
 # Aliases only governance moves (admins through its endpoints, never the raw alias route),
 # compared case-insensitively.
 GOVERNED_ALIASES = frozenset({"promoted", "canary"})
@@ -398,11 +397,13 @@ def create_app(store: Any, *, runs_dir: str | Path | None = None, tokens: TokenR
         return [wire.event_to_json(e) for e in store.events(namespace=ns, name=name, type=EventType.REDTEAMED.value, limit=limit)]
 
     @app.get("/api/v1/namespaces/{ns}/canaries", tags=["governance"])
-    def canaries(ns: str, _: Reader) -> list[dict[str, Any]]:
-        """Each skill with an active canary: both versions and their calls since it started."""
+    def canaries(ns: str, _: Reader, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                 offset: Annotated[int, Query(ge=0, le=limits.MAX_INT32)] = 0) -> list[dict[str, Any]]:
+        """Each skill with an active canary: both versions and their calls since it
+        started (`offset`/`limit` page the skills)."""
         gov = _gov(ns)
         out = []
-        for a in store.list_aliases(namespace=ns):
+        for a in [a for a in store.list_aliases(namespace=ns) if a.alias == "canary"][offset:offset + limit]:
             if a.alias != "canary":
                 continue
             stats = gov.canary_stats(a.name)

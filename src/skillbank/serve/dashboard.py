@@ -237,8 +237,8 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
                     **skill_page(store, ns, name, versions, show_all_events=request.query_params.get("events") == "all"))
 
     @app.post("/skills/{name}/promote", include_in_schema=False)
-    def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)],
-                csrf: Annotated[str, Form(max_length=100)], generation: Annotated[str, Form(max_length=40)] = "",
+    def promote(request: Request, name: str, version: Annotated[str, Form(max_length=40)] = "",
+                csrf: Annotated[str, Form(max_length=100)] = "", generation: Annotated[str, Form(max_length=40)] = "",
                 reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
         s = session(request)
         if s is None:

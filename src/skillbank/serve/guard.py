@@ -180,15 +180,20 @@ class ServeGuard:
                 if not st["started"]:
                     await refuse(413, "too_large", too_large)
         finally:
-            state = scope.get("state") or {}
-            token = state.get("token")
-            client = scope.get("client") or ("-", 0)
-            ACCESS_LOG.info(
-                "%s %s %d token=%s client=%s %.1fms", printable(str(scope.get("method", "-")), 10),
-                printable(str(scope.get("path", "")), _MAX_PATH), st["status"],
-                getattr(token, "id", None) or "-", printable(str(client[0]), _MAX_CLIENT),
-                (time.perf_counter() - started) * 1000,
-            )
+            if ACCESS_LOG.isEnabledFor(logging.INFO):
+                _log_access(scope, st["status"], started)
+
+
+def _log_access(scope: Scope, status: Any, started: float) -> None:
+    """One line: method, path, status, the token's id (never the token), client, time."""
+    token = (scope.get("state") or {}).get("token")
+    client = scope.get("client") or ("-", 0)
+    ACCESS_LOG.info(
+        "%s %s %d token=%s client=%s %.1fms", printable(str(scope.get("method", "-")), 10),
+        printable(str(scope.get("path", "")), _MAX_PATH), status,
+        getattr(token, "id", None) or "-", printable(str(client[0]), _MAX_CLIENT),
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 class _BodyTooLarge(Exception):

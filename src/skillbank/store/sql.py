@@ -32,6 +32,7 @@ import enum
 import json
 import re
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -179,6 +180,13 @@ class SqlLibraryStore:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._writer = self.engine
         self._namespaces_seen: set[str] = set()
+        # SQLite: this process's writers queue here, on a lock that wakes the next one at
+        # once and in order, instead of on SQLite's busy handler, which sleeps in growing
+        # steps (up to 100 ms) and lets a writer lose again and again: 8 threads recording
+        # calls had a p99 of 245-358 ms and a worst case of 2.5-3 s without it, 66-96 ms and
+        # 120-140 ms with it, at the same throughput (issue 27; a served library's writers
+        # are threads of one process). Other processes still meet the busy handler.
+        self._write_lock = threading.RLock() if self._sqlite else None
         with self._write() as conn:
             t.migrate(conn)
             self._ensure_namespace(conn, DEFAULT_NAMESPACE)
@@ -188,6 +196,15 @@ class SqlLibraryStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        if self._write_lock is not None:
+            with self._write_lock, self._write_unlocked() as conn:
+                yield conn
+        else:
+            with self._write_unlocked() as conn:
+                yield conn
+
+    @contextmanager
+    def _write_unlocked(self) -> Iterator[Connection]:
         try:
             with self._writer.begin() as conn:
                 if not self._sqlite:
