@@ -14,7 +14,6 @@ from skillbank.rl.chains import (
     Chain,
     RolloutConfig,
     SequentialRollout,
-    does_real_work,
     make_chains,
     skills_used_from,
 )
@@ -166,50 +165,98 @@ def _version(name: str, source: str, vid: str = "v1"):
                          Provenance(), None)
 
 
-def _used_episode(*, ok: bool | None = True, api_calls=({"app": "wallet", "api": "show_balance", "ok": True},),
-                  version_id: str | None = "v1"):
-    """Task 2's episode: one turn that called `balance` from the library."""
-    from skillbank.agent.operations import Operation, OperationKind
+WORK_CALL = {"app": "wallet", "api": "show_balance", "ok": True, "skill": "balance"}
+
+
+def _used_episode(*, ok: bool = True, own_calls=(WORK_CALL,), ref: str = "balance@1", api_failed: int = 0):
+    """Task 2's episode: one turn that called `balance` from the library, with the
+    sandbox parent's records of that call and of the API calls its worker made."""
     from skillbank.agent.trace import EpisodeTrace, TurnTrace
 
-    op = Operation(OperationKind.USE, "balance", 0, ok=ok, version_id=version_id)
-    turn = TurnTrace(0, 1, 1, 1, "reply", "print(balance(t))", ok, "", None, tuple(api_calls), (op,), 0.0, 0.0)
+    record = {"name": "balance", "ref": ref, "caller": None, "ok": ok, "api_calls": len(own_calls),
+              "api_failed": api_failed}
+    calls = (*own_calls, {"app": "supervisor", "api": "complete_task", "ok": True, "skill": None})
+    turn = TurnTrace(0, 1, 1, 1, "reply", "print(balance(t))", True, "", None, calls, (), 0.0, 0.0,
+                     skill_calls=(record,))
     return EpisodeTrace("e", "r", "t2", "s", 1, "", (), ("balance",), (), (turn,), "completed", "success", (), 1, 1, 0.0)
 
 
 REAL = "def balance(t):\n    return apis.wallet.show_balance(access_token=t)\n"
 
 
+def _saved(ref_number: int = 1):
+    version = _version("balance", REAL)
+    from dataclasses import replace
+
+    return [{"balance": replace(version, version=ref_number)}]
+
+
 def test_a_real_use_of_an_earlier_tasks_skill_counts() -> None:
-    assert skills_used_from(_used_episode(), [{"balance": _version("balance", REAL)}]) == frozenset({0})
+    assert skills_used_from(_used_episode(), _saved()) == frozenset({0})
+    assert skills_used_from(_used_episode(), [{}, _saved()[0]]) == frozenset({1})
 
 
 def test_a_failed_call_earns_no_bonus() -> None:
-    """The skill's call raised (op.ok False) or its outcome is unknown (None): not used."""
-    saved = [{"balance": _version("balance", REAL)}]
-    assert skills_used_from(_used_episode(ok=False), saved) == frozenset()
-    assert skills_used_from(_used_episode(ok=None), saved) == frozenset()
+    """The skill raised (caught or not), or one of its own API calls failed."""
+    assert skills_used_from(_used_episode(ok=False), _saved()) == frozenset()
+    failed_call = {**WORK_CALL, "ok": False}
+    assert skills_used_from(_used_episode(own_calls=(failed_call, WORK_CALL), api_failed=1), _saved()) == frozenset()
 
 
-def test_a_block_without_api_calls_earns_no_bonus() -> None:
-    saved = [{"balance": _version("balance", REAL)}]
-    assert skills_used_from(_used_episode(api_calls=()), saved) == frozenset()
+def test_a_skill_without_api_calls_of_its_own_earns_no_bonus() -> None:
+    # The block's own API calls (skill None) do not count for the skill.
+    assert skills_used_from(_used_episode(own_calls=()), _saved()) == frozenset()
+    not_work = {"app": "supervisor", "api": "show_profile", "ok": True, "skill": "balance"}
+    assert skills_used_from(_used_episode(own_calls=(not_work,)), _saved()) == frozenset()
+    inline = {**WORK_CALL, "skill": None}
+    assert skills_used_from(_used_episode(own_calls=(inline,)), _saved()) == frozenset()
 
 
 def test_only_the_version_the_earlier_task_saved_counts() -> None:
-    saved = [{"balance": _version("balance", REAL, vid="v1")}]
-    assert skills_used_from(_used_episode(version_id="v2"), saved) == frozenset()
-    assert skills_used_from(_used_episode(), [{}, {"balance": _version("balance", REAL)}]) == frozenset({1})
-    lazy = [{"balance": _version("balance", "def balance(t):\n    return 42\n")}]
-    assert skills_used_from(_used_episode(), lazy) == frozenset()
+    assert skills_used_from(_used_episode(ref="balance@2"), _saved(1)) == frozenset()
+    assert skills_used_from(_used_episode(ref="balance@2"), _saved(2)) == frozenset({0})
 
 
-def test_does_real_work() -> None:
-    assert does_real_work("def f(t):\n    return apis.wallet.show_balance(access_token=t)\n")
-    assert not does_real_work("def f():\n    return 42\n")
-    assert not does_real_work("def f():\n    return apis.supervisor.show_profile()\n")
-    assert not does_real_work("def f():\n    return apis.api_docs.show_api_descriptions(app_name='mail')\n")
-    assert not does_real_work("def f(:\n")
+def test_a_failed_task_earns_no_bonus_and_the_counterfactual_decides() -> None:
+    assert skills_used_from(_used_episode(), _saved(), task_passed=False) == frozenset()
+    still_passes = lambda episode, name: True  # noqa: E731 - the task passes without the skill
+    fails_without = lambda episode, name: False  # noqa: E731
+    assert skills_used_from(_used_episode(), _saved(), replay=still_passes) == frozenset()
+    assert skills_used_from(_used_episode(), _saved(), replay=fails_without) == frozenset({0})
+
+
+# -- farmers, end to end: task 2 does the work inline and calls task 1's skill for show ----------
+
+FARMERS = {
+    "api call in dead code": "def helper():\n    if len('x') > 5:\n        apis.wallet.show_balance(access_token='x')\n    return 1\n",
+    "irrelevant call, error swallowed": (
+        "def helper():\n    try:\n        apis.wallet.show_balance(access_token='not-a-token')\n"
+        "    except Exception:\n        pass\n    return 1\n"),
+    "login whose result is ignored": (
+        "def helper():\n    profile = apis.supervisor.show_profile()\n"
+        "    passwords = {a['account_name']: a['password'] for a in apis.supervisor.show_account_passwords()}\n"
+        "    apis.wallet.login(username=profile['email'], password=passwords['wallet'])\n    return 1\n"),
+    "skill that raises, caught by the caller": "def helper():\n    raise ValueError('nothing to do')\n",
+    "send_money in dead code": (
+        "def helper():\n    if len('x') > 5:\n        apis.wallet.send_money(access_token='x', receiver_email='a@b.c', "
+        "amount_cents=1)\n    return 1\n"),
+}
+
+
+@pytest.mark.parametrize("farmer", sorted(FARMERS))
+def test_farmers_earn_no_bonus(world, pool, farmer) -> None:
+    chain = _expert_chain(world)
+    expert_t2 = world.expert_solution(chain.task_ids[1])
+    define = FARMERS[farmer] + "\ntry:\n    helper()\nexcept Exception:\n    pass\napis.supervisor.complete_task(status='success')"
+    inline = "\n\n".join(src.strip() for src in expert_t2.skill_sources)
+    t2 = inline + "\n\ntry:\n    helper()\nexcept Exception:\n    pass\n" + expert_t2.call_block
+    policy = Scripted({0: [f"```python\n{define}\n```"], 1: [f"```python\n{t2}\n```"]})
+    roll = SequentialRollout(world, _sessions(pool), RolloutConfig(group_size=1), flagged=lambda sv: False)
+    r = roll.play_one(chain, policy, 0)
+    assert r.tasks[0].episode.saved == ("helper@1",), r.tasks[0].episode.turns[-1].observation
+    assert r.tasks[1].r == 1.0, "task 2 did the work itself"
+    assert any(c["name"] == "helper" for t in r.tasks[1].episode.turns for c in t.skill_calls), "helper was called"
+    assert r.tasks[1].used_from == frozenset() and r.rewards[1] == 1.0
 
 
 def test_the_default_safety_gate_is_governances_red_team_scan() -> None:

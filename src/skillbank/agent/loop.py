@@ -193,7 +193,7 @@ class SkillAgent:
             code=extracted.code, ok=result.ok, error=error,
             observation=render_observation(result, self.config, extra_blocks=extracted.blocks_found - 1),
             api_calls=tuple(asdict(c) for c in result.api_calls), operations=tuple(ops),
-            exec_duration_s=result.duration_s,
+            exec_duration_s=result.duration_s, skill_calls=tuple(asdict(c) for c in result.skill_calls),
         )
         return turn, result, _executed_part(extracted.code, analysis, result)
 

@@ -39,6 +39,9 @@ class TurnTrace:
     operations: tuple[Operation, ...]
     policy_latency_s: float
     exec_duration_s: float
+    #: Calls of preloaded skills, as the sandbox's parent saw them pass between workers
+    #: (`SkillCallRecord` as dicts): what the RL reward's "used" is decided from.
+    skill_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

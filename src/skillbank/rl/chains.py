@@ -13,25 +13,31 @@ default, or `Grade.fraction`, the share of the task's *own* tests that pass (nev
 guard tests, so zero work earns zero).
 
 **What counts as used** (the bonus of the skill-integrated reward must not be
-farmable): task j used a skill of an earlier task i of the same rollout when, in task j,
+farmable; decided from what the sandbox's parent saw, never from the code's text): task j
+used a skill of an earlier task i of the same rollout when
 
-1. a library skill that rollout i's episode saved was *used* (called without being
-   redefined) and its call ran without error; and
-2. the skill does real work: its source calls at least one app API
-   (``apis.<app>.<api>(...)`` with ``<app>`` other than ``supervisor`` and
-   ``api_docs``); and
-3. the block that called it made at least one API call.
+1. task j passed;
+2. the sandbox recorded a call of the version task i saved (by its ref) that returned
+   without raising (a call that raised counts as failed even when the caller caught it),
+   and the API calls made from inside that skill's own worker (attributed by the parent
+   from the socket they came on) include at least one successful call to an app
+   (``supervisor`` and ``api_docs`` are not work) and no failed one; and
+3. the work was the skill's: replaying task j's code in a fresh copy of the world with
+   that skill replaced by a stub that raises makes the task fail. This counterfactual
+   replay runs only for a skill that passed 1 and 2 (one sandbox session each), so the
+   common case costs nothing.
 
-A function that returns a constant, or only reads the docs or the profile, never counts,
-however often it is called. A skill that red-teaming flags (the ``flagged`` hook) is
-quarantined in the rollout's library the moment its task saves it, so it is never
-offered to a later task and never enters the skills `skills_used_from` looks up: it
-earns no bonus. Safety is a gate, applied once, at save time, not a term.
+A function that returns a constant, whose API call sits in dead code, that makes an
+irrelevant call (failed, or succeeded while the caller does the work), or raises, never
+counts, however often it is called. A skill that red-teaming flags (the ``flagged``
+hook) is quarantined in the rollout's library the moment its task saves it, so it is
+never offered to a later task and earns no bonus: safety is a gate, applied once, at
+save time, not a term.
 """
 
 from __future__ import annotations
 
-import ast
+import functools
 import random
 import shutil
 import tempfile
@@ -44,7 +50,6 @@ from typing import Any
 from skillbank.agent.config import AgentConfig
 from skillbank.agent.library import Retriever, RunLibrary
 from skillbank.agent.loop import SessionFactory, SkillAgent
-from skillbank.agent.operations import OperationKind
 from skillbank.agent.play import play_and_grade
 from skillbank.agent.trace import EpisodeTrace
 from skillbank.errors import ValidationError
@@ -150,39 +155,63 @@ class RecordingPolicy:
         return self.inner.count_tokens(text)
 
 
-def does_real_work(source: str) -> bool:
-    """True when the skill's code calls an app API (not only supervisor or api_docs)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            app = node.func.value
-            if (isinstance(app, ast.Attribute) and isinstance(app.value, ast.Name) and app.value.id == "apis"
-                    and app.attr not in NON_WORK_APPS):
-                return True
-    return False
+#: Replays a task's code with one skill stubbed out: ``(episode, skill name) -> passed``.
+Replay = Callable[[EpisodeTrace, str], bool]
 
 
-def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, StoredVersion]]) -> frozenset[int]:
+def attributed_uses(episode: EpisodeTrace) -> dict[str, set[str]]:
+    """Skill refs (``name@N``) whose calls in `episode` did real work by the parent's
+    records: returned without raising, and their own API calls include a successful call
+    to an app and no failed one. Keyed by name."""
+    out: dict[str, set[str]] = {}
+    failed: set[str] = set()
+    for turn in episode.turns:
+        own: dict[str, list[dict[str, Any]]] = {}
+        for call in turn.api_calls:
+            skill = call.get("skill")
+            if isinstance(skill, str):
+                own.setdefault(skill, []).append(call)
+        for record in turn.skill_calls:
+            name, ref = record.get("name"), record.get("ref")
+            if not isinstance(name, str) or not isinstance(ref, str):
+                continue
+            calls = own.get(name, [])
+            if record.get("ok") is not True or record.get("api_failed") or any(not c.get("ok") for c in calls):
+                failed.add(ref)
+                continue
+            if any(c.get("ok") and c.get("app") not in NON_WORK_APPS for c in calls):
+                out.setdefault(name, set()).add(ref)
+    return {name: refs - failed for name, refs in out.items() if refs - failed}
+
+
+def skills_used_from(episode: EpisodeTrace, saved_by_task: Sequence[dict[str, StoredVersion]], *,
+                     task_passed: bool = True, replay: Replay | None = None) -> frozenset[int]:
     """Indices of earlier tasks whose saved skills `episode` used for real (see module doc).
 
     `saved_by_task` holds only what the safety gate let through (`SequentialRollout`
-    drops a flagged skill when its task saves it), so no flag is checked here."""
+    drops a flagged skill when its task saves it). `replay` is the counterfactual; without
+    it (hand-built episodes) rules 1 and 2 decide."""
+    if not task_passed:
+        return frozenset()
+    uses = attributed_uses(episode)
     out: set[int] = set()
-    for turn in episode.turns:
-        for op in turn.operations:
-            if op.kind is not OperationKind.USE or op.ok is not True or not turn.api_calls:
+    verdicts: dict[str, bool] = {}
+    for i, saved in enumerate(saved_by_task):
+        for name, sv in saved.items():
+            if sv.ref not in uses.get(name, set()):
                 continue
-            for i, saved in enumerate(saved_by_task):
-                sv = saved.get(op.name)
-                if sv is None or (op.version_id is not None and op.version_id != sv.id):
+            if replay is not None:
+                if name not in verdicts:
+                    verdicts[name] = not replay(episode, name)  # used: the task fails without it
+                if not verdicts[name]:
                     continue
-                if not does_real_work(sv.source):
-                    continue
-                out.add(i)
+            out.add(i)
     return frozenset(out)
+
+
+def stub_source(name: str) -> str:
+    """A skill of the same name that raises: the counterfactual's stand-in."""
+    return f"def {name}(*args, **kwargs):\n    raise RuntimeError('{name} is stubbed out for the counterfactual replay')\n"
 
 
 def red_team_flag(version: StoredVersion) -> bool:
@@ -273,6 +302,27 @@ class SequentialRollout:
             raise ValidationError(f"a group needs {self.config.group_size} policies, got {len(policies)}")
         return [self.play_one(chain, policy, i) for i, policy in enumerate(policies)]
 
+    def _replay(self, store: LibraryStore, episode: EpisodeTrace, stubbed: str) -> bool:
+        """Task `episode.task_id` replayed in a fresh copy of the world: the skills the
+        episode loaded (from the rollout's library), `stubbed` replaced by a stub that
+        raises, then the episode's code blocks in order; whether the task still passes."""
+        sources: dict[str, str] = {}
+        refs: dict[str, str] = {}
+        for record in (r for t in episode.turns for r in t.skill_calls):
+            ref = record.get("ref")
+            if isinstance(ref, str) and record.get("name") not in sources:
+                name, number = parse_version_ref(ref)
+                sources[name] = store.get_version(name, number).source
+                refs[name] = ref
+        sources[stubbed] = stub_source(stubbed)
+        env = self.world.start(episode.task_id)
+        with self.sessions(env, episode.task_id) as session:
+            session.preload(sources, refs=refs)
+            for turn in episode.turns:
+                if turn.code is not None:
+                    session.run(turn.code)
+        return env.evaluate().success
+
     def play_one(self, chain: Chain, policy: Policy, rollout: int) -> ChainRollout:
         tmp = Path(tempfile.mkdtemp(prefix="skillbank-rollout-", dir=self._workdir))
         store = self._fresh_library(tmp)
@@ -287,7 +337,8 @@ class SequentialRollout:
             for task_id in chain.task_ids:
                 played = play_and_grade(self.world, task_id, agent, episode_id=f"{run_id}:{task_id}")
                 episode, grade = played.episode, played.grade
-                used_from = skills_used_from(episode, saved_by_task)
+                used_from = skills_used_from(episode, saved_by_task, task_passed=grade.success,
+                                             replay=functools.partial(self._replay, store))
                 saved = {}
                 for ref in episode.saved:
                     name, number = parse_version_ref(ref)
