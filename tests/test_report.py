@@ -144,6 +144,8 @@ def test_scenario_bars_are_named_in_the_tables_order_and_zero_shows_a_stub() -> 
     assert ax.yaxis_inverted()
     widths = [bar.get_width() for bar in ax.patches]
     assert widths == [STUB, 100.0, 50.0]  # 0% is drawn as a stub, not as nothing
+    stub = ax.patches[0]
+    assert stub.get_hatch() and stub.get_edgecolor() == ax.patches[1].get_facecolor()  # hatched, in its run's colour
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["0/2", "2/2 all", "1/2"]
 
@@ -176,6 +178,9 @@ def test_legends_sit_outside_the_data_and_text_is_readable() -> None:
         renderer = fig.canvas.get_renderer()
         legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
         assert legends, name  # two runs: each figure says which is which
+        if name != "skills":  # one plain swatch per run, whatever its first bar looks like
+            assert [t.get_text() for t in legends[0].get_texts()] == [r.label for r in runs]
+            assert all(not h.get_hatch() for h in legends[0].legend_handles)
         for legend in legends:
             box = legend.get_window_extent(renderer)
             for ax in fig.axes:

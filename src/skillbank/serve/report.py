@@ -135,9 +135,17 @@ def _style(ax: Any) -> None:
     ax.set_axisbelow(True)
 
 
-def _legend_outside(ax: Any) -> None:
-    """The legend to the right of the plot, never over the data."""
-    ax.legend(fontsize=FONT - 1, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+def _legend_outside(ax: Any, labels: list[str] | None = None) -> None:
+    """The legend to the right of the plot, never over the data; with `labels`, one
+    plain swatch per series in its colour (a hatched 0% stub must not stand for it)."""
+    where = {"fontsize": FONT - 1, "loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0,
+             "frameon": False}
+    if labels is None:
+        ax.legend(**where)
+        return
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=f"C{k}", label=label) for k, label in enumerate(labels)], **where)
 
 
 def _category_axes(plt: Any, names: list[str], bars_per_name: int, panels: int = 1) -> tuple[Any, Any]:
@@ -159,10 +167,10 @@ def _hbars(ax: Any, names: list[str], series: list[tuple[str, list[float], list[
         lengths = [shown_length(v) if stub else v for v in values]
         bars = ax.barh(ys, lengths, height * 0.92, label=label, color=f"C{k}")
         for bar, v in zip(bars, values):
-            if stub and v == 0:
-                bar.set_hatch("///")
-                bar.set_edgecolor("#b3261e")
-                bar.set_facecolor("#f6d3d1")
+            if stub and v == 0:  # hatched in the run's colour: empty, and whose
+                bar.set_hatch("////")
+                bar.set_edgecolor(f"C{k}")
+                bar.set_facecolor("white")
         top = max([*lengths, 1.0])
         for y, length, text in zip(ys, lengths, texts):
             ax.text(length + top * 0.01, y, text, va="center", fontsize=FONT - 2)
@@ -191,7 +199,7 @@ def _scenario_figure(plt: Any, runs: list[RunData]) -> Any:
     ax.set_title("TGC per scenario")
     _style(ax)
     if len(runs) > 1:
-        _legend_outside(ax)
+        _legend_outside(ax, [label for label, _, _ in series])
     return fig
 
 
@@ -211,7 +219,7 @@ def _steps_tokens_figure(plt: Any, runs: list[RunData]) -> Any:
     a1.set_xlabel("steps (code blocks run)")
     a2.set_xlabel("tokens the policy generated")
     if len(runs) > 1:
-        _legend_outside(a2)
+        _legend_outside(a2, [r.label for r in runs])
     return fig
 
 
@@ -245,6 +253,9 @@ def _skills_figure(plt: Any, runs: list[RunData]) -> Any:
     ax.set_xlim(0.5, max(len(runs[0].episodes), 1) + 0.5)
     ax.set_xlabel(f"the run's {len(runs[0].episodes)} tasks in order, grouped by scenario")
     ax.set_ylabel("cumulative count")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("skills created and used across the run")
     _style(ax)
     ax.grid(axis="y", alpha=0.3)
