@@ -255,3 +255,18 @@ def test_a_real_governed_runs_report_tells_its_governance(capsys, two_runs, tmp_
     refs = [v["ref"] for v in summary["governance"]["versions"]]
     assert refs and all(ref in gov for ref in refs)
     assert "task(s) passed" in page or "task(s) failed" in page
+
+
+def test_a_long_runs_scenario_names_do_not_overlap() -> None:
+    """75 tasks over 25 scenarios: every scenario is named on each plot, no two names overlap."""
+    names = [f"{app}_scenario_with_a_long_name_{i}" for i, app in enumerate(["music", "wallet", "splitbill"] * 9)][:25]
+    episodes = [_episode(f"{n}-{k}", n, k != 1, ops=("use",) if k else ("create",)) for n in names for k in range(3)]
+    figs = build_figures([_run("long", episodes)])
+    for name, axis in (("scenarios", "y"), ("steps_tokens", "y"), ("skills", "x")):
+        fig = figs[name]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        labels = fig.axes[0].get_yticklabels() if axis == "y" else fig.axes[0].get_xticklabels()
+        assert _labels(labels) == names, name
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])), name

@@ -224,7 +224,7 @@ def _steps_tokens_figure(plt: Any, runs: list[RunData]) -> Any:
 
 
 def _skills_figure(plt: Any, runs: list[RunData]) -> Any:
-    fig, ax = plt.subplots(figsize=(9.5, 4.2))
+    fig, ax = plt.subplots(figsize=(max(9.5, 3.0 + 0.1 * max(len(r.episodes) for r in runs)), 4.2))
     for k, r in enumerate(runs):
         c = u = 0
         cs, us = [], []
@@ -246,8 +246,10 @@ def _skills_figure(plt: Any, runs: list[RunData]) -> Any:
             spans[-1][2] = i
         else:
             spans.append([sid, i, i])
-    ax.set_xticks([(a + b) / 2 for _, a, b in spans], [sid for sid, _, _ in spans], rotation=35, ha="right",
-                  rotation_mode="anchor")
+    # Slanted names while they fit side by side, upright beyond (more would overlap).
+    upright = len(spans) > 10
+    ax.set_xticks([(a + b) / 2 for _, a, b in spans], [sid for sid, _, _ in spans], rotation=90 if upright else 35,
+                  ha="center" if upright else "right", rotation_mode="default" if upright else "anchor")
     for _, a, _ in spans[1:]:
         ax.axvline(a - 0.5, color="#bbb", linewidth=0.8, zorder=0)
     ax.set_xlim(0.5, max(len(runs[0].episodes), 1) + 0.5)
