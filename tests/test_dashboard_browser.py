@@ -157,6 +157,13 @@ def test_run_page_shows_figures(site, browser) -> None:
     page.wait_for_load_state("networkidle")
     widths = page.eval_on_selector_all("figure img", "els => els.map(e => e.naturalWidth)")
     assert all(w > 100 for w in widths), widths
+    # Issue 28, item 11: what governance did beside the run, and which tasks failed.
+    gov = page.inner_text("#governance")
+    assert "evaluated" in gov and "promoted" in gov and "gate" in gov
+    assert page.locator("#governance table.gov-versions tr").count() >= 2  # a header and a version
+    assert page.locator("#governance table.gov-moves").count() == 1  # the promotion, with its reason
+    assert "gate passed" in page.inner_text("#governance table.gov-moves")
+    assert "task(s) passed" in page.inner_text("#failed")  # the expert passes all 3
     page.close()
 
 

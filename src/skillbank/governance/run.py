@@ -45,6 +45,12 @@ class GovernedRun:
                        "quarantined": 0, "regressions_blocked": 0, "gate_blocked": 0, "conflicts": 0,
                        "errors": 0}
         self.decisions: list[dict[str, Any]] = []
+        # What happened to each version this run saved or used, keyed by ref, for the
+        # run's report: evaluation, red-team, the last gate check and its reasons.
+        self.versions: dict[str, dict[str, Any]] = {}
+
+    def _note(self, v: StoredVersion) -> dict[str, Any]:
+        return self.versions.setdefault(v.ref, {"ref": v.ref, "id": v.id, "gate_checks": 0, "gate_blocked": 0})
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -83,15 +89,23 @@ class GovernedRun:
             if self.gov.last_event(v, EventType.EVALUATED.value) is not None or v.status is not VersionStatus.CANDIDATE:
                 continue
             try:
-                self.gov.evaluate(v.name, v.version)
+                note = self._note(v)
+                report = self.gov.evaluate(v.name, v.version)
                 self.counts["evaluated"] += 1
-                _, quarantined = self.gov.redteam(v.name, v.version)
+                note["evaluation"] = f"{report.passed}/{len(report.outcomes)} cases passed" + (
+                    f", regressions: {', '.join(report.regressions)}" if report.regressions else "")
+                red, quarantined = self.gov.redteam(v.name, v.version)
                 self.counts["redteamed"] += 1
                 self.counts["quarantined"] += quarantined
+                note["redteam"] = f"{len(red.findings)} finding(s), worst {red.worst() or 'none'}"
+                if quarantined:
+                    bad = red.at_least(self.gov.policy.redteam.quarantine_severity)[0]
+                    note["quarantine_reason"] = f"red-team: {bad.kind}: {bad.message}"[:500]
             except SkillbankError as exc:
                 # The run goes on; the version stays an unevaluated candidate, which the
                 # gate never promotes.
                 self.counts["errors"] += 1
+                self._note(v)["error"] = str(exc)[:500]
                 self.gov.record_error(v, str(exc)[:500])
         for v in {x.id: x for x in [*saved, *used]}.values():
             current = self.gov.store.get_version_by_id(v.id)
@@ -108,6 +122,12 @@ class GovernedRun:
         except ConflictError:
             self.counts["conflicts"] += 1
             return
+        note = self._note(v)
+        note["gate_checks"] += 1
+        note["gate"] = "passed" if decision.passed else "blocked"
+        note["gate_reasons"] = [r[:300] for r in decision.reasons[:10]]
+        if not decision.passed:
+            note["gate_blocked"] += 1
         if move is not None:
             self.counts[move.action] += 1
             self.decisions.append(move.to_dict())
@@ -141,7 +161,20 @@ class GovernedRun:
 
     def summary(self) -> dict[str, Any]:
         return {"mode": self.mode, "policy": self.gov.policy.source, **self.counts,
-                "decisions": self.decisions[-50:]}
+                "decisions": self.decisions[-50:], "versions": self._version_notes()}
+
+    def _version_notes(self) -> list[dict[str, Any]]:
+        """Each version's story in this run (at most 100): where it ended (its status
+        now) and the evidence behind that."""
+        out = []
+        for note in list(self.versions.values())[-100:]:
+            row = {k: v for k, v in note.items() if k != "id"}
+            try:
+                row["status"] = self.gov.store.get_version_by_id(note["id"]).status.value
+            except SkillbankError:
+                row["status"] = "unknown"
+            out.append(row)
+        return out
 
 
 class ServedLibraryRun:

@@ -4,7 +4,8 @@ A person logs in by pasting an API token; it is kept in an HttpOnly, SameSite=St
 cookie and checked on every page exactly like a bearer token (namespace and role).
 Pages: the library overview (skills by status, most used, recently changed), a skill
 page (versions, the diff between any two, source, call statistics, events; promote and
-roll-back buttons for admin tokens only), runs (summary, per-scenario table, figures)
+roll-back buttons for admin tokens only), runs (summary, governance, failed tasks,
+figures, per-scenario table)
 and canaries. Forms that change anything carry a CSRF value derived from the cookie's
 token, which another site cannot read; the login form carries one of its own (a
 cookie set with the form, echoed in it), and logging out is a POST with the session's.
@@ -297,7 +298,9 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         s = session(request)
         if s is None:
             return to_login()
-        from skillbank.serve.report import per_scenario, run_figures, summary_rows
+        from markupsafe import Markup
+
+        from skillbank.serve.report import failures_html, figure_names, governance_html, per_scenario, summary_rows
 
         try:
             data = _run(run_id, s[0].namespace)
@@ -305,8 +308,10 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
             return page("login.html", status=404, token=s[0], error=str(exc))
         row = summary_rows([data])[0]
         cards = [(k, row[k]) for k in ("tasks", "TGC", "SGC", "steps", "tokens")]
-        return page("run.html", token=s[0], run=data, cards=cards, figures=list(run_figures([data])),
-                    scenarios=per_scenario(data))
+        # The report's own sections (escaped there), so the page and the report agree.
+        return page("run.html", token=s[0], run=data, cards=cards, figures=figure_names([data]),
+                    scenarios=per_scenario(data), governance=Markup(governance_html(data)),
+                    failures=Markup(failures_html(data)))
 
     @app.get("/runs/{run_id}/figures/{name}.png", include_in_schema=False)
     def run_figure(request: Request, run_id: str, name: str) -> Response:
@@ -316,7 +321,7 @@ def add_dashboard(app: FastAPI, store: Any, registry: TokenRegistry, runs_dir: s
         from skillbank.serve.report import run_figures
 
         try:
-            figs = run_figures([_run(run_id, s[0].namespace)])
+            figs = run_figures([_run(run_id, s[0].namespace)], only=name)
         except SkillbankError:
             return Response(status_code=404)
         if name not in figs:

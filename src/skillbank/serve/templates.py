@@ -24,12 +24,14 @@ pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;font-size:.
 .add{color:#137333}.del{color:#b3261e}
 form.inline{display:inline}button{cursor:pointer}
 .error{color:#b3261e}
-img{max-width:100%}
+img{max-width:100%}figure{margin:1em 0}
 header{flex-wrap:wrap}main{box-sizing:border-box;max-width:min(1200px,100%);overflow-wrap:break-word}
 table{display:block;max-width:100%;overflow-x:auto}td,th{overflow-wrap:break-word}
 pre{max-width:100%;box-sizing:border-box}code{overflow-wrap:anywhere}
 details summary{cursor:pointer}details[open] summary{display:none}.dim{color:#666;font-size:.9em}
 .meter{display:inline-block;width:12em;height:.7em;border:1px solid #aaa;background:linear-gradient(90deg,#d5ecd9,#fff 50%,#f6d3d1);position:relative;vertical-align:middle}
+.gov-counts{display:flex;flex-wrap:wrap;gap:.4em 1.4em;list-style:none;padding:0}td ul{margin:0;padding-left:1.1em}
+.gov-quarantined td:nth-child(2){color:#b3261e;font-weight:600}.gov-candidate td:nth-child(2){color:#b06000}.gov-retired td:nth-child(2){color:#b3261e}.gov-promoted td:nth-child(2){color:#137333;font-weight:600}
 .meter i{position:absolute;top:-3px;width:3px;height:calc(100% + 6px);background:#20232a}
 </style></head><body>
 <header><strong>skillbank</strong>
@@ -147,6 +149,9 @@ RUNS = """{% extends "base.html" %}{% block title %}runs{% endblock %}{% block m
 RUN = """{% extends "base.html" %}{% block title %}run {{ run.run_id }}{% endblock %}{% block main %}
 <h1>Run {{ run.run_id }}</h1><p>{{ run.label }}</p>
 <div class="cards">{% for k, v in cards %}<div class="card"><b>{{ v }}</b>{{ k }}</div>{% endfor %}</div>
+<section id="governance"><h2>Governance</h2>{{ governance }}</section>
+<section id="failed"><h2>Failed tasks</h2>{{ failures }}</section>
+<h2>Figures</h2>
 {% for name in figures %}<figure><img alt="{{ name }}" src="/runs/{{ run.run_id }}/figures/{{ name }}.png"></figure>{% endfor %}
 <h2>Per scenario</h2>
 <table id="scenarios"><tr><th>scenario</th><th>passed</th><th>TGC</th><th>all passed</th><th>steps</th><th>tokens</th></tr>
