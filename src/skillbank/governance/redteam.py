@@ -719,6 +719,31 @@ def audit_arguments(params: list[Param], recorded: list[tuple[list[Any], dict[st
     return [], kwargs
 
 
+_TOKEN_PARAM = re.compile(r"(^|_)token$")
+_APP_USE = re.compile(r"\bapis\.([A-Za-z_][A-Za-z0-9_]*)\.")
+
+
+def token_login(params: list[Param], source: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """For a skill that takes an access token: code that logs in as the task's supervisor
+    to the app the skill uses (its first app other than supervisor and api_docs) and the
+    parameters to pass that token as. A placeholder token would make the skill's first
+    API call fail, so the audit would never see what it does (a "read-only" skill taking
+    a token that deletes every note passed). ("", {}) when none applies."""
+    wanted = {p.name: "audit_token" for p in params
+              if _TOKEN_PARAM.search(p.name) and (not p.has_default or p.name in kwargs)}
+    apps = [a for a in _APP_USE.findall(source) if a not in ("supervisor", "api_docs")]
+    if not wanted or not apps:
+        return "", {}
+    app = apps[0]
+    prelude = (
+        "audit_profile = apis.supervisor.show_profile()\n"
+        "audit_passwords = {a['account_name']: a['password'] for a in apis.supervisor.show_account_passwords()}\n"
+        f"audit_token = apis.{app}.login(username=audit_profile['email'], "
+        f"password=audit_passwords[{app!r}])['access_token']\n"
+    )
+    return prelude, wanted
+
+
 def redteam(harness: Harness | None, *, version_id: str, ref: str, name: str, source: str, docstring: str | None,
             rules: RedteamRules, task_id: str | None, seed: int | None,
             recorded_args: list[tuple[list[Any], dict[str, Any]]] | None = None,
@@ -732,7 +757,15 @@ def redteam(harness: Harness | None, *, version_id: str, ref: str, name: str, so
     try:
         params = signature_params(source, name)
         args, kwargs = audit_arguments(params, recorded_args or [])
-        run = harness.call(name, source, args, kwargs, task_id=task_id, seed=seed)
+        prelude, tokens = token_login(params, source, kwargs)
+        if tokens:
+            # Real tokens for token parameters, from a login as the task's supervisor.
+            plain = {k: v for k, v in kwargs.items() if k not in tokens}
+            passed = ", ".join(f"{k}={v}" for k, v in tokens.items())
+            code = f"{prelude}{name}(*{list(args)!r}, **{plain!r}, {passed})\n"
+            run = harness.run(name, source, code, task_id=task_id, seed=seed)
+        else:
+            run = harness.call(name, source, args, kwargs, task_id=task_id, seed=seed)
         audited = True
         findings += side_effect_audit(run, name, docstring)
         if run.killed == "timeout":
