@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from skillbank.serve.dashboard import LOGIN_CSRF_COOKIE
-
 from skillbank.errors import ConflictError, ValidationError
 from skillbank.governance import Governance
+from skillbank.serve.dashboard import LOGIN_CSRF_COOKIE
 from skillbank.store import EventType, VersionStatus, open_store
 from skillbank.store.base import CLIENT_EVENT_TYPES
 from skillbank.store.sql import SqlLibraryStore
