@@ -129,13 +129,7 @@ def test_a_case_failing_live_since_the_last_evaluation_blocks_the_gate(tmp_path)
     from skillbank.governance import EvalCase, Governance
     from skillbank.store import open_store
 
-    store = open_store(tmp_path / "lib.db")
-    gov = Governance(store)
-    v, _ = store.put_version('def f(x: int) -> int:\n    """x plus one."""\n    return x + 1\n')
-    store.record_event("evaluated", name="f", version_id=v.id, actor="governance",
-                       payload={"cases": 4, "failed": 0, "regressions": [], "outcomes": []})
-    for i in range(3):
-        gov.observe(v, ok=True, task_success=True, task_id=f"t{i}")
+    store, gov, v = _evaluated_and_observed(tmp_path)
     gov.redteam("f", run=False)
     assert gov.check("f", 1, record=False).passed
     gov.record_case(v, EvalCase(kind="call", task_id="t9", args=(1,), expected_kind="json", expected=2), outcome=False)
@@ -232,6 +226,20 @@ def test_a_narrower_red_team_does_not_clear_an_earlier_finding(tmp_path):
     from skillbank.governance import Governance
     from skillbank.store import open_store
 
+    store, gov, v = _evaluated_and_observed(tmp_path)
+    crash = {"kind": "fuzz_crash", "severity": "medium", "message": "raises TypeError on {'x': 0}", "line": None}
+    store.record_event("redteamed", name="f", version_id=v.id, actor="governance", payload={"findings": [crash]})
+    gov.redteam("f", run=False)  # static only: no findings of its own
+    decision = gov.check("f", 1, record=False)
+    assert not decision.passed and decision.checks["redteam_clean"] is False and "fuzz_crash" in "; ".join(decision.reasons)
+    store.close()
+
+
+def _evaluated_and_observed(tmp_path):
+    """A library with one version, evaluated clean and observed on three tasks."""
+    from skillbank.governance import Governance
+    from skillbank.store import open_store
+
     store = open_store(tmp_path / "lib.db")
     gov = Governance(store)
     v, _ = store.put_version('def f(x: int) -> int:\n    """x plus one."""\n    return x + 1\n')
@@ -239,9 +247,4 @@ def test_a_narrower_red_team_does_not_clear_an_earlier_finding(tmp_path):
                        payload={"cases": 4, "failed": 0, "regressions": [], "outcomes": []})
     for i in range(3):
         gov.observe(v, ok=True, task_success=True, task_id=f"t{i}")
-    crash = {"kind": "fuzz_crash", "severity": "medium", "message": "raises TypeError on {'x': 0}", "line": None}
-    store.record_event("redteamed", name="f", version_id=v.id, actor="governance", payload={"findings": [crash]})
-    gov.redteam("f", run=False)  # static only: no findings of its own
-    decision = gov.check("f", 1, record=False)
-    assert not decision.passed and decision.checks["redteam_clean"] is False and "fuzz_crash" in "; ".join(decision.reasons)
-    store.close()
+    return store, gov, v
