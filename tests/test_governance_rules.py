@@ -126,8 +126,7 @@ def test_a_case_failing_live_since_the_last_evaluation_blocks_the_gate(tmp_path)
     assert not d.passed and d.checks["suite_passed"] is False
     assert "1 case(s) of 5 failed" in "; ".join(d.reasons)
     # the same through the library's events: evaluated clean, then a failing live case
-    from skillbank.governance import EvalCase, Governance
-    from skillbank.store import open_store
+    from skillbank.governance import EvalCase
 
     store, gov, v = _evaluated_and_observed(tmp_path)
     gov.redteam("f", run=False)
@@ -223,8 +222,6 @@ def test_expert_fault_injection_is_seeded_and_recorded():
 def test_a_narrower_red_team_does_not_clear_an_earlier_finding(tmp_path):
     """The gate reads every red-team report of a version: a static-only scan after a full
     one (which found a medium fuzz crash) must not make the version look clean."""
-    from skillbank.governance import Governance
-    from skillbank.store import open_store
 
     store, gov, v = _evaluated_and_observed(tmp_path)
     crash = {"kind": "fuzz_crash", "severity": "medium", "message": "raises TypeError on {'x': 0}", "line": None}
