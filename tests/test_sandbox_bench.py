@@ -12,7 +12,7 @@ from skillbank.cli import app as cli_app
 
 def test_run_bench_reports_medians_and_ratios():
     report = run_bench(iterations=5, replacements=2, warmup=1)
-    for case in ("trivial_expression", "skill_3_api_calls"):
+    for case in ("trivial_expression", "skill_3_api_calls", "library_skill_3_api_calls"):
         entry = report["cases"][case]
         medians = {name: t["median_ms"] for name, t in entry["timings"].items()}
         assert medians["in_process_exec"] > 0 and medians["sandbox"] > 0
@@ -26,6 +26,8 @@ def test_run_bench_reports_medians_and_ratios():
     assert 0 < report["worker_replace"]["median_ms"] < 5000
     assert report["worker_replace"]["min_ms"] <= report["worker_replace"]["median_ms"] <= report["worker_replace"]["max_ms"]
     assert set(report["targets"]) == {
+        "skill_case_within_1_5x_of_floor",
+        "library_skill_within_1_5x_of_floor",
         "skill_case_within_3x_of_exec",
         "skill_case_8x_faster_than_smolagents",
         "worker_replace_under_200ms",
