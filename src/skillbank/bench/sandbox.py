@@ -276,8 +276,8 @@ def target_lines(r: dict[str, Any]) -> list[str]:
     asks = {
         "skill_case_within_1_5x_of_floor": ("the 3-API-call skill within 1.5x of the no-isolation floor",
                                             b.get("sandbox_over_floor"), "x"),
-        "library_skill_within_1_5x_of_floor": ("the same skill preloaded from the library (a worker of its own) "
-                                               "within 1.5x of the floor", c.get("sandbox_over_floor"), "x"),
+        "library_skill_within_1_5x_of_floor": (("the same skill preloaded from the library (a worker of its own) "
+                                               "within 1.5x of the floor"), c.get("sandbox_over_floor"), "x"),
         "skill_case_within_3x_of_exec": ("the 3-API-call skill within 3x of in-process exec", b.get("sandbox_over_exec"),
                                          "x"),
         "skill_case_8x_faster_than_smolagents": ("the 3-API-call skill 8x faster than smolagents",
