@@ -91,9 +91,12 @@ def installed(tmp_path_factory):
     venv = root / "venv"
     _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
     env["PYTHONNOUSERSITE"] = "1"
+    # Without PYTHONPATH (the suite points it at this checkout's src/), or pip would find
+    # skillbank already importable and install nothing.
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+         env=env)
     return python, env, root
 
 
