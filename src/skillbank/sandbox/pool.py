@@ -828,7 +828,11 @@ class Session:
     def _execute(self, code: str, filename: str, reloading: bool = False) -> ExecutionResult:
         worker = self._check_open()
         cfg = self._config
-        spent = self.cpu_seconds
+        # While no worker of this task has been retired and no skill worker is alive, the
+        # task's worker is all it has spent, and its own RLIMIT_CPU (the same budget)
+        # bounds that: the /proc read is needed only once there is more than one.
+        several = self._cpu_retired > 0 or any(u.worker is not None for u in self._units.values())
+        spent = self.cpu_seconds if several else 0.0
         if spent >= _cpu_floor(cfg):
             # The budget is the task's, not a worker's: a replaced worker or a skill's
             # worker starts with a fresh RLIMIT_CPU, the task does not.
