@@ -176,14 +176,17 @@ def parse_skill(source: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> S
     )
 
 
-def load_time_problems(source: str) -> list[str]:
-    """What in `source` would run code when its functions are defined ("line N: ...");
-    empty when defining them runs none (see the module docstring). A source that does not
-    parse is one problem."""
-    try:
-        tree = ast.parse(source, mode="exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return [f"line {getattr(exc, 'lineno', 0) or 0}: syntax error: {getattr(exc, 'msg', exc)}"]
+def load_time_problems(source: str | ast.Module) -> list[str]:
+    """What in `source` (text, or its parsed tree) would run code when its functions are
+    defined ("line N: ..."); empty when defining them runs none (see the module
+    docstring). A source that does not parse is one problem."""
+    if isinstance(source, ast.Module):
+        tree = source
+    else:
+        try:
+            tree = ast.parse(source, mode="exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            return [f"line {getattr(exc, 'lineno', 0) or 0}: syntax error: {getattr(exc, 'msg', exc)}"]
     functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     problems: list[tuple[ast.AST, str]] = []
     for i, node in enumerate(tree.body):

@@ -219,23 +219,28 @@ def _latest_offset(run_id: str) -> int | None:
     return None
 
 
-def load_run(runs_dir: str | Path, run_id: str) -> tuple[RunRecord, list[dict[str, Any]]]:
-    """A run's record and its episodes (as plain dicts). `run_id` may be a unique prefix
-    or ``latest``, or ``latest~N`` (the run N before the latest)."""
-    runs = list_runs(runs_dir)
+def pick_run(runs: list[RunRecord], run_id: str, *, where: str, hint: str = "") -> RunRecord:
+    """The one run of `runs` (newest first) that `run_id` names: ``latest``, ``latest~N``,
+    an id or a unique prefix of one; a clear error naming `where` otherwise."""
     back = _latest_offset(run_id)
     if back is not None:
         matches = runs[back:back + 1]
         if not matches and runs:
-            raise NotFoundError(f"no run {run_id!r}: {runs_dir} holds {len(runs)} run(s), so latest~{len(runs) - 1} "
+            raise NotFoundError(f"no run {run_id!r}: {where} holds {len(runs)} run(s), so latest~{len(runs) - 1} "
                                 "is the oldest")
     else:
         matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
     if not matches:
-        raise NotFoundError(f"no run {run_id!r} in {runs_dir} (see `skillbank runs ls`)")
+        raise NotFoundError(f"no run {run_id!r} in {where}{hint}")
     if len(matches) > 1:
         raise ValidationError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r.run_id for r in matches[:5])}")
-    record = matches[0]
+    return matches[0]
+
+
+def load_run(runs_dir: str | Path, run_id: str) -> tuple[RunRecord, list[dict[str, Any]]]:
+    """A run's record and its episodes (as plain dicts). `run_id` may be a unique prefix
+    or ``latest``, or ``latest~N`` (the run N before the latest)."""
+    record = pick_run(list_runs(runs_dir), run_id, where=str(runs_dir), hint=" (see `skillbank runs ls`)")
     episodes = []
     path = record.path / "episodes.jsonl"
     if path.exists():

@@ -516,7 +516,6 @@ class Worker:
             elif op == "bind":
                 names = msg.pop("names", {})
                 self.bind(names if isinstance(names, dict) else {})
-                self.namespace.update(self.stubs)
                 reply = {"op": "done", "ok": True}
             elif op == "reset":
                 self.new_namespace()

@@ -502,11 +502,11 @@ class Session:
         results: dict[str, ExecutionResult] = {}
         for name, source in skills.items():
             started = time.perf_counter()
-            defined, doc, problems = _skill_shape(name, source)
-            if not problems:
-                problems = load_time_problems(source)  # defining it must run no code of its own
-            if not problems and self._config.static_check:
-                problems = list(static.find_problems(source, self._config.allowed_imports, f"<skill:{name}>"))
+            tree, defined, doc, problems = _skill_shape(name, source)  # parsed once for every check
+            if tree is not None and not problems:
+                problems = load_time_problems(tree)  # defining it must run no code of its own
+            if tree is not None and not problems and self._config.static_check:
+                problems = list(static.check_tree(tree, self._config.allowed_imports))
             if problems:
                 results[name] = ExecutionResult(
                     ok=False, error_type="StaticCheckError",
@@ -531,22 +531,15 @@ class Session:
         worker = self._check_open()
         self._stop_skill_workers()
         if not keep_skills:
-            self._units.clear()
-        worker.resume()
-        try:
-            self._seq += 1
-            token = _TOKENS.getrandbits(63)
-            deadline = time.monotonic() + self._config.timeout_s
-            worker.sock.send({"op": "reset", "seq": self._seq, "token": token}, deadline=deadline)
-            self._await_done(worker, self._seq, token, deadline, 1 << 16)
-        except (_protocol.Timeout, _protocol.PeerClosed, _protocol.ProtocolError, OSError):
-            self._move_to_new_worker(worker, "crash", {})
-            return
-        worker.stop()
-        if not keep_skills:
             # The worker's stubs go with its process: a fresh one has none.
+            self._units.clear()
             self._move_to_new_worker(worker, "reset", {})
             self._notice = None
+            return
+        try:
+            self._control(worker, {"op": "reset"})
+        except (_protocol.Timeout, _protocol.PeerClosed, _protocol.ProtocolError, OSError):
+            self._move_to_new_worker(worker, "crash", {})
 
     def close(self) -> None:
         if self._closed:
@@ -594,7 +587,7 @@ class Session:
         return self._cpu_retired + sum(_cpu_seconds(w.pid) for w in live)
 
     def _control(self, worker: _Worker, message: dict[str, Any]) -> None:
-        """A harness frame (bind) answered by `done`; raises the protocol's errors."""
+        """A harness frame (bind, reset) answered by `done`; raises the protocol's errors."""
         worker.resume()
         self._seq += 1
         token = _TOKENS.getrandbits(63)
@@ -713,6 +706,7 @@ class Session:
         unit = self._units.get(name)
         first_call = len(ex.calls)
         result_kind, value, killed, stdout = "none", None, None, ""
+        done: dict[str, Any] = {}
         try:
             if unit is None:
                 raise _SkillFailed("NameError", f"no skill {name!r} is preloaded in this session")
@@ -742,7 +736,7 @@ class Session:
             ok, error_type, error = True, None, None
         except _SkillFailed as exc:
             ok, error_type, error, killed = False, exc.error_type, exc.message, exc.killed
-            frames = _frames(done.get("frames")) if "done" in locals() and isinstance(done, dict) else ()
+            frames = _frames(done.get("frames"))
             reply = {"ok": False, "type": error_type, "error": error, "stdout": stdout,
                      "frames": [[f.filename, f.lineno, f.function, f.line] for f in frames]}
         own = [c for c in ex.calls[first_call:] if c.skill == name]
@@ -1055,17 +1049,17 @@ def _frames(raw: Any) -> tuple[FrameInfo, ...]:
     return tuple(frames)
 
 
-def _skill_shape(name: str, source: str) -> tuple[tuple[str, ...], str | None, list[str]]:
-    """(top-level functions, the docstring of `name`, problems) of a skill's source."""
+def _skill_shape(name: str, source: str) -> tuple[ast.Module | None, tuple[str, ...], str | None, list[str]]:
+    """(its tree, top-level functions, the docstring of `name`, problems) of a skill's source."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return (), None, [f"line {getattr(exc, 'lineno', 0) or 0}: syntax error: {getattr(exc, 'msg', exc)}"]
+        return None, (), None, [f"line {getattr(exc, 'lineno', 0) or 0}: syntax error: {getattr(exc, 'msg', exc)}"]
     functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     target = next((f for f in functions if f.name == name), None)
     if target is None:
-        return (), None, [f"the source defines no top-level function {name!r}"]
-    return tuple(f.name for f in functions), ast.get_docstring(target), []
+        return tree, (), None, [f"the source defines no top-level function {name!r}"]
+    return tree, tuple(f.name for f in functions), ast.get_docstring(target), []
 
 
 def _bounded_arguments(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any] | None, dict[str, Any] | None]:
@@ -1079,7 +1073,7 @@ def _bounded_arguments(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[An
     return args, kwargs
 
 
-def load_time_problems(source: str) -> list[str]:
+def load_time_problems(source: str | ast.Module) -> list[str]:
     """:func:`skillbank.skill.load_time_problems`, imported when first needed: the zygote
     imports this package and must hold nothing but the sandbox's own code."""
     from skillbank.skill import load_time_problems as problems

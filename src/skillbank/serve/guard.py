@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from skillbank.errors import NotFoundError, ValidationError
+from skillbank.errors import NotFoundError
 from skillbank.redact import redact
 from skillbank.store.base import DEFAULT_NAMESPACE
 
@@ -242,16 +242,9 @@ def find_namespaced_run(runs_dir: str | Path | None, namespace: str, run_id: str
         raise NotFoundError("this server has no runs directory")
     if not isinstance(run_id, str) or not run_id or len(run_id) > 200:
         raise NotFoundError(f"no run {printable(str(run_id), 80)!r}")
-    runs = namespaced_runs(runs_dir, namespace)
-    if run_id == "latest":
-        matches = runs[:1]
-    else:
-        matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
-    if not matches:
-        raise NotFoundError(f"no run {run_id!r} in namespace {namespace!r}")
-    if len(matches) > 1:
-        raise ValidationError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r.run_id for r in matches[:5])}")
-    return matches[0]
+    from skillbank.agent.trace import pick_run
+
+    return pick_run(namespaced_runs(runs_dir, namespace), run_id, where=f"namespace {namespace!r}")
 
 
 def load_namespaced_run(runs_dir: str | Path | None, namespace: str, run_id: str) -> tuple[Any, list[dict[str, Any]]]:
